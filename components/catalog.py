@@ -1,0 +1,89 @@
+"""The version catalog (catalog.yaml): every chart and image the platform installs, pinned."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, field_validator
+
+CATALOG_FILE = Path(__file__).with_name("catalog.yaml")
+
+
+class Pinned(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str | None = None
+    unverified: bool = False
+
+
+class OperatorRelease(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defaultDriver: str
+
+
+class ChartPin(Pinned):
+    """A Helm chart at one version, from a classic repository and/or an OCI registry."""
+
+    chart: str
+    version: str
+    repo: str | None = None
+    oci: str | None = None
+    versions: dict[str, OperatorRelease] = {}
+
+    def at(self, version: str) -> ChartPin:
+        """The same chart pinned at another catalog version."""
+        if version not in self.versions:
+            raise KeyError(f"{self.chart} {version} is not in the catalog ({', '.join(self.versions)})")
+        return self.model_copy(update={"version": version})
+
+    def source_for(self, mirror: str | None) -> tuple[str, str | None]:
+        """(chart, repo) as helm.v3.Release takes them: the mirror's OCI path in air-gap mode."""
+        if mirror:
+            return f"oci://{mirror}/charts/{self.chart}", None
+        if self.oci:
+            return self.oci, None
+        return self.chart, self.repo
+
+
+class ImagePin(Pinned):
+    """A container image at one tag (and digest, once resolved)."""
+
+    repository: str
+    tag: str
+    digest: str | None = None
+    cuda: str | None = None
+
+    @field_validator("tag")
+    @classmethod
+    def _no_latest(cls, value: str) -> str:
+        if value == "latest":
+            raise ValueError("the tag 'latest' is not a pin")
+        return value
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    charts: dict[str, ChartPin]
+    images: dict[str, ImagePin]
+
+    def chart(self, key: str) -> ChartPin:
+        return self.charts[key]
+
+    def image(self, key: str) -> ImagePin:
+        return self.images[key]
+
+
+@cache
+def load_catalog(path: Path = CATALOG_FILE) -> Catalog:
+    return Catalog.model_validate(yaml.safe_load(path.read_text()))
+
+
+CATALOG = load_catalog()

@@ -1,0 +1,487 @@
+"""Stack configuration: the `pai:` keys of a stack, parsed once into typed models.
+
+Every other module receives these objects, never raw dicts. A bad config raises `ConfigError`, whose
+message names the stack file, the key path and what is allowed; the program stops before it registers
+anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import types
+import typing
+from collections import Counter
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from components.catalog import CATALOG
+
+NAMESPACE = "pai"
+STACK_FILE_ENV = "PAI_STACK_FILE"
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DRIVER_VERSION = re.compile(r"^\d{3}\.\d{1,3}\.\d{1,3}$")
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P)?$"
+K8S_MINOR = r"^1\.\d{1,2}$"
+ROUTING_NAME = r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.:-]*$"
+GPU_PRODUCT = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+REGISTRY_PREFIX = r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"
+HOSTNAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+# What each pattern means, for error messages.
+PATTERNS = {
+    DNS_LABEL: "a DNS label (lowercase letters, digits and '-', at most 63 characters)",
+    QUANTITY: "a Kubernetes quantity like 16, 500m or 64Gi",
+    K8S_MINOR: "a Kubernetes minor version like 1.33",
+    ROUTING_NAME: "a routing name like provider/model",
+    GPU_PRODUCT: "a GPU Feature Discovery product name like NVIDIA-H100-80GB-HBM3",
+    REGISTRY_PREFIX: "a registry host with an optional path, like harbor.example.com/mirror",
+    HOSTNAME: "a DNS name like pai.example.com",
+}
+IMAGE_REF = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+OCI_SOURCE = re.compile(r"^oci://[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$")
+S3_SOURCE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
+PVC_SOURCE = re.compile(r"^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[^\s]*)?$")
+
+# Keys that must be Pulumi secrets (`pulumi config set --secret KEY ...`), never plain text.
+SECRET_KEYS = (
+    "harborAdminPassword",
+    "nlsClientToken",
+    "grafanaAdminPassword",
+    "mlflowDbPassword",
+    "s3AccessKeyId",
+    "s3SecretAccessKey",
+    "kubeconfig",
+)
+
+Engine = Literal["vllm", "infinity", "llamacpp"]
+ENGINE_FORMATS: dict[str, tuple[str, ...]] = {
+    "vllm": ("safetensors",),
+    "infinity": ("safetensors", "onnx"),
+    "llamacpp": ("gguf",),
+}
+
+
+class ConfigError(pulumi.RunError):
+    """A stack config that cannot be deployed; one line per problem."""
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown keys are errors, keys are camelCase as in the stack file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+
+class Ingress(Strict):
+    className: str = "envoy"
+    domain: str | None = Field(default=None, pattern=HOSTNAME)
+
+
+class Cluster(Strict):
+    target: Literal["vks", "generic"]
+    kubernetesVersion: str = Field(pattern=K8S_MINOR)
+    ingress: Ingress = Ingress()
+    storageClass: str | None = None
+
+
+class Operator(Strict):
+    version: str = CATALOG.chart("gpu-operator").version
+
+    @field_validator("version")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _one_of(value, sorted(CATALOG.chart("gpu-operator").versions))
+
+
+class Licensing(Strict):
+    featureType: Literal[1, 2, 4] = 1
+    nlsEnabled: bool = True
+
+
+class Driver(Strict):
+    mode: Literal["datacenter", "vgpu", "preinstalled"]
+    version: str | None = None
+    image: str | None = None
+    licensing: Licensing | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _driver_version(cls, value: str | None) -> str | None:
+        return _driver(value)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else _image_ref(value, tag_required=False)
+
+
+class Hosts(Strict):
+    vgpuManagerVersion: str | None = None
+
+    @field_validator("vgpuManagerVersion")
+    @classmethod
+    def _driver_version(cls, value: str | None) -> str | None:
+        return _driver(value)
+
+
+class Toleration(Strict):
+    key: str
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+class Gpu(Strict):
+    operator: Operator = Operator()
+    driver: Driver
+    hosts: Hosts = Hosts()
+    products: list[Annotated[str, Field(pattern=GPU_PRODUCT)]] = Field(min_length=1)
+    migStrategy: Literal["none", "single", "mixed"] = "none"
+    nodeSelector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+
+
+class Registry(Strict):
+    mirror: str | None = Field(default=None, pattern=REGISTRY_PREFIX)
+    caBundle: str | None = None
+    pullSecret: str | None = Field(default=None, pattern=DNS_LABEL)
+
+
+class Runtime(Strict):
+    image: str
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if value in CATALOG.images:
+            return value
+        if "/" not in value:
+            raise ValueError(f"{value!r} is neither a catalog image ({', '.join(sorted(CATALOG.images))}) "
+                             "nor a full reference")
+        return _image_ref(value, tag_required=True)
+
+
+class Runtimes(Strict):
+    vllm: Runtime = Runtime(image="vllm")
+    infinity: Runtime = Runtime(image="infinity")
+    llamacpp: Runtime = Runtime(image="llamacpp")
+
+    def image(self, engine: str) -> str:
+        """The full image reference an engine runs, resolved through the catalog."""
+        ref: str = getattr(self, engine).image
+        return CATALOG.image(ref).ref if ref in CATALOG.images else ref
+
+
+class Model(Strict):
+    name: str = Field(pattern=DNS_LABEL)
+    routingName: str = Field(pattern=ROUTING_NAME)
+    type: Literal["completion", "embedding"]
+    engine: Engine | None = None
+    format: Literal["safetensors", "gguf", "onnx"]
+    source: str
+    gpus: int = Field(default=0, ge=0, le=64)
+    product: str | None = None
+    replicas: int = Field(default=1, ge=1, le=100)
+    tenant: str
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if OCI_SOURCE.match(value) or S3_SOURCE.match(value) or PVC_SOURCE.match(value):
+            return value
+        raise ValueError(f"{value!r} is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
+                         "s3://BUCKET/PATH or pvc://CLAIM/PATH")
+
+    @property
+    def resolved_engine(self) -> str:
+        """The engine this model is served by: the configured one, else the engine rule's choice."""
+        return self.engine or rule_engine(self)
+
+
+Quantity = Annotated[str, Field(pattern=QUANTITY)]
+
+
+class Quota(Strict):
+    cpu: Quantity = "16"
+    memory: Quantity = "64Gi"
+    gpus: dict[str, Annotated[int, Field(ge=0)]] = {}
+
+
+class Subject(Strict):
+    kind: Literal["User", "Group", "ServiceAccount"]
+    name: str
+    namespace: str | None = Field(default=None, pattern=DNS_LABEL)
+
+    @model_validator(mode="after")
+    def _namespaced(self) -> Subject:
+        if (self.kind == "ServiceAccount") != (self.namespace is not None):
+            raise ValueError("namespace is required for a ServiceAccount and only for one")
+        return self
+
+
+class Tenant(Strict):
+    name: str = Field(pattern=DNS_LABEL)
+    deployers: list[Subject] = []
+    quota: Quota = Quota()
+    podSecurity: Literal["restricted", "baseline", "privileged"] = "baseline"
+    egressCidrs: list[str] = []
+
+    @field_validator("egressCidrs")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a CIDR like 10.0.0.0/16") from None
+        return values
+
+
+class Validation(Strict):
+    allowFailures: list[str] = []
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secret config values, kept as Pulumi secret Outputs; None where the stack does not set one."""
+
+    harborAdminPassword: pulumi.Output[str] | None = None
+    nlsClientToken: pulumi.Output[str] | None = None
+    grafanaAdminPassword: pulumi.Output[str] | None = None
+    mlflowDbPassword: pulumi.Output[str] | None = None
+    s3AccessKeyId: pulumi.Output[str] | None = None
+    s3SecretAccessKey: pulumi.Output[str] | None = None
+    kubeconfig: pulumi.Output[str] | None = None
+
+
+class PlatformConfig(Strict):
+    """The whole `pai:` namespace of a stack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    cluster: Cluster
+    gpu: Gpu | None = None
+    registry: Registry = Registry()
+    runtimes: Runtimes = Runtimes()
+    models: list[Model] = []
+    tenants: list[Tenant] = []
+    validation: Validation = Validation()
+    secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+
+    @classmethod
+    def from_pulumi(cls) -> PlatformConfig:
+        """Parse the running stack's `pai:` config; raises ConfigError naming every problem."""
+        raw = _raw_config()
+        source = stack_file()
+        plain = {k: _decode(v) for k, v in raw.items() if k not in SECRET_KEYS}
+        errors = [f"pai:{k}: must be a secret: set it with `pulumi config set --secret {k} ...`"
+                  for k in SECRET_KEYS if k in raw and not runtime_config.is_config_secret(f"{NAMESPACE}:{k}")]
+        errors += [f"pai:{k}: unknown key; allowed: {', '.join(_top_level_keys())}"
+                   for k in sorted(plain) if k not in cls.model_fields or k == "secrets"]
+        parsed: PlatformConfig | None = None
+        if not errors:
+            try:
+                parsed = cls.model_validate(plain)
+            except ValidationError as exc:
+                errors = [_describe(e) for e in exc.errors()]
+        if parsed is not None:
+            errors = consistency_errors(parsed, set(raw))
+        if errors:
+            raise ConfigError("\n".join(f"{source}: {e}" for e in errors))
+        assert parsed is not None
+        cfg = pulumi.Config(NAMESPACE)
+        secrets = Secrets(**{k: cfg.require_secret(k) for k in SECRET_KEYS if k in raw})
+        return parsed.model_copy(update={"secrets": secrets})
+
+
+def stack_file() -> str:
+    """The file the config came from, for messages: set by paictl, else the stack's file under stacks/."""
+    return os.environ.get(STACK_FILE_ENV) or f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
+
+
+def rule_engine(model: Model) -> str:
+    """The engine rule: embeddings on Infinity, completion on GPU on vLLM, CPU completion on llama.cpp."""
+    if model.type == "embedding":
+        return "infinity"
+    return "vllm" if model.gpus > 0 else "llamacpp"
+
+
+def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
+    """Rules that span keys: unique names, references, the engine rule, required secrets."""
+    errors: list[str] = []
+    for field, values in (
+        ("name", [m.name for m in cfg.models]),
+        ("routingName", [m.routingName for m in cfg.models]),
+    ):
+        seen = Counter(values)
+        errors += [f"pai:models[{i}].{field}: {v!r} is used by more than one model"
+                   for i, v in enumerate(values) if seen[v] > 1 and values.index(v) != i]
+    tenant_names = [t.name for t in cfg.tenants]
+    errors += [f"pai:tenants[{i}].name: {n!r} is used by more than one tenant"
+               for i, n in enumerate(tenant_names) if tenant_names.index(n) != i]
+    products = cfg.gpu.products if cfg.gpu else []
+    for i, tenant in enumerate(cfg.tenants):
+        errors += [f"pai:tenants[{i}].quota.gpus.{p}: {p!r} is not a GPU product in pai:gpu.products "
+                   f"({', '.join(products) or 'none configured'})"
+                   for p in tenant.quota.gpus if p not in products]
+    for i, model in enumerate(cfg.models):
+        errors += _model_errors(f"pai:models[{i}]", model, cfg, tenant_names)
+    if cfg.gpu:
+        errors += _driver_errors(cfg.gpu.driver, set_keys)
+    return errors
+
+
+def _model_errors(path: str, model: Model, cfg: PlatformConfig, tenants: list[str]) -> list[str]:
+    errors = []
+    if model.tenant not in tenants:
+        errors.append(f"{path}.tenant: {model.tenant!r} is not one of the tenants in pai:tenants "
+                      f"({', '.join(tenants) or 'none configured'})")
+    if model.gpus and cfg.gpu is None:
+        errors.append(f"{path}.gpus: model {model.name!r} asks for {model.gpus} GPU(s) but pai:gpu is not configured")
+    if model.product is not None and model.product not in (cfg.gpu.products if cfg.gpu else []):
+        errors.append(f"{path}.product: {model.product!r} is not a GPU product in pai:gpu.products")
+    if model.product is not None and not model.gpus:
+        errors.append(f"{path}.product: model {model.name!r} names a GPU product but asks for no GPUs")
+    expected = rule_engine(model)
+    engine = model.resolved_engine
+    where = "on GPU" if model.gpus else "on CPU"
+    if engine != expected:
+        article = "an" if model.type[0] in "aeiou" else "a"
+        errors.append(f"{path}.engine: model {model.name!r} is {article} {model.type} model {where}: the engine rule "
+                      f"serves it with {expected}, not {engine}")
+    elif model.format not in ENGINE_FORMATS[engine]:
+        hint = " (a completion model with no GPU needs GGUF weights)" if engine == "llamacpp" else ""
+        errors.append(f"{path}.format: model {model.name!r}: {engine} serves "
+                      f"{', '.join(ENGINE_FORMATS[engine])}, not {model.format}{hint}")
+    return errors
+
+
+def _driver_errors(driver: Driver, set_keys: set[str]) -> list[str]:
+    errors = []
+    if driver.mode == "vgpu":
+        if driver.image is None:
+            errors.append("pai:gpu.driver.image: vgpu mode needs the customer-built vGPU guest driver image "
+                          "from the private registry")
+        if driver.version is None:
+            errors.append("pai:gpu.driver.version: vgpu mode needs the guest driver version")
+        if "nlsClientToken" not in set_keys:
+            errors.append("pai:nlsClientToken: vgpu mode needs the NLS client configuration token "
+                          "(`pulumi config set --secret nlsClientToken ...`)")
+    else:
+        if driver.licensing is not None:
+            errors.append(f"pai:gpu.driver.licensing: only vgpu mode is licensed, not {driver.mode}")
+        if driver.mode == "preinstalled" and driver.image is not None:
+            errors.append("pai:gpu.driver.image: preinstalled mode installs no driver image")
+    return errors
+
+
+def _raw_config() -> dict[str, Any]:
+    """Every `pai:` key of the running stack, without the namespace."""
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}
+
+
+def _decode(value: Any) -> Any:
+    """Pulumi hands object and list values over as JSON text."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _top_level_keys() -> list[str]:
+    return [f"pai:{k}" for k in [*PlatformConfig.model_fields, *SECRET_KEYS] if k != "secrets"]
+
+
+def _one_of(value: str, allowed: list[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _driver(value: str | None) -> str | None:
+    if value is not None and not DRIVER_VERSION.match(value):
+        raise ValueError(f"{value!r} is not a driver version like 580.95.05")
+    return value
+
+
+def _image_ref(value: str, tag_required: bool) -> str:
+    if not IMAGE_REF.match(value):
+        raise ValueError(f"{value!r} is not an image reference like registry.example.com/path/name:tag")
+    name = value.split("@")[0].rsplit("/", 1)[-1]
+    if name.endswith(":latest"):
+        raise ValueError(f"{value!r} uses the tag 'latest': pin a version")
+    if tag_required and ":" not in name and "@" not in value:
+        raise ValueError(f"{value!r} has no tag or digest: pin a version")
+    return value
+
+
+def _describe(error: Any) -> str:
+    """One line for one pydantic error: key path, offending value, what is allowed."""
+    loc = error["loc"]
+    path = _path(loc)
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return f"{path}: unknown key; allowed: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    if kind in ("literal_error", "enum"):
+        expected = error["ctx"]["expected"].replace(" or ", ", ").replace("'", "")
+        return f"{path}: {value!r} is not one of {expected}"
+    if kind == "string_pattern_mismatch":
+        pattern = error["ctx"]["pattern"]
+        return f"{path}: {value!r} is not {PATTERNS.get(pattern, 'of the form ' + pattern)}"
+    if kind == "value_error":
+        return f"{path}: {error['msg'].removeprefix('Value error, ')}"
+    if kind in TYPE_NAMES:
+        return f"{path}: {value!r} is not {TYPE_NAMES[kind]}"
+    return f"{path}: {error['msg'].lower()} (got {value!r})"
+
+
+TYPE_NAMES = {
+    "int_parsing": "an integer", "int_type": "an integer", "int_from_float": "an integer",
+    "bool_parsing": "true or false", "bool_type": "true or false",
+    "string_type": "a string", "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    text = f"{NAMESPACE}:"
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if i else "") + str(part)
+    return text
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model at `loc` accepts, found by walking the field annotations."""
+    annotation: Any = PlatformConfig
+    for part in loc:
+        annotation = _model_of(annotation)
+        if isinstance(part, int):
+            annotation = typing.get_args(annotation)[0]
+        else:
+            annotation = annotation.model_fields[part].annotation
+    model = _model_of(annotation)
+    return [k for k in model.model_fields if k != "secrets"]
+
+
+def _model_of(annotation: Any) -> Any:
+    """Strip Optional[...] from an annotation."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return next(a for a in typing.get_args(annotation) if a is not type(None))
+    return annotation

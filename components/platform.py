@@ -1,0 +1,46 @@
+"""The Platform: one component that composes every part of the private-AI platform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import PlatformConfig
+from components.tenancy import Tenancy, TenancyArgs
+
+
+@dataclass(frozen=True)
+class PlatformArgs:
+    config: PlatformConfig
+
+
+class Platform(pulumi.ComponentResource):
+    """Every part of the platform, each a child component."""
+
+    tenancy: Tenancy
+
+    def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pai:platform:Platform", name, None, opts)
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        self.tenancy = Tenancy(
+            f"{name}-tenancy",
+            TenancyArgs(tenants=cfg.tenants, kubernetes_version=cfg.cluster.kubernetesVersion),
+            child,
+        )
+        self.register_outputs({"tenantNamespaces": self.tenancy.namespaces})
+
+
+def deploy() -> Platform:
+    """The program: parse the stack config once, then build the platform on one Kubernetes provider."""
+    cfg = PlatformConfig.from_pulumi()
+    provider = k8s.Provider(
+        "k8s",
+        kubeconfig=cfg.secrets.kubeconfig,
+        enable_server_side_apply=True,
+    )
+    platform = Platform("platform", PlatformArgs(config=cfg), pulumi.ResourceOptions(providers=[provider]))
+    pulumi.export("tenantNamespaces", platform.tenancy.namespaces)
+    return platform

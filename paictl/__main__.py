@@ -1,0 +1,5 @@
+import sys
+
+from paictl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,62 @@
+"""paictl: the platform's command line. Exit codes: 0 success, 1 a failed check, 2 a usage or config error."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from components.config import ConfigError
+from paictl import plan as plan_cmd
+from paictl.offline import StackConfig, StackFileError, load_stack_file, stack_path
+
+EXIT_USAGE = 2
+
+
+def _add_stack_source(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stack", help="a stack in stacks/ (dev, vks-prod, airgap, ...)")
+    source.add_argument("--config-file", type=Path, help="a Pulumi.<stack>.yaml file anywhere")
+
+
+def _stack_config(args: argparse.Namespace) -> StackConfig:
+    if args.stack:
+        return load_stack_file(stack_path(args.stack), args.stack)
+    return load_stack_file(args.config_file)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    config = _stack_config(args)
+    records = plan_cmd.plan(config)
+    if args.out:
+        written = plan_cmd.write_files(records, args.out)
+        print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
+    text = plan_cmd.to_json(config.stack, records) if args.format == "json" else plan_cmd.to_table(
+        config.stack, records)
+    sys.stdout.write(text)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap.")
+    commands = root.add_subparsers(dest="command", required=True)
+    plan = commands.add_parser("plan", help="evaluate the Pulumi program offline and print its plan")
+    _add_stack_source(plan)
+    plan.add_argument("--format", choices=["table", "json"], default="table")
+    plan.add_argument("--out", type=Path, help="also write one YAML file per object and per Helm release here")
+    plan.set_defaults(run=_plan)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except (ConfigError, StackFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

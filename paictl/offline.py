@@ -1,0 +1,185 @@
+"""Run the Pulumi program offline under Pulumi's own mocks and record every resource it registers.
+
+This is the machinery behind `paictl plan` and the tests: no Pulumi CLI, no engine, no cluster. Secrets
+in a stack file are never decrypted: each stands in as a placeholder marked secret, and every secret
+value is masked as "[secret]" in what is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+
+from components.config import STACK_FILE_ENV
+
+PROJECT = "pai"
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+STACKS_DIR = Path(__file__).resolve().parents[1] / "stacks"
+
+
+class StackFileError(Exception):
+    """A stack file that cannot be read as a Pulumi stack config."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One resource as the program registered it; `inputs` has every secret masked."""
+
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}::{self.name}"
+
+
+@dataclass
+class StackConfig:
+    """A stack's config as the Pulumi engine hands it to a program: JSON text per key, secret keys apart."""
+
+    stack: str
+    values: dict[str, str] = field(default_factory=dict)
+    secret_keys: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+def stack_path(stack: str) -> Path:
+    return STACKS_DIR / f"Pulumi.{stack}.yaml"
+
+
+def load_stack_file(path: Path, stack: str | None = None) -> StackConfig:
+    """Read a `Pulumi.<stack>.yaml`; `secure:` values become placeholders that are marked secret."""
+    if not path.is_file():
+        known = ", ".join(sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml")))
+        raise StackFileError(f"{path}: no such stack file (stacks: {known})")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise StackFileError(f"{path}: expected a mapping with a `config:` mapping of keys to values")
+    name = stack or path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    result = StackConfig(stack=name, source=_display(path))
+    for key, value in (document.get("config") or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        plain, secret = _unsecure(value, full)
+        result.values[full] = plain if isinstance(plain, str) else json.dumps(plain)
+        if secret:
+            result.secret_keys.append(full)
+    return result
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _unsecure(value: Any, key: str) -> tuple[Any, bool]:
+    """Replace `{secure: ...}` values with a placeholder; report whether any was found."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return f"offline-placeholder-for-{key}", True
+        pairs = {k: _unsecure(v, f"{key}.{k}") for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        items = [_unsecure(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        return (f"{args.name}-id" if args.custom else None), dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """Pulumi's mock monitor, also keeping each registration with its parent and secrets masked."""
+
+    def __init__(self) -> None:
+        super().__init__(_Mocks())
+        self.records: list[Registered] = []
+        self._keys: dict[str, str] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self._keys[response.urn] = f"{request.type}::{request.name}"
+            self.records.append(Registered(
+                type=request.type,
+                name=request.name,
+                parent=self._keys.get(request.parent),
+                custom=bool(request.custom),
+                inputs=_masked(json_format.MessageToDict(request.object)),
+            ))
+        return response
+
+
+def _masked(value: Any) -> Any:
+    """Plain data from the wire form: secrets become "[secret]", unknowns "[unknown]"."""
+    if isinstance(value, dict):
+        sig = value.get(rpc._special_sig_key)
+        if sig == rpc._special_secret_sig:
+            return SECRET
+        if sig == rpc._special_resource_sig:
+            return value.get("urn", "")
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    if value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@contextmanager
+def _stack_file_env(source: str) -> Iterator[None]:
+    before = os.environ.get(STACK_FILE_ENV)
+    os.environ[STACK_FILE_ENV] = source
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(STACK_FILE_ENV, None)
+        else:
+            os.environ[STACK_FILE_ENV] = before
+
+
+def run_offline(program: Callable[[], Any], config: StackConfig,
+                monitor: RecordingMonitor | None = None) -> list[Registered]:
+    """Run `program` under mocks with `config`; return what it registered. Errors propagate; what was
+    registered before one stays readable in `monitor.records`."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    monitor = monitor or RecordingMonitor()
+    settings.reset_options()
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=config.stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
+    try:
+        with _stack_file_env(config.source or str(stack_path(config.stack))):
+            loop.run_until_complete(run_pulumi_func(program))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    return monitor.records

@@ -1,0 +1,136 @@
+"""Bad stack configs: each stops the program before any resource, with a message naming file, key and rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import Program, minimal, stack_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from components.config import ConfigError, PlatformConfig
+from components.platform import deploy
+from paictl.offline import RecordingMonitor, run_offline
+
+FILE = "stacks/Pulumi.test.yaml"
+GPU = {"driver": {"mode": "datacenter"}, "products": ["NVIDIA-L40S"]}
+
+
+def model(**fields: Any) -> dict[str, Any]:
+    base = {"name": "m", "routingName": "acme/m", "type": "completion", "format": "gguf",
+            "source": "oci://harbor.example.com/models/m:v1", "tenant": "team-a"}
+    return {**base, **fields}
+
+
+CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
+    ("unknown top-level key", minimal(clustr={}), {},
+     "pai:clustr: unknown key; allowed: pai:cluster, pai:gpu, pai:registry, pai:runtimes, pai:models, pai:tenants, "
+     "pai:validation, pai:harborAdminPassword, pai:nlsClientToken, pai:grafanaAdminPassword, pai:mlflowDbPassword, "
+     "pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:kubeconfig"),
+    ("unknown nested key", minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingres": {}}), {},
+     "pai:cluster.ingres: unknown key; allowed: target, kubernetesVersion, ingress, storageClass"),
+    ("missing required key", {"tenants": []}, {}, "pai:cluster: required key is missing"),
+    ("bad enum", minimal(cluster={"target": "eks", "kubernetesVersion": "1.33"}), {},
+     "pai:cluster.target: 'eks' is not one of vks, generic"),
+    ("bad Kubernetes version", minimal(cluster={"target": "vks", "kubernetesVersion": "v1.33"}), {},
+     "pai:cluster.kubernetesVersion: 'v1.33' is not a Kubernetes minor version like 1.33"),
+    ("bad engine", minimal(models=[model(engine="vlm")]), {},
+     "pai:models[0].engine: 'vlm' is not one of vllm, infinity, llamacpp"),
+    ("wrong type", minimal(models=[model(gpus="two")]), {}, "pai:models[0].gpus: 'two' is not an integer"),
+    ("bad driver version", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "version": "580.95"}}), {},
+     "pai:gpu.driver.version: '580.95' is not a driver version like 580.95.05"),
+    ("operator version outside the catalog", minimal(gpu={**GPU, "operator": {"version": "v26.7"}}), {},
+     "pai:gpu.operator.version: 'v26.7' is not one of v25.3.0, v26.7.0"),
+    ("duplicate model name", minimal(models=[model(), model(routingName="acme/other")]), {},
+     "pai:models[1].name: 'm' is used by more than one model"),
+    ("duplicate routing name", minimal(models=[model(), model(name="other")]), {},
+     "pai:models[1].routingName: 'acme/m' is used by more than one model"),
+    ("safetensors on llama.cpp", minimal(models=[model(format="safetensors", engine="llamacpp")]), {},
+     "pai:models[0].format: model 'm': llamacpp serves gguf, not safetensors "
+     "(a completion model with no GPU needs GGUF weights)"),
+    ("completion with no GPU and no GGUF", minimal(models=[model(format="safetensors")]), {},
+     "pai:models[0].format: model 'm': llamacpp serves gguf, not safetensors "
+     "(a completion model with no GPU needs GGUF weights)"),
+    ("engine against the rule", minimal(gpu=GPU, models=[model(type="embedding", engine="vllm", gpus=1,
+                                                                format="safetensors")]), {},
+     "pai:models[0].engine: model 'm' is an embedding model on GPU: the engine rule serves it with infinity, not vllm"),
+    ("GPUs without pai:gpu", minimal(models=[model(gpus=1, format="safetensors")]), {},
+     "pai:models[0].gpus: model 'm' asks for 1 GPU(s) but pai:gpu is not configured"),
+    ("unknown tenant", minimal(models=[model(tenant="nobody")]), {},
+     "pai:models[0].tenant: 'nobody' is not one of the tenants in pai:tenants (team-a)"),
+    ("latest tag", minimal(runtimes={"vllm": {"image": "docker.io/vllm/vllm-openai:latest"}}), {},
+     "pai:runtimes.vllm.image: 'docker.io/vllm/vllm-openai:latest' uses the tag 'latest': pin a version"),
+    ("bad model source", minimal(models=[model(source="https://huggingface.co/m")]), {},
+     "pai:models[0].source: 'https://huggingface.co/m' is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
+     "s3://BUCKET/PATH or pvc://CLAIM/PATH"),
+    ("forwardCompatible set by hand", minimal(gpu={**GPU, "forwardCompatible": True}), {},
+     "pai:gpu.forwardCompatible: unknown key; allowed: operator, driver, hosts, products, migStrategy, "
+     "nodeSelector, tolerations"),
+    ("GPU quota for an unknown product", minimal(gpu=GPU, tenants=[{"name": "team-a", "quota": {"gpus": {"H100": 1}}}]),
+     {}, "pai:tenants[0].quota.gpus.H100: 'H100' is not a GPU product in pai:gpu.products (NVIDIA-L40S)"),
+    ("bad tenant name", minimal(tenants=[{"name": "Team_A"}]), {},
+     "pai:tenants[0].name: 'Team_A' is not a DNS label (lowercase letters, digits and '-', at most 63 characters)"),
+    ("vgpu without its token", minimal(gpu={**GPU, "driver": {"mode": "vgpu", "version": "580.95.05",
+                                                               "image": "harbor.example.com/nvidia/vgpu-driver"}}),
+     {}, "pai:nlsClientToken: vgpu mode needs the NLS client configuration token "
+         "(`pulumi config set --secret nlsClientToken ...`)"),
+    ("licensing outside vgpu", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "licensing": {}}}), {},
+     "pai:gpu.driver.licensing: only vgpu mode is licensed, not datacenter"),
+]
+
+
+@pytest.mark.parametrize(("values", "secrets", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_config_is_refused_before_any_resource(values: dict[str, Any], secrets: dict[str, str],
+                                                   message: str) -> None:
+    monitor = RecordingMonitor()
+    with pytest.raises(ConfigError) as caught:
+        run_offline(deploy, stack_config(values, secrets), monitor)
+    assert str(caught.value) == f"{FILE}: {message}"
+    assert monitor.records == []
+
+
+def test_plain_text_secret_is_refused(run_program: Program) -> None:
+    config = stack_config(minimal())
+    config.values["pai:harborAdminPassword"] = "hunter2"
+    monitor = RecordingMonitor()
+    with pytest.raises(ConfigError) as caught:
+        run_offline(deploy, config, monitor)
+    assert str(caught.value) == (f"{FILE}: pai:harborAdminPassword: must be a secret: set it with "
+                                 "`pulumi config set --secret harborAdminPassword ...`")
+    assert "hunter2" not in str(caught.value)
+    assert monitor.records == []
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    values = minimal(cluster={"target": "eks", "kubernetesVersion": "1.33"}, models=[model(engine="vlm")])
+    with pytest.raises(ConfigError) as caught:
+        run_offline(deploy, stack_config(values))
+    assert str(caught.value).splitlines() == [
+        f"{FILE}: pai:cluster.target: 'eks' is not one of vks, generic",
+        f"{FILE}: pai:models[0].engine: 'vlm' is not one of vllm, infinity, llamacpp",
+    ]
+
+
+def test_valid_config_registers_resources(run_program: Program) -> None:
+    assert run_program(minimal(models=[model()]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(["completion", "embedding"]), gpus=st.integers(0, 2),
+       fmt=st.sampled_from(["safetensors", "gguf", "onnx"]),
+       engine=st.sampled_from([None, "vllm", "infinity", "llamacpp"]))
+def test_engine_rule_holds_for_every_combination(kind: str, gpus: int, fmt: str, engine: str | None) -> None:
+    """A model either parses and is served by the rule's engine in an accepted format, or is refused by name."""
+    fields: dict[str, Any] = {"type": kind, "gpus": gpus, "format": fmt}
+    if engine:
+        fields["engine"] = engine
+    config = stack_config(minimal(gpu=GPU, models=[model(**fields)]))
+    try:
+        run_offline(PlatformConfig.from_pulumi, config)
+    except ConfigError as exc:
+        assert "model 'm'" in str(exc)
+        return
+    expected = "infinity" if kind == "embedding" else ("vllm" if gpus else "llamacpp")
+    assert engine in (None, expected)
+    assert fmt in {"infinity": ("safetensors", "onnx"), "vllm": ("safetensors",), "llamacpp": ("gguf",)}[expected]
