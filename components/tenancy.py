@@ -11,8 +11,9 @@ import pulumi_kubernetes as k8s
 
 from components import namespaces
 from components.config import Subject, Tenant
+from components.kube import meta
 
-DEPLOYER_RULES: list[dict[str, Any]] = [
+DEPLOYER_RULES: Any = [
     {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices", "servingruntimes"],
      "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["secrets", "serviceaccounts", "configmaps"],
@@ -44,36 +45,35 @@ class Tenancy(pulumi.ComponentResource):
             prefix = f"{name}-{tenant.name}"
             ns = k8s.core.v1.Namespace(
                 f"{prefix}-namespace",
-                metadata={"name": tenant.name, "labels": namespace_labels(tenant, args.kubernetes_version)},
+                metadata=meta(tenant.name, labels=namespace_labels(tenant, args.kubernetes_version)),
                 opts=child,
             )
             ns_name = ns.metadata["name"]
             self.namespaces[tenant.name] = ns_name
             k8s.core.v1.ResourceQuota(
                 f"{prefix}-quota",
-                metadata={"name": "pai-tenant-quota", "namespace": ns_name},
+                metadata=meta("pai-tenant-quota", ns_name),
                 spec={"hard": quota_hard(tenant)},
                 opts=child,
             )
             for policy, spec in network_policies(tenant).items():
                 k8s.networking.v1.NetworkPolicy(
                     f"{prefix}-{policy}",
-                    metadata={"name": policy, "namespace": ns_name},
+                    metadata=meta(policy, ns_name),
                     spec=spec,
                     opts=child,
                 )
             role = k8s.rbac.v1.Role(
                 f"{prefix}-deployer-role",
-                metadata={"name": "pai-deployer", "namespace": ns_name},
+                metadata=meta("pai-deployer", ns_name),
                 rules=DEPLOYER_RULES,
                 opts=child,
             )
             if tenant.deployers:
                 k8s.rbac.v1.RoleBinding(
                     f"{prefix}-deployer-binding",
-                    metadata={"name": "pai-deployer", "namespace": ns_name},
-                    role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                              "name": role.metadata["name"]},
+                    metadata=meta("pai-deployer", ns_name),
+                    role_ref=role_ref(role.metadata["name"]),
                     subjects=[subject(s) for s in tenant.deployers],
                     opts=child,
                 )
@@ -109,10 +109,10 @@ def from_namespace(name: str) -> dict[str, Any]:
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
 
 
-def network_policies(tenant: Tenant) -> dict[str, dict[str, Any]]:
+def network_policies(tenant: Tenant) -> dict[str, Any]:
     """Deny everything, then allow: the namespace itself, DNS, the gateway, scraping, platform services."""
-    everything = {"podSelector": {}}
-    policies: dict[str, dict[str, Any]] = {
+    everything: dict[str, Any] = {"podSelector": {}}
+    policies: dict[str, Any] = {
         "default-deny": {**everything, "policyTypes": ["Ingress", "Egress"]},
         "allow-same-namespace": {**everything, "policyTypes": ["Ingress", "Egress"],
                                  "ingress": [{"from": [{"podSelector": {}}]}],
@@ -135,7 +135,11 @@ def network_policies(tenant: Tenant) -> dict[str, dict[str, Any]]:
     return policies
 
 
-def subject(s: Subject) -> dict[str, str]:
+def role_ref(name: pulumi.Input[str]) -> Any:
+    return {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}
+
+
+def subject(s: Subject) -> Any:
     if s.kind == "ServiceAccount":
         return {"kind": s.kind, "name": s.name, "namespace": s.namespace or ""}
     return {"kind": s.kind, "name": s.name, "apiGroup": "rbac.authorization.k8s.io"}

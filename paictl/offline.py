@@ -121,8 +121,8 @@ class RecordingMonitor(mocks.MockMonitor):
         self.records: list[Registered] = []
         self._keys: dict[str, str] = {}
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
-        response = super().RegisterResource(request)
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             self._keys[response.urn] = f"{request.type}::{request.name}"
             self.records.append(Registered(

@@ -1,0 +1,123 @@
+"""`paictl plan`: formats, files, byte-identical output, secrets masked everywhere, exit codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, Program, minimal
+
+from paictl.cli import main
+
+SECRET_STACK = """
+config:
+  pai:cluster:
+    target: vks
+    kubernetesVersion: "1.33"
+  pai:kubeconfig:
+    secure: v1:AAAAencryptedkubeconfig
+  pai:harborAdminPassword:
+    secure: v1:AAAAencryptedpassword
+  pai:tenants:
+    - name: team-a
+"""
+
+
+def paictl(*args: str, seed: str = "0") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    return subprocess.run([sys.executable, "-m", "paictl", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, check=False)
+
+
+def test_json_plan_is_byte_identical_across_runs() -> None:
+    first = paictl("plan", "--stack", "vks-prod", "--format", "json", seed="1")
+    second = paictl("plan", "--stack", "vks-prod", "--format", "json", seed="2")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    plan = json.loads(first.stdout)
+    assert plan["stack"] == "vks-prod"
+    assert {"type", "name", "parent", "inputs"} == set(plan["resources"][0])
+
+
+def test_table_shows_the_component_tree_with_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--stack", "dev"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("stack dev: ")
+    assert "pai:platform:Platform  platform" in lines
+    tenancy = next(line for line in lines if "pai:tenancy:Tenancy" in line)
+    assert tenancy.startswith("  ")
+    assert "NetworkPolicy x6" in tenancy and "Namespace x1" in tenancy
+
+
+def test_out_writes_one_file_per_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--stack", "dev", "--format", "json", "--out", str(tmp_path)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    kube_objects = [r for r in plan["resources"] if r["type"].startswith("kubernetes:") and "kind" in r["inputs"]]
+    files = sorted(tmp_path.rglob("*.yaml"))
+    assert len(files) == len(kube_objects)
+    quota = yaml.safe_load((tmp_path / "team-a" / "resourcequota-pai-tenant-quota.yaml").read_text())
+    assert quota["kind"] == "ResourceQuota" and quota["metadata"]["namespace"] == "team-a"
+    assert (tmp_path / "_cluster" / "namespace-team-a.yaml").is_file()
+
+
+def test_secrets_never_appear_in_plan_files_or_logs(tmp_path: Path) -> None:
+    config_file = tmp_path / "Pulumi.secret.yaml"
+    config_file.write_text(SECRET_STACK)
+    out = tmp_path / "out"
+    outputs = [paictl("plan", "--config-file", str(config_file), "--format", fmt, "--out", str(out))
+               for fmt in ("json", "table")]
+    assert all(o.returncode == 0 for o in outputs), outputs[0].stderr
+    texts = [o.stdout + o.stderr for o in outputs] + [p.read_text() for p in out.rglob("*") if p.is_file()]
+    for text in texts:
+        assert "placeholder" not in text and "AAAA" not in text
+    provider = next(r for r in json.loads(outputs[0].stdout)["resources"] if r["type"] == "pulumi:providers:kubernetes")
+    assert provider["inputs"]["kubeconfig"] == "[secret]"
+
+
+def test_real_secret_values_are_masked_in_records_and_logs(run_program: Program,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    records = run_program(minimal(), secrets={"kubeconfig": "apiVersion: v1\nclusters: TOPSECRET-KUBECONFIG"})
+    assert "TOPSECRET" not in json.dumps([r.inputs for r in records])
+    assert "TOPSECRET" not in caplog.text
+    provider = next(r for r in records if r.type == "pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == "[secret]"
+
+
+def test_bad_config_file_exits_2_naming_file_and_key(tmp_path: Path) -> None:
+    config_file = tmp_path / "Pulumi.bad.yaml"
+    config_file.write_text("config:\n  pai:cluster:\n    target: eks\n    kubernetesVersion: '1.33'\n")
+    result = paictl("plan", "--config-file", str(config_file))
+    assert result.returncode == 2
+    assert result.stderr == f"error: {config_file}: pai:cluster.target: 'eks' is not one of vks, generic\n"
+    assert result.stdout == ""
+
+
+def test_unknown_stack_exits_2_listing_stacks() -> None:
+    result = paictl("plan", "--stack", "nope")
+    assert result.returncode == 2
+    assert "no such stack file" in result.stderr and "dev, vks-prod" in result.stderr.replace("airgap, ", "")
+
+
+def test_stack_file_that_is_not_yaml_exits_2(tmp_path: Path) -> None:
+    config_file = tmp_path / "Pulumi.broken.yaml"
+    config_file.write_text("config: [unclosed\n")
+    result = paictl("plan", "--config-file", str(config_file))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {config_file}: not valid YAML")
+
+
+def test_plain_text_secret_in_a_stack_file_exits_2_without_echoing_it(tmp_path: Path) -> None:
+    config_file = tmp_path / "Pulumi.plain.yaml"
+    config_file.write_text(SECRET_STACK.replace("secure: v1:AAAAencryptedpassword", "").replace(
+        "pai:harborAdminPassword:", "pai:harborAdminPassword: hunter2-plain"))
+    result = paictl("plan", "--config-file", str(config_file))
+    assert result.returncode == 2
+    assert "pai:harborAdminPassword: must be a secret" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout

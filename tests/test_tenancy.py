@@ -1,0 +1,75 @@
+"""Tenancy: namespace, Pod Security Admission, quota, default-deny networking and deployer RBAC per tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import Program, minimal, of_kind
+
+GPU = {"driver": {"mode": "preinstalled"}, "products": ["NVIDIA-L40S", "NVIDIA-H100-80GB-HBM3"]}
+
+
+def tenant(**fields: Any) -> dict[str, Any]:
+    return {"name": "team-a", **fields}
+
+
+def test_namespace_enforces_the_tenants_pod_security_level(run_program: Program) -> None:
+    records = run_program(minimal(tenants=[tenant(podSecurity="restricted"), {"name": "team-b"}]))
+    labels = {ns["metadata"]["name"]: ns["metadata"]["labels"] for ns in of_kind(records, "Namespace")}
+    assert labels["team-a"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels["team-b"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["team-b"]["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["team-a"]["pod-security.kubernetes.io/enforce-version"] == "v1.33"
+
+
+def test_quota_sums_gpus_across_products(run_program: Program) -> None:
+    quota = {"cpu": "32", "memory": "128Gi", "gpus": {"NVIDIA-L40S": 2, "NVIDIA-H100-80GB-HBM3": 3}}
+    records = run_program(minimal(gpu=GPU, tenants=[tenant(quota=quota)]))
+    (hard,) = [q["spec"]["hard"] for q in of_kind(records, "ResourceQuota")]
+    assert hard == {"requests.cpu": "32", "requests.memory": "128Gi", "limits.memory": "128Gi",
+                    "requests.nvidia.com/gpu": "5"}
+
+
+def test_network_is_denied_by_default_then_opened_for_the_platform(run_program: Program) -> None:
+    records = run_program(minimal())
+    policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(records, "NetworkPolicy")}
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert set(policies) == {"default-deny", "allow-same-namespace", "allow-dns", "allow-from-gateway",
+                             "allow-from-monitoring", "allow-to-platform"}
+    gateway = policies["allow-from-gateway"]["ingress"][0]["from"][0]
+    assert gateway["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "envoy-gateway-system"}
+    dns_ports = policies["allow-dns"]["egress"][0]["ports"]
+    assert {(p["protocol"], p["port"]) for p in dns_ports} == {("UDP", 53), ("TCP", 53)}
+
+
+def test_extra_egress_cidrs_get_their_own_policy(run_program: Program) -> None:
+    records = run_program(minimal(tenants=[tenant(egressCidrs=["10.20.0.0/16"])]))
+    policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(records, "NetworkPolicy")}
+    assert policies["allow-egress-cidrs"]["egress"] == [{"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}]
+
+
+def test_deployers_are_bound_to_the_deployer_role(run_program: Program) -> None:
+    deployers = [{"kind": "Group", "name": "ml"},
+                 {"kind": "ServiceAccount", "name": "ci", "namespace": "cicd"}]
+    records = run_program(minimal(tenants=[tenant(deployers=deployers), {"name": "team-b"}]))
+    bindings = of_kind(records, "RoleBinding")
+    assert [b["metadata"]["namespace"] for b in bindings] == ["team-a"]
+    assert bindings[0]["subjects"] == [
+        {"kind": "Group", "name": "ml", "apiGroup": "rbac.authorization.k8s.io"},
+        {"kind": "ServiceAccount", "name": "ci", "namespace": "cicd"},
+    ]
+    assert bindings[0]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pai-deployer"}
+    roles = of_kind(records, "Role")
+    assert len(roles) == 2
+    isvc = next(r for r in roles[0]["rules"] if "serving.kserve.io" in r["apiGroups"])
+    assert "create" in isvc["verbs"] and "inferenceservices" in isvc["resources"]
+
+
+def test_every_tenant_object_lives_in_its_namespace(run_program: Program) -> None:
+    records = run_program(minimal(tenants=[tenant(), {"name": "team-b"}]))
+    namespaced = [o for o in records if o.custom and o.type.startswith("kubernetes:")
+                  and "Namespace" not in o.type and o.type != "pulumi:providers:kubernetes"]
+    assert namespaced
+    for record in namespaced:
+        assert record.inputs["metadata"]["namespace"] in {"team-a", "team-b"}
+        assert record.name.split("-tenancy-")[1].startswith(record.inputs["metadata"]["namespace"])
