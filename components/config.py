@@ -418,7 +418,7 @@ def _image_ref(value: str, tag_required: bool) -> str:
     if not IMAGE_REF.match(value):
         raise ValueError(f"{value!r} is not an image reference like registry.example.com/path/name:tag")
     name = value.split("@")[0].rsplit("/", 1)[-1]
-    if name.endswith(":latest"):
+    if name.partition(":")[2] == "latest":
         raise ValueError(f"{value!r} uses the tag 'latest': pin a version")
     if tag_required and ":" not in name and "@" not in value:
         raise ValueError(f"{value!r} has no tag or digest: pin a version")

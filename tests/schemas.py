@@ -186,6 +186,8 @@ def validate_object(obj: dict[str, Any], kubernetes_version: str) -> None:
 def _chart(chart: str, version: str) -> tuple[dict[str, Any], frozenset[str]]:
     """A chart's default values and the names its subcharts' values go under."""
     chart_dir = REFERENCE / "charts" / chart
+    if not (chart_dir / version).is_dir() and (chart_dir / f"v{version}").is_dir():
+        version = f"v{version}"  # reference folders are named by git tag, e.g. Kueue chart 0.19.2 at v0.19.2
     if not chart_dir.is_dir():
         charts = ", ".join(sorted(p.name for p in chart_dir.parent.iterdir()))
         raise SchemaError(f"no reference chart {chart} (available charts: {charts})")
