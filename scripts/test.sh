@@ -2,6 +2,7 @@
 # The whole test suite on a fresh machine: installs what the tests need, then lint, types and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/system-deps.sh
 ./scripts/bootstrap.sh
 echo "== ruff"
 .venv/bin/ruff check .
