@@ -1,9 +1,18 @@
-"""Names of the platform's own namespaces, shared by the components that create them and those that allow
-traffic from them."""
+"""Names of the platform's own namespaces and shared labels, used both by the components that create them and
+by those that allow traffic from them or refer to them."""
 
+GPU_OPERATOR = "gpu-operator"
+CERT_MANAGER = "cert-manager"
+KSERVE = "kserve"
 GATEWAY = "envoy-gateway-system"
+AI_GATEWAY = "envoy-ai-gateway-system"
+KUEUE = "kueue-system"
+HARBOR = "harbor"
+MLFLOW = "mlflow"
 MONITORING = "monitoring"
 KUBE_SYSTEM = "kube-system"
-PLATFORM_LABEL = "pai.io/platform"
-TENANT_LABEL = "pai.io/tenant"
 
+PLATFORM_LABEL = "pai.io/platform"  # "true" on every platform namespace tenants may reach
+TENANT_LABEL = "pai.io/tenant"
+TENANT_QUEUE = "pai-tenant-queue"  # the Kueue LocalQueue in every tenant namespace
+ROUTING_NAME_ANNOTATION = "pai.io/routing-name"  # on each InferenceService: the name clients ask for
