@@ -151,8 +151,9 @@ def test_vgpu_uses_the_private_guest_driver_and_never_a_datacenter_driver(run_pr
     assert (driver["repository"], driver["image"], driver["version"]) == (
         "harbor.example.com/nvidia", "vgpu-guest-driver", "580.95.05")
     assert values["vgpuManager"]["enabled"] is False
-    assert not [s for s in strings(values) if "nvidia/driver" in s]
-    assert driver["version"] not in {r.defaultDriver for r in PIN.versions.values()}
+    # The data-center driver is nvcr.io/nvidia + driver (or its mirrored path): neither appears in any form.
+    assert f"{driver['repository']}/{driver['image']}" == PRIVATE
+    assert not [s for s in strings(values) if s.endswith("/nvidia/driver") or s.startswith("nvcr.io")]
 
 
 def test_vgpu_licensing_is_a_secret_named_in_licensing_config(run_program: Program) -> None:
