@@ -370,10 +370,16 @@ def _driver_errors(driver: Driver, set_keys: set[str]) -> list[str]:
                           "from the private registry")
         if driver.version is None:
             errors.append("pai:gpu.driver.version: vgpu mode needs the guest driver version")
+        if driver.licensing is not None and not driver.licensing.nlsEnabled:
+            errors.append("pai:gpu.driver.licensing.nlsEnabled: vGPU 15 and later license only through the NVIDIA "
+                          "License System; the legacy license server is not supported (set true or omit)")
         if "nlsClientToken" not in set_keys:
             errors.append("pai:nlsClientToken: vgpu mode needs the NLS client configuration token "
                           "(`pulumi config set --secret nlsClientToken ...`)")
-    else:
+    if driver.image is not None and ("@" in driver.image or ":" in driver.image.rsplit("/", 1)[-1]):
+        errors.append(f"pai:gpu.driver.image: {driver.image!r}: give the repository without a tag or digest; "
+                      "the GPU Operator pulls <image>:<driver.version>-<node OS>, e.g. :580.95.05-ubuntu22.04")
+    if driver.mode != "vgpu":
         if driver.licensing is not None:
             errors.append(f"pai:gpu.driver.licensing: only vgpu mode is licensed, not {driver.mode}")
         if driver.mode == "preinstalled" and driver.image is not None:

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import PlatformConfig
+from components.gpu_operator import GpuOperator, GpuOperatorArgs
 from components.tenancy import Tenancy, TenancyArgs
 
 
@@ -20,6 +21,7 @@ class Platform(pulumi.ComponentResource):
     """Every part of the platform, each a child component."""
 
     tenancy: Tenancy
+    gpu_operator: GpuOperator | None
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:platform:Platform", name, None, opts)
@@ -30,6 +32,13 @@ class Platform(pulumi.ComponentResource):
             TenancyArgs(tenants=cfg.tenants, kubernetes_version=cfg.cluster.kubernetesVersion),
             child,
         )
+        self.gpu_operator = None
+        if cfg.gpu is not None:
+            self.gpu_operator = GpuOperator(
+                f"{name}-gpu-operator",
+                GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken),
+                child,
+            )
         self.register_outputs({"tenantNamespaces": self.tenancy.namespaces})
 
 

@@ -136,11 +136,13 @@ class RecordingMonitor(mocks.MockMonitor):
 
 
 def _masked(value: Any) -> Any:
-    """Plain data from the wire form: secrets become "[secret]", unknowns "[unknown]"."""
+    """Plain data from the wire form: secrets become "[secret]", unknowns "[unknown]". A secret map or list
+    (e.g. a Kubernetes Secret's stringData) keeps its keys and shape with every value masked, so the object
+    still validates against its schema."""
     if isinstance(value, dict):
         sig = value.get(rpc._special_sig_key)
         if sig == rpc._special_secret_sig:
-            return SECRET
+            return _secret_shape(_masked(value.get("value")))
         if sig == rpc._special_resource_sig:
             return value.get("urn", "")
         return {k: _masked(v) for k, v in value.items()}
@@ -151,6 +153,14 @@ def _masked(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def _secret_shape(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _secret_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_secret_shape(v) for v in value]
+    return SECRET
 
 
 @contextmanager

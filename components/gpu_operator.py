@@ -1,0 +1,235 @@
+"""GpuOperator: the NVIDIA GPU Operator in one of three driver modes (datacenter, vgpu, preinstalled), with the
+container toolkit, device plugin, GPU Feature Discovery and the DCGM exporter in every mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import namespaces
+from components.catalog import CATALOG
+from components.config import Gpu, Registry
+from components.kube import meta
+
+DATACENTER_DRIVER = "nvcr.io/nvidia/driver"
+LICENSING_OBJECT = "licensing-config"
+# Operator releases whose licensingConfig takes only configMapName (secretName came with v25.10).
+CONFIGMAP_LICENSING = {"v25.3.0"}
+# The driver container copies these two keys into the guest: gridd.conf and the NLS client configuration token.
+GRIDD_CONF = "gridd.conf"
+NLS_TOKEN = "client_configuration_token.tok"
+# Operand image repositories and their upstream values, as in the chart's values.yaml of each catalog version
+# (tests/test_gpu_operator.py holds this table to the reference values). Only the repository moves in air-gap
+# mode; image names and tags stay the chart's.
+_REPOSITORIES = {
+    "validator": "nvcr.io/nvidia", "operator": "nvcr.io/nvidia", "driver": "nvcr.io/nvidia",
+    "driver.manager": "nvcr.io/nvidia/cloud-native", "toolkit": "nvcr.io/nvidia/k8s", "devicePlugin": "nvcr.io/nvidia",
+    "dcgm": "nvcr.io/nvidia/cloud-native", "dcgmExporter": "nvcr.io/nvidia/k8s", "gfd": "nvcr.io/nvidia",
+    "migManager": "nvcr.io/nvidia/cloud-native", "nodeStatusExporter": "nvcr.io/nvidia",
+    "gds": "nvcr.io/nvidia/cloud-native", "gdrcopy": "nvcr.io/nvidia/cloud-native",
+    "vgpuManager.driverManager": "nvcr.io/nvidia/cloud-native", "vgpuDeviceManager": "nvcr.io/nvidia/cloud-native",
+    "vfioManager": "nvcr.io/nvidia/cloud-native", "vfioManager.driverManager": "nvcr.io/nvidia/cloud-native",
+    "sandboxDevicePlugin": "nvcr.io/nvidia", "kataSandboxDevicePlugin": "nvcr.io/nvidia/cloud-native",
+    "ccManager": "nvcr.io/nvidia/cloud-native", "draDriver": "nvcr.io/nvidia",
+}
+OPERAND_REPOSITORIES: dict[str, dict[str, str]] = {
+    "v26.7.0": _REPOSITORIES,
+    "v25.3.0": {
+        **{k: v for k, v in _REPOSITORIES.items() if k not in ("kataSandboxDevicePlugin", "draDriver")},
+        "validator": "nvcr.io/nvidia/cloud-native", "nodeStatusExporter": "nvcr.io/nvidia/cloud-native",
+        "vfioManager": "nvcr.io/nvidia", "operator.initContainer": "nvcr.io/nvidia",
+        "kataManager": "nvcr.io/nvidia/cloud-native",
+    },
+}
+# Operands whose values have no imagePullSecrets key: nested driver managers (they run in their operand's pod)
+# and the two DCGM blocks (the chart's values.yaml does not offer the key).
+NO_PULL_SECRETS = {"dcgm", "dcgmExporter"}
+# The bundled Node Feature Discovery subchart (not in the reference data: its released chart's default image).
+NFD = "node-feature-discovery"
+NFD_REPOSITORY = "registry.k8s.io/nfd/node-feature-discovery"
+# The chart's default tolerations (operands; NFD worker), kept when tolerations are added. v25.3.0's NFD worker
+# also tolerated node-role.kubernetes.io/master, a taint Kubernetes stopped setting in 1.25.
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+CONTROL_PLANE_TOLERATION = {"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "value": "",
+                            "effect": "NoSchedule"}
+
+
+@dataclass(frozen=True)
+class GpuOperatorArgs:
+    gpu: Gpu
+    registry: Registry
+    nls_client_token: pulumi.Output[str] | None = None
+
+
+class GpuOperator(pulumi.ComponentResource):
+    """The GPU Operator Helm release in its own privileged namespace, plus the vGPU licensing object."""
+
+    namespace: pulumi.Output[str]
+
+    def __init__(self, name: str, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pai:gpu:GpuOperator", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        gpu = args.gpu
+        pin = CATALOG.chart("gpu-operator").at(gpu.operator.version)
+        ns = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=meta(namespaces.GPU_OPERATOR, labels=namespace_labels()),
+            opts=child,
+        )
+        self.namespace = ns.metadata["name"]
+        licensing_name: pulumi.Output[str] | None = None
+        if gpu.driver.mode == "vgpu":
+            if args.nls_client_token is None:
+                raise ValueError("vgpu mode needs the NLS client configuration token")
+            licensing_name = licensing_object(
+                f"{name}-licensing", pin.version, self.namespace,
+                licensing_data(gpu, args.nls_client_token), child,
+            ).metadata["name"]
+        chart, repo = pin.source_for(args.registry.mirror)
+        release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name="gpu-operator",
+            chart=chart,
+            version=pin.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
+            namespace=self.namespace,
+            # The chart's CRD upgrade hook needs this (see operator.upgradeCRD in the chart's values).
+            disable_openapi_validation=True,
+            values=operator_values(gpu, args.registry, licensing_name),
+            opts=child,
+        )
+        self.register_outputs({"namespace": self.namespace, "release": release.status})
+
+
+def namespace_labels() -> dict[str, str]:
+    """Platform namespace; privileged Pod Security, as the driver and toolkit daemonsets need host access."""
+    psa = "pod-security.kubernetes.io"
+    return {namespaces.PLATFORM_LABEL: "true", f"{psa}/enforce": "privileged", f"{psa}/warn": "privileged",
+            f"{psa}/audit": "privileged"}
+
+
+def licensing_object(name: str, version: str, namespace: pulumi.Input[str], data: dict[str, Any],
+                     opts: pulumi.ResourceOptions) -> k8s.core.v1.Secret | k8s.core.v1.ConfigMap:
+    """A Secret where the chart takes `driver.licensingConfig.secretName`; a ConfigMap for releases that only take
+    `configMapName` (v25.3.0). Either way the token is a Pulumi secret: masked in plans, encrypted in state."""
+    metadata = meta(LICENSING_OBJECT, namespace)
+    if licensing_key(version) == "secretName":
+        return k8s.core.v1.Secret(name, metadata=metadata, type="Opaque", string_data=data, opts=opts)
+    return k8s.core.v1.ConfigMap(name, metadata=metadata, data=data, opts=opts)
+
+
+def licensing_key(version: str) -> str:
+    """The licensingConfig key naming the licensing object in this chart version."""
+    return "configMapName" if version in CONFIGMAP_LICENSING else "secretName"
+
+
+def licensing_data(gpu: Gpu, token: pulumi.Output[str]) -> dict[str, Any]:
+    return {GRIDD_CONF: gridd_conf(gpu), NLS_TOKEN: token}
+
+
+def gridd_conf(gpu: Gpu) -> str:
+    """The vGPU guest licensing config: the licensed feature; the NLS token file is found at its default path."""
+    licensing = gpu.driver.licensing
+    feature = licensing.featureType if licensing else 1
+    return ("# Licensed feature: 1 NVIDIA vGPU, 2 NVIDIA RTX Virtual Workstation, 4 NVIDIA Virtual Compute Server\n"
+            f"FeatureType={feature}\n")
+
+
+def operator_values(gpu: Gpu, registry: Registry, licensing_name: pulumi.Input[str] | None) -> dict[str, Any]:
+    """Helm values for the gpu-operator chart at the stack's operator version."""
+    values: dict[str, Any] = {
+        "operator": {"upgradeCRD": True},
+        "driver": driver_values(gpu, registry, licensing_name),
+        "vgpuManager": {"enabled": False},  # the vGPU host manager runs on the hypervisor, never in a node
+        "toolkit": {"enabled": True},
+        "devicePlugin": {"enabled": True},
+        "gfd": {"enabled": True},
+        "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": True}},
+        "mig": {"strategy": gpu.migStrategy},
+    }
+    if gpu.tolerations:
+        values["daemonsets"] = {"tolerations": tolerations(gpu, [GPU_TOLERATION])}
+    if gpu.tolerations or gpu.nodeSelector:
+        values[NFD] = {"worker": nfd_worker(gpu)}
+    # A configured driver image is a full reference already: it wins over the mirror rewrite.
+    return merge(image_values(gpu.operator.version, registry), values)
+
+
+def driver_values(gpu: Gpu, registry: Registry, licensing_name: pulumi.Input[str] | None) -> dict[str, Any]:
+    """The driver block that decides the mode."""
+    driver = gpu.driver
+    if driver.mode == "preinstalled":
+        return {"enabled": False}
+    if driver.mode == "datacenter":
+        default = mirrored(DATACENTER_DRIVER, registry.mirror) if registry.mirror else DATACENTER_DRIVER
+        repository, image = split_image(driver.image or default)
+        version = driver.version or CATALOG.chart("gpu-operator").versions[gpu.operator.version].defaultDriver
+        return {"enabled": True, "repository": repository, "image": image, "version": version}
+    assert driver.image is not None and driver.version is not None and licensing_name is not None
+    repository, image = split_image(driver.image)
+    return {"enabled": True, "repository": repository, "image": image, "version": driver.version,
+            "licensingConfig": {licensing_key(gpu.operator.version): licensing_name, "nlsEnabled": True}}
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """registry/path/name -> (registry/path, name): the operator appends `:<version>-<node OS>` itself."""
+    repository, _, name = image.rpartition("/")
+    return repository, name
+
+
+def tolerations(gpu: Gpu, defaults: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The chart's default tolerations plus the configured ones (setting the list replaces the defaults)."""
+    configured = [t.model_dump(exclude_none=True) for t in gpu.tolerations]
+    return [*defaults, *[t for t in configured if t not in defaults]]
+
+
+def nfd_worker(gpu: Gpu) -> dict[str, Any]:
+    """Operands go only to nodes Node Feature Discovery labels as NVIDIA nodes: its worker's nodeSelector
+    and tolerations select the GPU nodes."""
+    worker: dict[str, Any] = {}
+    if gpu.tolerations:
+        worker["tolerations"] = tolerations(gpu, [CONTROL_PLANE_TOLERATION, GPU_TOLERATION])
+    if gpu.nodeSelector:
+        worker["nodeSelector"] = dict(gpu.nodeSelector)
+    return worker
+
+
+def image_values(version: str, registry: Registry) -> dict[str, Any]:
+    """Air-gap mode: every operand repository on the mirror; with a pull secret, every operand uses it."""
+    values: dict[str, Any] = {}
+    for path, upstream in OPERAND_REPOSITORIES[version].items():
+        block: dict[str, Any] = {}
+        if registry.mirror:
+            block["repository"] = mirrored(upstream, registry.mirror)
+        if registry.pullSecret and "." not in path and path not in NO_PULL_SECRETS:
+            block["imagePullSecrets"] = [registry.pullSecret]
+        if block:
+            values = merge(values, nested(path, block))
+    nfd: dict[str, Any] = {}
+    if registry.mirror:
+        nfd["image"] = {"repository": mirrored(NFD_REPOSITORY, registry.mirror)}
+    if registry.pullSecret:
+        nfd["imagePullSecrets"] = [{"name": registry.pullSecret}]
+    return merge(values, {NFD: nfd}) if nfd else values
+
+
+def mirrored(repository: str, mirror: str) -> str:
+    """registry.example/path -> <mirror>/path: the repository's path on the air-gap mirror."""
+    return f"{mirror}/{repository.split('/', 1)[1]}"
+
+
+def nested(path: str, value: dict[str, Any]) -> dict[str, Any]:
+    for key in reversed(path.split(".")):
+        value = {key: value}
+    return value
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge of nested dicts; `extra` wins on scalars."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+    return out
