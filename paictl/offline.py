@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,9 @@ from pulumi.runtime.stack import run_pulumi_func
 from components.config import STACK_FILE_ENV
 
 PROJECT = "pai"
+# Pulumi calls the mock monitor from executor threads, each of which keeps an event loop of its own: one
+# pool for the whole process reuses those threads across runs instead of leaking a loop per run.
+_EXECUTOR = ThreadPoolExecutor(thread_name_prefix="pai-offline")
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 STACKS_DIR = Path(__file__).resolve().parents[1] / "stacks"
@@ -181,6 +185,7 @@ def run_offline(program: Callable[[], Any], config: StackConfig,
     """Run `program` under mocks with `config`; return what it registered. Errors propagate; what was
     registered before one stays readable in `monitor.records`."""
     loop = asyncio.new_event_loop()
+    loop.set_default_executor(_EXECUTOR)
     asyncio.set_event_loop(loop)
     monitor = monitor or RecordingMonitor()
     settings.reset_options()
