@@ -26,9 +26,18 @@ from pulumi.runtime.stack import run_pulumi_func
 from components.config import STACK_FILE_ENV
 
 PROJECT = "pai"
-# Pulumi calls the mock monitor from executor threads, each of which keeps an event loop of its own: one
-# pool for the whole process reuses those threads across runs instead of leaking a loop per run.
-_EXECUTOR = ThreadPoolExecutor(thread_name_prefix="pai-offline")
+
+
+class _SharedExecutor(ThreadPoolExecutor):
+    """Pulumi calls the mock monitor from executor threads, each of which keeps an event loop of its own: one
+    pool for the whole process, which closing a run's loop does not shut down, reuses those threads (and
+    their loops) across runs instead of leaking a loop per run."""
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Kept open for the next run; the threads end with the process."""
+
+
+_EXECUTOR = _SharedExecutor(thread_name_prefix="pai-offline")
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 STACKS_DIR = Path(__file__).resolve().parents[1] / "stacks"
