@@ -24,6 +24,20 @@ class OperatorRelease(BaseModel):
     defaultDriver: str
 
 
+class ChartImage(BaseModel):
+    """An image a chart deploys: its full repository (registry host first), tag and digest once resolved."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repository: str
+    tag: str
+    digest: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
+
+
 class ChartPin(Pinned):
     """A Helm chart at one version, from a classic repository and/or an OCI registry."""
 
@@ -32,6 +46,9 @@ class ChartPin(Pinned):
     repo: str | None = None
     oci: str | None = None
     versions: dict[str, OperatorRelease] = {}
+    # The images the chart deploys at this version, keyed by the Helm values path of each image block
+    # (e.g. `core.image`): what the air-gap bill of materials lists and what air-gap mode rewrites.
+    images: dict[str, ChartImage] = {}
 
     def at(self, version: str) -> ChartPin:
         """The same chart pinned at another catalog version."""

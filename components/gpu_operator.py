@@ -13,6 +13,7 @@ from components import namespaces
 from components.catalog import CATALOG
 from components.config import Gpu, Registry
 from components.kube import meta
+from components.values import merge, mirrored, nested
 
 DATACENTER_DRIVER = "nvcr.io/nvidia/driver"
 LICENSING_OBJECT = "licensing-config"
@@ -214,22 +215,3 @@ def image_values(version: str, registry: Registry) -> dict[str, Any]:
     if registry.pullSecret:
         nfd["imagePullSecrets"] = [{"name": registry.pullSecret}]
     return merge(values, {NFD: nfd}) if nfd else values
-
-
-def mirrored(repository: str, mirror: str) -> str:
-    """registry.example/path -> <mirror>/path: the repository's path on the air-gap mirror."""
-    return f"{mirror}/{repository.split('/', 1)[1]}"
-
-
-def nested(path: str, value: dict[str, Any]) -> dict[str, Any]:
-    for key in reversed(path.split(".")):
-        value = {key: value}
-    return value
-
-
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Deep merge of nested dicts; `extra` wins on scalars."""
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
-    return out

@@ -1,0 +1,26 @@
+"""Helpers for Helm values shared by every component: nested paths, deep merge, and the air-gap rewrite of an
+image repository onto the private mirror."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def mirrored(repository: str, mirror: str) -> str:
+    """registry.example/path -> <mirror>/path: the repository's path on the air-gap mirror."""
+    return f"{mirror}/{repository.split('/', 1)[1]}"
+
+
+def nested(path: str, value: dict[str, Any]) -> dict[str, Any]:
+    """a.b.c, value -> {a: {b: {c: value}}}."""
+    for key in reversed(path.split(".")):
+        value = {key: value}
+    return value
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge of nested dicts; `extra` wins on scalars."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+    return out
