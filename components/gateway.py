@@ -81,20 +81,20 @@ class Gateway(pulumi.ComponentResource):
                    certificate_spec(domain),
                    pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager] if args.cert_manager else []))
         gateway = custom(f"{name}-gateway", GATEWAY_API, "v1", "Gateway", meta(GATEWAY_NAME, gateway_ns),
-                         gateway_spec(gateway_class.metadata["name"], domain), on_envoy_gateway)
-        gateway_name = gateway.metadata["name"]
+                         gateway_spec(gateway_class["name"], domain), on_envoy_gateway)
+        gateway_name = gateway["name"]
         custom(f"{name}-client-traffic", ENVOY_GATEWAY_API, "v1alpha1", "ClientTrafficPolicy",
                meta(GATEWAY_NAME, gateway_ns), client_traffic_spec(gateway_name), on_envoy_gateway)
 
-        ai_backends: dict[str, Any] = {}
+        ai_backends: dict[str, pulumi.Output[Any]] = {}
         for model in args.models:
             tenant_ns = args.tenant_namespaces[model.tenant]
             backend = custom(f"{name}-{model.name}-backend", ENVOY_GATEWAY_API, "v1alpha1", "Backend",
                              meta(model.name, tenant_ns), backend_spec(model), on_envoy_gateway)
             ai_backends[model.name] = custom(
                 f"{name}-{model.name}-ai-backend", AI_GATEWAY_API, "v1beta1", "AIServiceBackend",
-                meta(model.name, tenant_ns), ai_service_backend_spec(backend.metadata["name"]), on_ai_gateway,
-            ).metadata
+                meta(model.name, tenant_ns), ai_service_backend_spec(backend["name"]), on_ai_gateway,
+            )
         for tenant in sorted({m.tenant for m in args.models}):
             tenant_ns = args.tenant_namespaces[tenant]
             for grant, spec in reference_grants().items():
@@ -102,7 +102,7 @@ class Gateway(pulumi.ComponentResource):
                        spec, on_envoy_gateway)
         route = custom(f"{name}-route", AI_GATEWAY_API, "v1beta1", "AIGatewayRoute", meta(ROUTE_NAME, gateway_ns),
                        route_spec(gateway_name, args.models, ai_backends), on_ai_gateway)
-        self.register_outputs({"gateway": gateway_name, "route": route.metadata["name"],
+        self.register_outputs({"gateway": gateway_name, "route": route["name"],
                                "releases": [envoy_gateway.status, ai_gateway.status]})
 
 
@@ -122,9 +122,12 @@ def release(name: str, release_name: str, pin: ChartPin, namespace: pulumi.Input
 
 
 def custom(name: str, group: str, version: str, kind: str, metadata: Any, spec: dict[str, Any],
-           opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
-    return k8s.apiextensions.CustomResource(name, api_version=f"{group}/{version}", kind=kind, metadata=metadata,
-                                            spec=spec, opts=opts)
+           opts: pulumi.ResourceOptions) -> pulumi.Output[Any]:
+    """A custom resource; returns its metadata, whose outputs carry the dependency on it."""
+    resource = k8s.apiextensions.CustomResource(name, api_version=f"{group}/{version}", kind=kind,
+                                                metadata=metadata, spec=spec, opts=opts)
+    created: pulumi.Output[Any] = resource.metadata  # type: ignore[attr-defined]  # an output set at run time
+    return created
 
 
 def envoy_gateway_values(registry: Registry) -> dict[str, Any]:
@@ -223,7 +226,8 @@ def route_rule(model: Model, ai_backend: Any) -> dict[str, Any]:
     }
 
 
-def route_spec(gateway_name: pulumi.Input[str], models: list[Model], ai_backends: dict[str, Any]) -> dict[str, Any]:
+def route_spec(gateway_name: pulumi.Input[str], models: list[Model],
+               ai_backends: dict[str, pulumi.Output[Any]]) -> dict[str, Any]:
     """One rule per routing name, in routing-name order so that reordering the config changes nothing."""
     rules = [route_rule(m, ai_backends[m.name]) for m in sorted(models, key=lambda m: m.routingName)]
     return {"parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name}], "rules": rules}
