@@ -67,9 +67,10 @@ class Gateway(pulumi.ComponentResource):
                                 envoy_gateway_values(registry), registry, child)
         crds = release(f"{name}-ai-gateway-crds", "ai-gateway-crds", CATALOG.chart("ai-gateway-crds"), ai_ns, {},
                        registry, child)
+        after_cert_manager = [args.cert_manager] if args.cert_manager else []
         ai_gateway = release(f"{name}-ai-gateway", "ai-gateway", CATALOG.chart("ai-gateway"), ai_ns,
-                             ai_gateway_values(registry), registry,
-                             pulumi.ResourceOptions(parent=self, depends_on=[crds]))
+                             ai_gateway_values(registry, webhook_certificate=args.cert_manager is not None),
+                             registry, pulumi.ResourceOptions(parent=self, depends_on=[crds, *after_cert_manager]))
         on_envoy_gateway = pulumi.ResourceOptions(parent=self, depends_on=[envoy_gateway])
         on_ai_gateway = pulumi.ResourceOptions(parent=self, depends_on=[crds, ai_gateway])
 
@@ -79,7 +80,7 @@ class Gateway(pulumi.ComponentResource):
         if domain:
             custom(f"{name}-certificate", "cert-manager.io", "v1", "Certificate", meta(TLS_SECRET, gateway_ns),
                    certificate_spec(domain),
-                   pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager] if args.cert_manager else []))
+                   pulumi.ResourceOptions(parent=self, depends_on=after_cert_manager))
         gateway = custom(f"{name}-gateway", GATEWAY_API, "v1", "Gateway", meta(GATEWAY_NAME, gateway_ns),
                          gateway_spec(gateway_class["name"], domain), on_envoy_gateway)
         gateway_name = gateway["name"]
@@ -153,9 +154,14 @@ def envoy_gateway_values(registry: Registry) -> dict[str, Any]:
     return merge({"config": {"envoyGateway": config}}, images)
 
 
-def ai_gateway_values(registry: Registry) -> dict[str, Any]:
-    """The AI Gateway controller, told where Envoy Gateway runs; its and the external processor's images pinned."""
+def ai_gateway_values(registry: Registry, webhook_certificate: bool) -> dict[str, Any]:
+    """The AI Gateway controller, told where Envoy Gateway runs; its and the external processor's images pinned.
+    With cert-manager installed, cert-manager issues and rotates the certificate of the webhook that injects the
+    external processor into Envoy pods, instead of the self-signed one the chart embeds (not for production, says
+    the chart)."""
     values: dict[str, Any] = {"envoyGateway": {"namespace": namespaces.GATEWAY}}
+    if webhook_certificate:
+        values["controller"] = {"mutatingWebhook": {"certManager": {"enable": True}}}
     for path, image in CATALOG.chart("ai-gateway").images.items():
         repository = mirrored(image.repository, registry.mirror) if registry.mirror else image.repository
         values = merge(values, nested(path, {"repository": repository, "tag": image.tag}))

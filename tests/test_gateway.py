@@ -6,15 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pulumi
+import pulumi_kubernetes as k8s
 import pytest
-from conftest import Program, minimal, of_kind, releases
+from conftest import Program, minimal, of_kind, releases, stack_config
 from schemas import chart_defaults, crd_storage_version, validate_helm_values, validate_object
 
 from components import namespaces
 from components.catalog import CATALOG
-from components.config import ConfigError
-from components.gateway import MODEL_HEADER
-from paictl.offline import RecordingMonitor, Registered, load_stack_file, stack_path
+from components.config import ConfigError, Ingress, Model, Registry
+from components.gateway import MODEL_HEADER, Gateway, GatewayArgs
+from paictl.offline import RecordingMonitor, Registered, load_stack_file, run_offline, stack_path
 
 MIRROR = "harbor.example.com/mirror"
 TENANTS = [{"name": "team-a"}, {"name": "team-b"}, {"name": "idle"}]
@@ -103,15 +105,22 @@ def test_custom_resources_use_their_crds_storage_version(run_program: Program) -
         assert version == crd_storage_version(group, obj["kind"]), obj["kind"]
 
 
+class DependencyMonitor(RecordingMonitor):
+    """Also keeps, by resource name, the names of the resources each one waits for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deps: dict[str, set[str]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.deps[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
+        return super().RegisterResource(request)
+
+
 def test_custom_resources_wait_for_the_release_that_installs_their_crd(run_program: Program) -> None:
-    deps: dict[str, set[str]] = {}
-
-    class Recording(RecordingMonitor):
-        def RegisterResource(self, request: Any) -> Any:
-            deps[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
-            return super().RegisterResource(request)
-
-    plan(run_program, monitor=Recording())
+    monitor = DependencyMonitor()
+    plan(run_program, monitor=monitor)
+    deps = monitor.deps
     envoy, crds = "platform-gateway-envoy-gateway", "platform-gateway-ai-gateway-crds"
     for name in ("class", "gateway", "client-traffic", "chat-v1-backend", "team-a-pai-gateway-route"):
         assert envoy in deps[f"platform-gateway-{name}"], name
@@ -157,6 +166,26 @@ def test_the_gateway_chart_installs_the_gateway_api_crds() -> None:
     """gateway-helm v1.9.0 bundles the Gateway API standard CRDs in its `crds` subchart, on by default."""
     meta = chart_defaults("gateway-helm", "v1.9.0")
     assert meta["crds"]["enabled"] is True
+
+
+def test_with_cert_manager_the_certificates_wait_for_it_and_it_signs_the_webhook() -> None:
+    def program(cert_manager: bool) -> Callable[[], None]:
+        def build() -> None:
+            ingress = Ingress(domain=DOMAIN)
+            issuer = k8s.core.v1.Namespace("cert-manager", metadata={"name": "cert-manager"}) if cert_manager else None
+            Gateway("gw", GatewayArgs(models=[Model.model_validate(MODELS[0])], ingress=ingress, registry=Registry(),
+                                      tenant_namespaces={"team-a": pulumi.Output.from_input("team-a")},
+                                      cert_manager=issuer))
+        return build
+
+    monitor = DependencyMonitor()
+    records = run_offline(program(True), stack_config(minimal()), monitor)
+    assert "cert-manager" in monitor.deps["gw-certificate"] and "cert-manager" in monitor.deps["gw-ai-gateway"]
+    webhook = release(records, "ai-gateway-helm")["values"]["controller"]["mutatingWebhook"]
+    assert webhook == {"certManager": {"enable": True}}
+    validate_helm_values("ai-gateway-helm", "v1.1.0", release(records, "ai-gateway-helm")["values"])
+    without = release(run_offline(program(False), stack_config(minimal())), "ai-gateway-helm")["values"]
+    assert "mutatingWebhook" not in without["controller"]
 
 
 # --- listeners and the certificate --------------------------------------------------------------------------
