@@ -3,13 +3,13 @@ rule per routing name, cross-namespace grants, the routing-name move, air-gap im
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
-from conftest import Program, minimal, of_kind, releases, stack_config
+from conftest import Program, minimal, of_kind, releases, stack_config, strings
 from schemas import chart_defaults, crd_storage_version, validate_helm_values, validate_object
 
 from components import namespaces
@@ -58,17 +58,6 @@ def rules(records: list[Registered]) -> dict[str, dict[str, Any]]:
 
 def gateway_records(records: list[Registered]) -> list[Registered]:
     return [r for r in records if r.parent == "pai:gateway:Gateway::platform-gateway"]
-
-
-def strings(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings(item)
-    elif isinstance(value, str):
-        yield value
 
 
 def by_name(records: list[Registered], kind: str, namespace: str, name: str) -> dict[str, Any]:
