@@ -40,7 +40,8 @@ def plan(run_program: Program, driver: dict[str, Any], version: str = PIN.versio
 
 
 def release(records: list[Registered]) -> dict[str, Any]:
-    (found,) = releases(records)
+    """The GPU Operator's release (a stack installs others too)."""
+    (found,) = [r for r in releases(records) if r["chart"].rsplit("/", 1)[-1] == "gpu-operator"]
     return found
 
 
