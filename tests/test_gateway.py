@@ -3,6 +3,7 @@ rule per routing name, cross-namespace grants, the routing-name move, air-gap im
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -218,7 +219,7 @@ def test_request_bodies_beyond_envoys_default_buffer_are_accepted(run_program: P
 
 def test_vks_prod_routes_each_routing_name_to_its_endpoint(run_stack: Callable[[str], list[Registered]]) -> None:
     records = run_stack("vks-prod")
-    models = __import__("json").loads(load_stack_file(stack_path("vks-prod")).values["pai:models"])
+    models = json.loads(load_stack_file(stack_path("vks-prod")).values["pai:models"])
     route = one(records, "AIGatewayRoute")
     gateway = one(records, "Gateway")
     assert route["metadata"]["namespace"] == gateway["metadata"]["namespace"]
