@@ -7,8 +7,8 @@ A check that rests on a matrix value marked unverified says so in its message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from validation.facts import Facts, NodeFacts, Record, RuntimeImageFacts
@@ -59,6 +59,17 @@ def run_upgrade_checks(current: Facts, target: Facts, matrix: Matrix | None = No
     """The target's own checks, then every upgrade rule of the target against what runs now."""
     m = matrix or load_matrix()
     return run_checks(target, m) + [check for fn in UPGRADE_RULES.values() for check in fn(current, target, m)]
+
+
+def allow(checks: list[Check], allowed: Iterable[str]) -> list[Check]:
+    """Failures of the check ids in `allowed` (pai:validation.allowFailures) downgraded to warnings."""
+    ids = set(allowed)
+    return [replace(c, status="warn", message=f"{c.message} (failure allowed by pai:validation.allowFailures)")
+            if c.status == "fail" and c.id in ids else c for c in checks]
+
+
+def check_ids() -> list[str]:
+    return [*RULES, *UPGRADE_RULES]
 
 
 # ---- helpers -------------------------------------------------------------------------------------------------
@@ -223,7 +234,7 @@ def engine_compute_capability(facts: Facts, m: Matrix) -> list[Check]:
 
 
 def _cc_check(facts: Facts, model: str, engine: str, product: str,
-              needs: list[tuple[str, str | None, Row | None]], m: Matrix) -> Check:
+              needs: Sequence[tuple[str, str | None, Row | None]], m: Matrix) -> Check:
     subject = f"model {model} ({engine}) on {product}"
     nodes = [n for n in facts.nodes if product in n.products]
     seen = next((n.compute_capability for n in nodes if n.compute_capability), None)
@@ -235,11 +246,11 @@ def _cc_check(facts: Facts, model: str, engine: str, product: str,
     if not needs:
         return Check("engine-compute-capability", "pass", subject,
                      f"{engine} has no minimum compute capability in the matrix; {product} is {cc}")
-    who, required, row = max(needs, key=lambda n: version_key(n[1] or "0"))
+    who, required, _ = max(needs, key=lambda n: version_key(n[1] or "0"))
     assert required is not None
     rows: list[Row | None] = [r for _, _, r in needs] + ([] if seen else [gpu])
     text = f"{who} needs compute capability >= {required}; {product} is {cc}{_unverified(rows)}"
-    records: list[Record] = nodes or [next(md for md in facts.models if md.name == model)]
+    records: list[Record] = [*nodes] or [next(md for md in facts.models if md.name == model)]
     if version_key(cc) >= version_key(required):
         return Check("engine-compute-capability", "pass", subject, text, "", _sources(facts, records, rows))
     return Check("engine-compute-capability", "fail", subject, text,
@@ -455,8 +466,8 @@ def driver_pods(facts: Facts, m: Matrix) -> list[Check]:
         return _skip("driver-pods", "driver pods", "no driver or validator pod was read from the cluster")
     bad = [p for p in pods if not p.ready or p.waiting_reason in FAILING_PODS]
     checks = [Check("driver-pods", "fail", f"pod {p.namespace}/{p.name}",
-                    f"{p.component} pod {p.name} on {p.node or 'no node'} is {p.waiting_reason or p.phase or 'not ready'}"
-                    f" ({p.restarts} restarts)",
+                    f"{p.component} pod {p.name} on {p.node or 'no node'} is "
+                    f"{p.waiting_reason or p.phase or 'not ready'} ({p.restarts} restarts)",
                     "read its logs (kubectl logs --previous); a driver that does not load is often a vGPU host/guest "
                     "or kernel mismatch", _sources(facts, [p])) for p in bad]
     if not bad:
@@ -470,7 +481,8 @@ def smoke(facts: Facts, m: Matrix) -> list[Check]:
     if not facts.smoke:
         return _skip("smoke", "smoke probe", "the smoke probe did not run")
     return [Check("smoke", "pass" if s.ok else "fail", f"{s.image} on {s.node}",
-                  f"smoke probe at level {s.level} {'passed' if s.ok else 'failed'}{': ' + s.detail if s.detail else ''}",
+                  f"smoke probe at level {s.level} {'passed' if s.ok else 'failed'}"
+                  f"{': ' + s.detail if s.detail else ''}",
                   "" if s.ok else "see the cuda-driver and engine-compute-capability checks for this node",
                   _sources(facts, [s])) for s in facts.smoke]
 
@@ -561,8 +573,9 @@ def upgrade_crd_versions(current: Facts, target: Facts, m: Matrix) -> list[Check
         sources = _sources(current, [crd], [release])
         note = _unverified([], release.crds_unverified)
         if served is None:
-            checks.append(Check("upgrade-crd-versions", "warn", subject, f"gpu-operator {release.version} no longer "
-                                f"ships {crd.name}{note}", "delete its objects or keep them managed elsewhere", sources))
+            checks.append(Check("upgrade-crd-versions", "warn", subject,
+                                f"gpu-operator {release.version} no longer ships {crd.name}{note}",
+                                "delete its objects or keep them managed elsewhere", sources))
             continue
         removed = [v for v in crd.stored_versions if v not in served]
         text = (f"stored versions {', '.join(crd.stored_versions)}; gpu-operator {release.version} serves "

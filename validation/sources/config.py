@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from components.catalog import CATALOG
 from components.config import PlatformConfig
-from paictl.offline import StackConfig, run_offline
 from validation.facts import (
     CrdFacts,
     DriverFacts,
@@ -19,24 +18,18 @@ from validation.facts import (
     ModelFacts,
     NodeFacts,
     OperatorFacts,
+    Origin,
     RuntimeImageFacts,
 )
 from validation.matrix import load_matrix
 
-ORIGIN = "config"
+ORIGIN: Origin = "config"
 HOSTS = "pai:gpu.hosts"
 
 
 def planned_node(product: str) -> str:
     """The name config_facts gives the planned node of a GPU product."""
     return f"planned {product}"
-
-
-def parse_stack(config: StackConfig) -> PlatformConfig:
-    """A stack file's PlatformConfig, parsed by the program's own parser (ConfigError on a bad config)."""
-    parsed: list[PlatformConfig] = []
-    run_offline(lambda: parsed.append(PlatformConfig.from_pulumi()), config)
-    return parsed[0]
 
 
 def config_facts(cfg: PlatformConfig, source: str) -> Facts:
