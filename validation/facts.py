@@ -24,8 +24,9 @@ Merge
     sources from the least to the most authoritative: config, then cluster, vcenter, nvml, smoke.
 
 Values
-    Versions are strings as the source reports them: driver "570.148.08"; CUDA "12.8" (major.minor, e.g. from
-    GFD labels `nvidia.com/cuda.driver-version.major/minor` or NVML `nvmlSystemGetCudaDriverVersion` 12080);
+    Versions are strings as the source reports them: driver "570.148.08" (GFD `nvidia.com/cuda.driver-version.*`
+    labels carry the driver version); CUDA "12.8" (major.minor: GFD `nvidia.com/cuda.runtime-version.*`, NVML
+    `nvmlSystemGetCudaDriverVersion` 12080);
     compute capability "9.0" (GFD `nvidia.com/gpu.compute.major/minor`, NVML); Kubernetes "1.33" or "v1.33.2"
     (rules read major.minor); operator release "v26.7.0" (a Helm chart version). GPU products are GFD
     `nvidia.com/gpu.product` strings (NVIDIA-H100-80GB-HBM3).
@@ -81,8 +82,11 @@ class NodeFacts(Record):
     one per node VM (vgpu_profile, host); NVML one per probed node.
 
     products: GPU product -> count on this node (GFD nvidia.com/gpu.product, nvidia.com/gpu.count).
-    driver_version: the running (or planned) driver, e.g. 570.148.08 (GFD nvidia.com/cuda.driver-version.full
-    or NVML nvmlSystemGetDriverVersion). cuda_driver_version: the newest CUDA the driver supports, "12.8".
+    driver_version: the running (or planned) driver, e.g. 570.148.08 (GFD nvidia.com/cuda.driver-version.full,
+    older GFD nvidia.com/cuda.driver.major/minor/rev, or NVML nvmlSystemGetDriverVersion); the CUDA rules read
+    this one. cuda_driver_version: the newest CUDA the driver supports, "12.8" (GFD
+    nvidia.com/cuda.runtime-version.full, older nvidia.com/cuda.runtime.major/minor; NVML
+    nvmlSystemGetCudaDriverVersion 12080 -> "12.8"), reported, not yet checked.
     compute_capability: "9.0"; None: derive it from the product through the matrix. mig_mode: GFD
     nvidia.com/mig.strategy (none|single|mixed) or NVML (enabled|disabled). vgpu_profile: the VM's vGPU profile
     (nvidia_h100-80c); host: the ESXi host the VM runs on (vCenter)."""
