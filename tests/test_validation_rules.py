@@ -377,3 +377,49 @@ def test_every_check_names_its_sources() -> None:
             assert check.sources, check
     (kube,) = [c for c in run_checks(facts) if c.id == "operator-kubernetes"]
     assert "config: stacks/Pulumi.x.yaml" in kube.sources
+
+
+@pytest.mark.parametrize(("product", "status"), [(V100, "fail"), ("Tesla-T4", "pass"), ("NVIDIA-Unknown", "skip")])
+def test_vgpu_compute_capability(product: str, status: Status) -> None:
+    facts = vgpu("580.95.02", "580.95.05").model_copy(update={"nodes": [node("580.95.05", product)]})
+    assert one("vgpu-compute-capability", facts).status == status
+
+
+def test_vgpu_compute_capability_skips_outside_vgpu() -> None:
+    assert one("vgpu-compute-capability", operator("v26.7.0", driver="580.95.05")).status == "skip"
+
+
+@pytest.mark.parametrize(("mode", "status"), [("sharedDirect", "pass"), ("shared", "fail")])
+def test_vgpu_host_graphics(mode: str, status: Status) -> None:
+    facts = vgpu("580.95.02", "580.95.05").model_copy(update={"hosts": [
+        HostFacts(origin="vcenter", name="esxi-1", vgpu_manager_version="580.95.02", graphics_mode=mode)]})
+    check = one("vgpu-host-graphics", facts)
+    assert check.status == status and mode in check.message and "unverified" in check.message
+
+
+def test_vgpu_host_graphics_skips_without_vcenter() -> None:
+    assert one("vgpu-host-graphics", vgpu("580.95.02", "580.95.05")).status == "skip"
+
+
+@pytest.mark.parametrize(("product", "driver", "status"), [
+    ("NVIDIA-B200", "570.133.20", "pass"), ("NVIDIA-B200", "570.124.06", "fail"),
+    ("NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition", "575.57.08", "pass"),
+    ("NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition", "570.172.08", "fail"),
+    (H100, "570.124.06", "skip"),      # no documented minimum
+])
+def test_gpu_driver_minimum(product: str, driver: str, status: Status) -> None:
+    assert one("gpu-driver-minimum", Facts(nodes=[node(driver, product)])).status == status
+
+
+@pytest.mark.parametrize(("driver", "mig", "status"), [
+    ("570.148.08", "mixed", "warn"), ("570.172.08", "mixed", "pass"), ("570.148.08", "single", "pass"),
+])
+def test_driver_known_issues(driver: str, mig: str, status: Status) -> None:
+    check = one("driver-known-issues", Facts(nodes=[node(driver, mig_mode=mig)]))
+    assert check.status == status
+    if status == "warn":
+        assert "Pending" in check.message and "570.172.08" in check.fix
+
+
+def test_driver_known_issues_skip_without_drivers() -> None:
+    assert one("driver-known-issues", Facts()).status == "skip"

@@ -66,6 +66,7 @@ class Gpu(Row):
     cc: str
     arch: str
     datacenter: bool
+    min_driver: str | None = None
 
     def matches(self, product: str) -> bool:
         """Whether a GFD product string (NVIDIA-H100-80GB-HBM3) is this GPU."""
@@ -105,6 +106,19 @@ class VgpuCompatibility(BaseModel):
     source: str
 
 
+class KnownIssue(Row):
+    issue: str
+    drivers: list[str]
+    mig_strategy: str
+    fix: str
+
+
+class Setting(Row):
+    """One sourced value: the host graphics mode vGPU needs, the oldest compute capability vGPU supports."""
+
+    value: str
+
+
 class KubernetesRange(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -141,6 +155,9 @@ class Matrix(BaseModel):
     engines: list[Engine]
     vgpu_compatibility: VgpuCompatibility
     vgpu_releases: list[VgpuRelease]
+    vgpu_host_graphics: Setting
+    vgpu_min_compute_capability: Setting
+    known_issues: list[KnownIssue]
     operator_releases: list[OperatorRelease]
     operator_upgrade_rule: str
     operator_upgrade_rule_source: str
@@ -191,6 +208,11 @@ def load_matrix() -> Matrix:
     return Matrix.model_validate({
         **cuda, **gpus, **engines,
         "vgpu_compatibility": vgpu["compatibility"], "vgpu_releases": vgpu["releases"],
+        "vgpu_host_graphics": {"value": vgpu["host_graphics_mode"], "unverified": vgpu["host_graphics_mode_unverified"],
+                               "source": vgpu["host_graphics_mode_source"]},
+        "vgpu_min_compute_capability": {"value": operator["vgpu_min_compute_capability"],
+                                        "source": operator["vgpu_min_compute_capability_source"]},
+        "known_issues": operator["known_issues"],
         "operator_releases": operator["releases"], "operator_upgrade_rule": operator["upgrade_rule"],
         "operator_upgrade_rule_source": operator["upgrade_rule_source"],
     })

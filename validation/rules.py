@@ -447,6 +447,84 @@ def vgpu_no_datacenter_driver(facts: Facts, m: Matrix) -> list[Check]:
                   _sources(facts, [driver]))]
 
 
+@rule("vgpu-compute-capability")
+def vgpu_compute_capability(facts: Facts, m: Matrix) -> list[Check]:
+    """vGPU through the GPU Operator needs Turing or newer."""
+    products = _products(facts.nodes)
+    if facts.driver is None or facts.driver.mode != "vgpu" or not products:
+        return _skip("vgpu-compute-capability", "vGPU", "the driver mode is not vgpu or no GPU product is known")
+    minimum = m.vgpu_min_compute_capability
+    checks = []
+    for product in products:
+        gpu = m.gpu(product)
+        subject = f"vGPU on {product}"
+        if gpu is None:
+            checks.append(Check("vgpu-compute-capability", "skip", subject, f"not checked: {product} is not in the "
+                                "matrix"))
+            continue
+        ok = version_key(gpu.cc) >= version_key(minimum.value)
+        checks.append(Check(
+            "vgpu-compute-capability", "pass" if ok else "fail", subject,
+            f"the GPU Operator runs vGPU on compute capability >= {minimum.value} (Turing); {product} is {gpu.cc} "
+            f"({gpu.arch}){_unverified([gpu, minimum])}",
+            "" if ok else "use the data-center driver (passthrough) on this GPU, or Turing or newer GPUs for vGPU",
+            _sources(facts, [facts.driver], [gpu, minimum])))
+    return checks
+
+
+@rule("vgpu-host-graphics")
+def vgpu_host_graphics(facts: Facts, m: Matrix) -> list[Check]:
+    """ESXi hosts serve vGPU only in the Shared Direct graphics mode."""
+    hosts = [h for h in facts.hosts if h.graphics_mode]
+    if facts.driver is None or facts.driver.mode != "vgpu" or not hosts:
+        return _skip("vgpu-host-graphics", "ESXi hosts", "the driver mode is not vgpu or no host graphics mode was "
+                     "read from vCenter")
+    want = m.vgpu_host_graphics
+    return [Check("vgpu-host-graphics", "pass" if h.graphics_mode == want.value else "fail", f"ESXi host {h.name}",
+                  f"vGPU needs host graphics mode {want.value}; {h.name} is {h.graphics_mode}{_unverified([want])}",
+                  "" if h.graphics_mode == want.value else "set the host's default graphics type to Shared Direct "
+                  "(Host > Configure > Graphics) and restart Xorg on the host", _sources(facts, [h], [want]))
+            for h in hosts]
+
+
+@rule("gpu-driver-minimum")
+def gpu_driver_minimum(facts: Facts, m: Matrix) -> list[Check]:
+    """GPUs the GPU Operator documents a minimum driver for (B200, RTX PRO 6000 Blackwell)."""
+    checks = []
+    for driver, nodes in _driver_groups(facts).items():
+        for product in _products(nodes):
+            gpu = m.gpu(product)
+            if gpu is None or gpu.min_driver is None:
+                continue
+            ok = _ge(driver, gpu.min_driver)
+            on = [n for n in nodes if product in n.products]
+            checks.append(Check("gpu-driver-minimum", "pass" if ok else "fail", f"{product} on driver {driver}",
+                                f"{product} needs driver >= {gpu.min_driver}; {_node_list(on)} run {driver}"
+                                f"{_unverified([gpu])}", "" if ok else f"upgrade the driver to >= {gpu.min_driver}",
+                                _sources(facts, on, [gpu])))
+    return checks or _skip("gpu-driver-minimum", "GPUs", "no GPU with a documented minimum driver")
+
+
+@rule("driver-known-issues")
+def driver_known_issues(facts: Facts, m: Matrix) -> list[Check]:
+    """Driver versions with a known issue under the node's MIG strategy."""
+    checks = []
+    for driver, nodes in _driver_groups(facts).items():
+        for issue in m.known_issues:
+            hit = [n for n in nodes if driver in issue.drivers and n.mig_mode == issue.mig_strategy]
+            if hit:
+                checks.append(Check("driver-known-issues", "warn", f"driver {driver} with MIG {issue.mig_strategy}",
+                                    f"driver {driver} on {_node_list(hit)}: {issue.issue}{_unverified([issue])}",
+                                    issue.fix, _sources(facts, hit, [issue])))
+    if checks:
+        return checks
+    if not _driver_groups(facts):
+        return _skip("driver-known-issues", "drivers", "no driver version is known")
+    return [Check("driver-known-issues", "pass", "drivers", "no known issue matches the drivers and MIG strategies "
+                  "in use", "", _sources(facts, [n for ns in _driver_groups(facts).values() for n in ns],
+                                         m.known_issues))]
+
+
 # ---- live state: ClusterPolicy, driver and validator pods, smoke probe ---------------------------------------
 
 @rule("cluster-policy")
