@@ -7,6 +7,7 @@ the catalog (components/catalog.yaml, `images.<key>.cuda`).
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -17,8 +18,12 @@ DATA = Path(__file__).with_name("data")
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    """A dotted version as integers for comparison: "570.148.08" -> (570, 148, 8); "v1.33.2" -> (1, 33, 2)."""
-    return tuple(int(part) for part in version.lstrip("v").split("-")[0].split("+")[0].split("."))
+    """A dotted version as integers for comparison: "570.148.08" -> (570, 148, 8); "v1.33.2+vmware.1" ->
+    (1, 33, 2). Raises ValueError for text that does not start with a number."""
+    found = re.match(r"v?(\d+(?:\.\d+)*)", version.strip())
+    if found is None:
+        raise ValueError(f"{version!r} is not a version like 570.148.08 or v1.33.2")
+    return tuple(int(part) for part in found.group(1).split("."))
 
 
 def branch_of(driver: str) -> str:

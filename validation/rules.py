@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from validation.facts import Facts, NodeFacts, Record, RuntimeImageFacts
+from validation.facts import Facts, KubernetesFacts, NodeFacts, OperatorFacts, Record, RuntimeImageFacts
 from validation.matrix import Matrix, Row, branch_of, load_matrix, version_key
 
 Status = Literal["pass", "warn", "fail", "skip"]
@@ -290,8 +290,9 @@ def operator_kubernetes(facts: Facts, m: Matrix) -> list[Check]:
     return [_operator_kubernetes("operator-kubernetes", facts, operator, kube, m)]
 
 
-def _operator_kubernetes(check_id: str, facts: Facts, operator: Record, kube: Record, m: Matrix) -> Check:
-    version, k8s = getattr(operator, "version"), getattr(kube, "version")  # noqa: B009
+def _operator_kubernetes(check_id: str, facts: Facts, operator: OperatorFacts, kube: KubernetesFacts,
+                         m: Matrix) -> Check:
+    version, k8s = operator.version, kube.version
     subject = f"gpu-operator {version} on Kubernetes {k8s}"
     release = m.operator(version)
     if release is None:
@@ -383,7 +384,8 @@ def _host_guest(manager: str, guest: str, m: Matrix) -> tuple[Status, str, str, 
     host_row, guest_row = m.vgpu_version(host_manager=manager), m.vgpu_version(guest=guest)
     rows: list[Row | None] = [host_row, guest_row]
     base = f"host vGPU manager {manager} ({host_branch}) with guest driver {guest} ({guest_branch})"
-    matching = f"install the guest driver of the host's vGPU release{f' ({host_row.linux_guest})' if host_row and host_row.linux_guest else ''} in the guest driver image"  # noqa: E501
+    paired = f" ({host_row.linux_guest})" if host_row and host_row.linux_guest else ""
+    matching = f"install the guest driver of the host's vGPU release{paired} in the guest driver image"
     flags = [r.branch_type_unverified for r in (host_release, guest_release) if r]
     note = _unverified(rows, *flags)
     rule_src = f"rule: {m.vgpu_compatibility.source}"
