@@ -77,3 +77,20 @@ def test_cpu_only_stack_plans_no_gpu_facts() -> None:
     facts = config_facts(parse_stack(config), config.source)
     assert facts.operator is None and facts.nodes == [] and facts.runtime_images == []
     assert {m.engine for m in facts.models} == {"llamacpp", "infinity"}
+
+
+@pytest.mark.parametrize(("image", "cuda"), [
+    ("vllm", "13.0"),                                         # a catalog key
+    ("docker.io/vllm/vllm-openai:v0.20.0", "13.0"),           # the same image by reference
+    ("docker.io/vllm/vllm-openai:v0.9.2", None),              # not in the catalog: CUDA unknown, checks skip
+])
+def test_runtime_image_cuda_comes_from_the_catalog(image: str, cuda: str | None) -> None:
+    cfg = PlatformConfig.model_validate({
+        "cluster": {"target": "generic", "kubernetesVersion": "1.33"},
+        "gpu": {"driver": {"mode": "datacenter"}, "products": ["NVIDIA-L40S"]},
+        "runtimes": {"vllm": {"image": image}},
+        "models": [{"name": "chat", "routingName": "openai/gpt-oss-20b", "type": "completion",
+                    "format": "safetensors", "source": "s3://models/chat", "gpus": 1, "tenant": "team-a"}],
+    })
+    (runtime,) = config_facts(cfg, "stacks/Pulumi.x.yaml").runtime_images
+    assert runtime.cuda == cuda

@@ -66,10 +66,11 @@ def _runtime_images(cfg: PlatformConfig) -> list[RuntimeImageFacts]:
     engines = sorted({m.resolved_engine for m in cfg.models if m.gpus > 0})
     images = []
     for engine in engines:
-        key = getattr(cfg.runtimes, engine).image
-        pin = CATALOG.images.get(key)
+        ref = cfg.runtimes.image(engine)
+        # A catalog key, or an explicit reference that is a catalog image: the catalog knows its CUDA.
+        pin = next((p for p in CATALOG.images.values() if p.ref == ref), None)
         images.append(RuntimeImageFacts(
-            origin=ORIGIN, engine=engine, image=cfg.runtimes.image(engine),
+            origin=ORIGIN, engine=engine, image=ref,
             cuda=pin.cuda if pin else None, unverified=pin.unverified if pin else False,
         ))
     return images
