@@ -88,6 +88,8 @@ def test_cuda_driver_states_versions_and_fix_as_the_issue_asks() -> None:
     assert "570.148.08" in check.message
     assert "upgrade the driver to the R580 branch (>= 580.65.06)" in check.fix
     assert "pin vllm <= v0.19" in check.fix
+    # The R570 refusal rests on reading the FAQ's long-term-support condition across majors: it says so.
+    assert "frequently-asked-questions" in check.message and "unverified" in check.message
     assert any("cuda-toolkit-release-notes" in s for s in check.sources)
 
 

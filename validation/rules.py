@@ -88,12 +88,17 @@ def _sources(facts: Facts, records: Iterable[Record], rows: Iterable[Row | None]
     return tuple(seen)
 
 
-def _unverified(rows: Iterable[Row | None], *flags: bool) -> str:
-    """The note a message carries when it rests on a matrix value marked unverified."""
-    marked = list(dict.fromkeys(r.source for r in rows if r is not None and r.unverified))
-    if marked or any(flags):
-        return " (rests on matrix data marked unverified" + (f": {'; '.join(marked)}" if marked else "") + ")"
+def _unverified(rows: Iterable[Row | None], *marks: str | None) -> str:
+    """The note a message carries when it rests on a matrix value marked unverified: the rows marked, and any
+    other unverified value the caller names (its source or what it is)."""
+    marked = [r.source for r in rows if r is not None and r.unverified] + [m for m in marks if m]
+    if marked:
+        return f" (rests on matrix data marked unverified: {'; '.join(dict.fromkeys(marked))})"
     return ""
+
+
+def _mark(unverified: bool, what: str | None) -> str | None:
+    return what if unverified else None
 
 
 def _skip(check_id: str, subject: str, missing: str) -> list[Check]:
@@ -105,9 +110,9 @@ def _ge(a: str, b: str) -> bool:
 
 
 def _node_list(nodes: list[NodeFacts], limit: int = 3) -> str:
+    """The first few node names, and how many there are when there are more."""
     names = [n.name for n in nodes]
-    shown = ", ".join(names[:limit]) + (f", ... ({len(names)} nodes)" if len(names) > limit else "")
-    return shown
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} nodes)" if len(names) > limit else "")
 
 
 def _driver_groups(facts: Facts) -> dict[str, list[NodeFacts]]:
@@ -178,21 +183,28 @@ def _cuda_check(check_id: str, facts: Facts, image: RuntimeImageFacts, driver: s
     gpus = [m.gpu(p) for p in products]
     datacenter = bool(gpus) and all(g is not None and g.datacenter for g in gpus)
     rows += [branch, *gpus]
+    resting = False
     if not datacenter:
-        named = ", ".join(p for p, g in zip(products, gpus, strict=True) if g is None or not g.datacenter)
-        why = (f"forward compatibility runs only on data-center GPUs, and {named or 'the GPU product'} "
-               f"{'is not one or not in the matrix' if named else 'is unknown'} (CUDA error 804)")
+        consumer = [p for p, g in zip(products, gpus, strict=True) if g is not None and not g.datacenter]
+        unknown = [p for p, g in zip(products, gpus, strict=True) if g is None]
+        which = [f"{', '.join(consumer)} is not a data-center GPU" if consumer else "",
+                 f"{', '.join(unknown)} is not in the matrix" if unknown else "",
+                 "" if products else "the GPU product is unknown"]
+        why = ("forward compatibility runs only on data-center GPUs (else CUDA error 804): "
+               + "; ".join(w for w in which if w))
     elif branch is None or branch.type not in fc.branch_types:
         kind = f"a {branch.type} branch" if branch else "not in the matrix"
         why = (f"forward compatibility needs a base driver on a {' or '.join(fc.branch_types)} branch and "
                f"{branch_of(driver)} is {kind}")
+        resting = fc.branch_types_unverified
     else:
         return Check(check_id, "warn", subject,
                      f"{built}; {runs}: it runs only through CUDA forward compatibility (the cuda-compat package "
                      f"in the image) on data-center GPUs ({', '.join(products)}){note}"
-                     f"{_unverified(rows, fc.branch_types_unverified)}", fix,
+                     f"{_unverified(rows, _mark(fc.branch_types_unverified, fc.branch_types_source))}", fix,
                      _sources(facts, [image, *nodes], rows))
-    return Check(check_id, "fail", subject, f"{built}; {runs}: {why}{note}{_unverified(rows)}", fix,
+    resting_on = _unverified(rows, _mark(resting, fc.branch_types_source))
+    return Check(check_id, "fail", subject, f"{built}; {runs}: {why}{note}{resting_on}", fix,
                  _sources(facts, [image, *nodes], rows))
 
 
@@ -327,7 +339,8 @@ def operator_driver_branch(facts: Facts, m: Matrix) -> list[Check]:
     for driver, nodes in groups.items():
         subject = f"driver {driver} with gpu-operator {operator.version}"
         sources = _sources(facts, [operator, *nodes], [release])
-        note = _unverified([release], release.supported_branches_unverified)
+        note = _unverified([release], _mark(release.supported_branches_unverified,
+                                                  f"supported branches of {release.version}"))
         branches = ", ".join(release.supported_branches)
         if branch_of(driver) not in release.supported_branches:
             checks.append(Check("operator-driver-branch", "fail", subject,
@@ -386,8 +399,9 @@ def _host_guest(manager: str, guest: str, m: Matrix) -> tuple[Status, str, str, 
     base = f"host vGPU manager {manager} ({host_branch}) with guest driver {guest} ({guest_branch})"
     paired = f" ({host_row.linux_guest})" if host_row and host_row.linux_guest else ""
     matching = f"install the guest driver of the host's vGPU release{paired} in the guest driver image"
-    flags = [r.branch_type_unverified for r in (host_release, guest_release) if r]
-    note = _unverified(rows, *flags)
+    types = [_mark(r.branch_type_unverified, f"{r.branch} is {r.branch_type}") for r in (host_release, guest_release)
+             if r]
+    note = _unverified(rows, *types)
     rule_src = f"rule: {m.vgpu_compatibility.source}"
     if version_key(guest)[0] > version_key(manager)[0]:
         return ("fail", f"{base}: a guest driver newer than the host manager's branch never loads{note}",
@@ -398,7 +412,8 @@ def _host_guest(manager: str, guest: str, m: Matrix) -> tuple[Status, str, str, 
         which = (f"host from vGPU {host_row.release}, guest from vGPU {guest_row.release}" if host_row and guest_row
                  else "the exact vGPU releases are not in the matrix")
         return ("warn", f"{base}: same branch, different releases ({which}); vGPU 19 notes list only the same "
-                f"release, older notes any release of the branch{_unverified(rows, True)}", matching, rows)
+                f"release, older notes any release of the branch{_unverified(rows, m.vgpu_compatibility.source)}",
+                matching, rows)
     order = sorted((r for r in m.vgpu_releases), key=lambda r: int(r.branch[1:]))
     branches = [r.branch for r in order]
     if host_branch not in branches or guest_branch not in branches:
@@ -651,7 +666,7 @@ def upgrade_crd_versions(current: Facts, target: Facts, m: Matrix) -> list[Check
         served = release.crds.get(crd.name)
         subject = f"CRD {crd.name}"
         sources = _sources(current, [crd], [release])
-        note = _unverified([], release.crds_unverified)
+        note = _unverified([], _mark(release.crds_unverified, release.crds_source))
         if served is None:
             checks.append(Check("upgrade-crd-versions", "warn", subject,
                                 f"gpu-operator {release.version} no longer ships {crd.name}{note}",
