@@ -14,8 +14,6 @@ from validation.report import FORMATS, verdict
 from validation.rules import Check, allow, run_checks, run_upgrade_checks
 from validation.sources.config import config_facts
 
-EXIT_FAIL = 1
-
 
 def parse_stack(config: StackConfig) -> PlatformConfig:
     """A stack file's PlatformConfig, parsed by the program's own parser (ConfigError on a bad config)."""
@@ -49,7 +47,7 @@ def run(args: argparse.Namespace, config: StackConfig) -> int:
     target = stack_or_file(args.upgrade_to) if args.upgrade_to else None
     checks = checks_for(config, target, live.live_facts(args) if args.live else None)
     print(FORMATS[args.format](checks), end="")
-    return EXIT_FAIL if verdict(checks) == "fail" else 0
+    return 1 if verdict(checks) == "fail" else 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

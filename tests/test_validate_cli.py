@@ -173,3 +173,11 @@ def test_upgrade_to_a_file_with_a_newer_runtime_image(tmp_path: Path, capsys: py
     code, out, _ = validate(capsys, "--config-file", str(current), "--upgrade-to", str(target), "--format", "json")
     (runtime,) = [c for c in json.loads(out)["checks"] if c["id"] == "upgrade-runtime-cuda"]
     assert code == 1 and runtime["status"] == "fail" and "570.148.08" in runtime["message"]
+
+
+def test_plan_of_an_incompatible_stack_stops_at_the_preflight(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["plan", "--config-file", str(stack(tmp_path / "Pulumi.old.yaml"))])
+    out = capsys.readouterr()
+    assert code == 1 and out.out == ""
+    assert out.err.startswith("error: ") and "interop check cuda-driver failed" in out.err
