@@ -9,7 +9,7 @@ from pathlib import Path
 from components.config import PlatformConfig
 from paictl.offline import StackConfig, load_stack_file, run_offline, stack_path
 from validation import live
-from validation.facts import Facts, merge
+from validation.facts import Facts, observed_over
 from validation.report import FORMATS, verdict
 from validation.rules import Check, allow, run_checks, run_upgrade_checks
 from validation.sources.config import config_facts
@@ -35,7 +35,7 @@ def checks_for(config: StackConfig, target: StackConfig | None, live_facts: Fact
     cfg = parse_stack(config)
     current = config_facts(cfg, config.source)
     if live_facts is not None:
-        current = merge(current, live_facts)
+        current = observed_over(current, live_facts)
     if target is None:
         return allow(run_checks(current), cfg.validation.allowFailures)
     target_cfg = parse_stack(target)

@@ -13,6 +13,8 @@ import yaml
 from junitparser import Failure, JUnitXml, Skipped
 
 from paictl.cli import main
+from validation import live
+from validation.facts import Facts, NodeFacts
 from validation.report import to_junit
 from validation.rules import Check
 
@@ -181,3 +183,17 @@ def test_plan_of_an_incompatible_stack_stops_at_the_preflight(tmp_path: Path,
     out = capsys.readouterr()
     assert code == 1 and out.out == ""
     assert out.err.startswith("error: ") and "interop check cuda-driver failed" in out.err
+
+
+def test_live_facts_replace_the_planned_nodes(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The --live hook's facts (here a stand-in for the live sources, which plug in at validation.live) are
+    checked instead of the config's planned nodes."""
+    observed = Facts(sources={"cluster": "https://127.0.0.1:6443"}, nodes=[NodeFacts(
+        origin="cluster", name="gpu-1", products={H100: 8}, driver_version="570.148.08")])
+    monkeypatch.setattr(live, "live_facts", lambda args: observed)
+    code, out, _ = validate(capsys, "--stack", "vks-prod", "--live", "--format", "json")
+    cuda = [c for c in json.loads(out)["checks"] if c["id"] == "cuda-driver"]
+    assert code == 1
+    assert {c["subject"].rsplit(" on ", 1)[1] for c in cuda} == {"gpu-1"}
+    assert "cluster: https://127.0.0.1:6443" in cuda[0]["sources"]

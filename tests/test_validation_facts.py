@@ -15,6 +15,7 @@ from validation.facts import (
     NodeFacts,
     ReleaseFacts,
     merge,
+    observed_over,
 )
 from validation.sources.config import config_facts, planned_node
 
@@ -94,3 +95,13 @@ def test_runtime_image_cuda_comes_from_the_catalog(image: str, cuda: str | None)
     })
     (runtime,) = config_facts(cfg, "stacks/Pulumi.x.yaml").runtime_images
     assert runtime.cuda == cuda
+
+
+def test_observed_lists_replace_the_planned_ones() -> None:
+    planned = Facts(driver=DriverFacts(origin="config", mode="vgpu", version="580.95.05"),
+                    nodes=[NodeFacts(origin="config", name="planned A", driver_version="580.95.05")],
+                    models=[], kubernetes=KubernetesFacts(origin="config", version="1.33"))
+    observed = Facts(nodes=[NodeFacts(origin="cluster", name="gpu-1", driver_version="570.148.08")])
+    live = observed_over(planned, observed)
+    assert [n.name for n in live.nodes] == ["gpu-1"]
+    assert live.driver == planned.driver and live.kubernetes == planned.kubernetes

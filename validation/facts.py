@@ -22,6 +22,7 @@ Merge
     seen by several sources stay separate records, one per origin, so a rule can say which source disagrees);
     a scalar field (`kubernetes`, `operator`, `driver`) takes the LAST non-None value, so callers pass
     sources from the least to the most authoritative: config, then cluster, vcenter, nvml, smoke.
+    `observed_over(planned, observed)` is what `--live` uses: the live lists replace the config's plan.
 
 Values
     Versions are strings as the source reports them: driver "570.148.08" (GFD `nvidia.com/cuda.driver-version.*`
@@ -226,3 +227,10 @@ def merge(*parts: Facts) -> Facts:
         fields[name] = next((getattr(p, name) for p in reversed(parts) if getattr(p, name) is not None), None)
     fields["sources"] = {k: v for p in parts for k, v in p.sources.items()}
     return Facts.model_validate(fields)
+
+
+def observed_over(planned: Facts, observed: Facts) -> Facts:
+    """Live facts over a config's plan (`paictl validate --live`): each list the observed facts fill replaces
+    the planned one (the cluster's nodes, not the planned ones); other lists are kept; scalars merge."""
+    kept = planned.model_copy(update={name: [] for name in LISTS if getattr(observed, name)})
+    return merge(kept, observed)
