@@ -213,6 +213,7 @@ def vgpu(manager: str | None, guest: str, mode: Any = "vgpu") -> Facts:
 @pytest.mark.parametrize(("manager", "guest", "status"), [
     ("580.95.02", "580.95.05", "pass"),    # vGPU 19.2 host and guest
     ("580.65.05", "580.95.05", "warn"),    # same branch, different releases (19.0 host, 19.2 guest)
+    ("535.161.05", "535.161.08", "pass"),  # vGPU 16.5: its guest with the manager it shares with 16.4
     ("580.95.02", "595.58.03", "fail"),    # guest newer than the host branch
     ("580.95.02", "570.148.08", "pass"),   # previous branch
     ("580.95.02", "550.144.03", "fail"),   # two branches behind, R550 is no LTS branch

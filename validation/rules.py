@@ -407,8 +407,8 @@ def _host_guest(manager: str, guest: str, m: Matrix) -> tuple[Status, str, str, 
         return ("fail", f"{base}: a guest driver newer than the host manager's branch never loads{note}",
                 f"upgrade the ESXi hosts' vGPU manager to {guest_branch} or {matching}", rows)
     if host_branch == guest_branch:
-        if host_row and guest_row and host_row.release == guest_row.release:
-            return "pass", f"{base}: both from vGPU {host_row.release}{note}", "", rows
+        if guest_row and guest_row.host_manager == manager:
+            return "pass", f"{base}: both from vGPU {guest_row.release}{note}", "", [guest_row]
         which = (f"host from vGPU {host_row.release}, guest from vGPU {guest_row.release}" if host_row and guest_row
                  else "the exact vGPU releases are not in the matrix")
         return ("warn", f"{base}: same branch, different releases ({which}); vGPU 19 notes list only the same "
@@ -546,6 +546,7 @@ def driver_known_issues(facts: Facts, m: Matrix) -> list[Check]:
 
 @rule("cluster-policy")
 def cluster_policy(facts: Facts, m: Matrix) -> list[Check]:
+    """The GPU Operator's ClusterPolicy reports ready."""
     if not facts.cluster_policies:
         return _skip("cluster-policy", "ClusterPolicy", "no ClusterPolicy was read from the cluster")
     return [Check("cluster-policy", "pass" if p.state == "ready" else "fail", f"ClusterPolicy {p.name}",
@@ -556,6 +557,7 @@ def cluster_policy(facts: Facts, m: Matrix) -> list[Check]:
 
 @rule("driver-pods")
 def driver_pods(facts: Facts, m: Matrix) -> list[Check]:
+    """Driver and validator pods are ready, none crash-looping or failing to pull."""
     pods = [p for p in facts.pods if p.component in ("driver", "validator")]
     if not pods:
         return _skip("driver-pods", "driver pods", "no driver or validator pod was read from the cluster")
@@ -573,6 +575,7 @@ def driver_pods(facts: Facts, m: Matrix) -> list[Check]:
 
 @rule("smoke")
 def smoke(facts: Facts, m: Matrix) -> list[Check]:
+    """The smoke probe ran in the runtime image on a GPU node, at the level it reports."""
     if not facts.smoke:
         return _skip("smoke", "smoke probe", "the smoke probe did not run")
     return [Check("smoke", "pass" if s.ok else "fail", f"{s.image} on {s.node}",
@@ -586,6 +589,7 @@ def smoke(facts: Facts, m: Matrix) -> list[Check]:
 
 @upgrade_rule("upgrade-operator-path")
 def upgrade_operator_path(current: Facts, target: Facts, m: Matrix) -> list[Check]:
+    """Within a major release or to the next one; never a downgrade."""
     now, then = current.operator_version, target.operator
     if now is None or then is None:
         return _skip("upgrade-operator-path", "gpu-operator", "no current or target GPU Operator release is known")
