@@ -32,6 +32,18 @@ Values
     (rules read major.minor); operator release "v26.7.0" (a Helm chart version). GPU products are GFD
     `nvidia.com/gpu.product` strings (NVIDIA-H100-80GB-HBM3).
 
+What the rules read
+    Nodes are grouped by `driver_version` (one check per image and driver, not per node); `products` gives the
+    GPU product (compute capability, data-center flag through the matrix); `mig_mode` "mixed" meets the known
+    driver issues; a vCenter NodeFacts with `vgpu_profile` (named as the Kubernetes node) marks a vGPU VM.
+    `HostFacts.graphics_mode` is compared with "sharedDirect". The deployed operator is the `ReleaseFacts` whose
+    chart is "gpu-operator". `PodFacts` with component "driver" or "validator" are checked for readiness and
+    waiting reasons; `ClusterPolicyFacts.state` for "ready"; `CrdFacts.stored_versions` against the target
+    release's served versions on upgrade.
+
+Wiring
+    `paictl validate --live` calls `validation.live.live_facts(args)`, which returns the merged live facts.
+
 Facts are plain pydantic models, so a probe that runs as a Job can print `facts.model_dump_json()` and the
 caller read it back with `Facts.model_validate_json(text)`.
 """
