@@ -102,10 +102,13 @@ def test_allowed_failures_warn_and_exit_0(tmp_path: Path, capsys: pytest.Capture
 
 @pytest.mark.parametrize("args", [
     ["--stack", "nope"],                                # no such stack file
-    ["--stack", "vks-prod", "--live"],                  # no live source wired
+    ["--stack", "vks-prod", "--live"],                  # no cluster to read
     ["--stack", "vks-prod", "--upgrade-to", "nope"],    # no such target
 ])
-def test_usage_errors_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.setenv("HOME", str(tmp_path))
     code, out, err = validate(capsys, *args)
     assert code == 2 and out == "" and err.startswith("error: ")
 
