@@ -83,7 +83,11 @@ def test_cpu_only_stack_plans_no_gpu_facts() -> None:
 @pytest.mark.parametrize(("image", "cuda"), [
     ("vllm", "13.0"),                                         # a catalog key
     ("docker.io/vllm/vllm-openai:v0.20.0", "13.0"),           # the same image by reference
-    ("docker.io/vllm/vllm-openai:v0.9.2", None),              # not in the catalog: CUDA unknown, checks skip
+    ("docker.io/vllm/vllm-openai:v0.9.2", "12.8.1"),          # not in the catalog: the matrix's upstream rows
+    ("harbor.example.com/mirror/vllm/vllm-openai:v0.12.0", "12.9"),   # the same upstream image on a mirror
+    ("docker.io/kserve/huggingfaceserver:v0.13.1", "12.4.1"),
+    ("docker.io/vllm/vllm-openai:v0.33.0", None),             # newer than the matrix: CUDA unknown, checks skip
+    ("registry.example.com/own/vllm:v0.9.2", None),           # another repository
 ])
 def test_runtime_image_cuda_comes_from_the_catalog(image: str, cuda: str | None) -> None:
     cfg = PlatformConfig.model_validate({

@@ -78,3 +78,10 @@ def test_crd_versions_without_reference_data_are_marked() -> None:
 def test_products_match_by_name_not_by_prefix(product: str, gpu: str | None) -> None:
     found = MATRIX.gpu(product)
     assert (found.gpu if found else None) == gpu
+
+
+@pytest.mark.parametrize("key", [k for k, pin in CATALOG.images.items() if pin.cuda])
+def test_catalog_runtime_images_agree_with_the_upstream_rows(key: str) -> None:
+    pin = CATALOG.image(key)
+    row = MATRIX.runtime_image(pin.ref)
+    assert row is None or row.cuda.startswith(pin.cuda or ""), (pin.ref, row)

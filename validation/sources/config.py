@@ -67,10 +67,11 @@ def _runtime_images(cfg: PlatformConfig) -> list[RuntimeImageFacts]:
     images = []
     for engine in engines:
         ref = cfg.runtimes.image(engine)
-        # A catalog key, or an explicit reference that is a catalog image: the catalog knows its CUDA.
+        # A catalog key, or a reference that is a catalog image: the catalog knows its CUDA; else the matrix
+        # may know the upstream image.
         pin = next((p for p in CATALOG.images.values() if p.ref == ref), None)
-        images.append(RuntimeImageFacts(
-            origin=ORIGIN, engine=engine, image=ref,
-            cuda=pin.cuda if pin else None, unverified=pin.unverified if pin else False,
-        ))
+        row = None if pin else load_matrix().runtime_image(ref)
+        known = pin or row
+        images.append(RuntimeImageFacts(origin=ORIGIN, engine=engine, image=ref, cuda=known.cuda if known else None,
+                                        unverified=known.unverified if known else False))
     return images
