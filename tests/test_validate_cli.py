@@ -173,11 +173,17 @@ def test_upgrade_to_a_stack_checks_it_against_the_current_one(tmp_path: Path,
 
 
 def test_upgrade_to_a_file_with_a_newer_runtime_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    current = stack(tmp_path / "Pulumi.now.yaml", extra={"pai:runtimes": {"vllm": {"image": "infinity"}}})
+    """Now: vLLM v0.9.2 (CUDA 12.8.1) on R570. Next: the catalog's v0.20.0 (CUDA 13.0) with an R580 driver; the
+    new image rolls out before the nodes get the new driver."""
+    old = {"pai:runtimes": {"vllm": {"image": "docker.io/vllm/vllm-openai:v0.9.2"}}}
+    current = stack(tmp_path / "Pulumi.now.yaml", extra=old)
     target = stack(tmp_path / "Pulumi.next.yaml", driver="580.95.05")
+    code, out, _ = validate(capsys, "--config-file", str(current), "--format", "json")
+    assert code == 0 and json.loads(out)["verdict"] == "pass"
     code, out, _ = validate(capsys, "--config-file", str(current), "--upgrade-to", str(target), "--format", "json")
     (runtime,) = [c for c in json.loads(out)["checks"] if c["id"] == "upgrade-runtime-cuda"]
-    assert code == 1 and runtime["status"] == "fail" and "570.148.08" in runtime["message"]
+    assert code == 1 and runtime["status"] == "fail"
+    assert "v0.20.0 is built with CUDA 13.0" in runtime["message"] and "570.148.08" in runtime["message"]
 
 
 def test_plan_of_an_incompatible_stack_stops_at_the_preflight(tmp_path: Path,
