@@ -40,7 +40,7 @@ def plan(run_program: Program, driver: dict[str, Any], version: str = PIN.versio
 
 
 def release(records: list[Registered]) -> dict[str, Any]:
-    (found,) = releases(records)
+    (found,) = [r for r in releases(records) if r["name"] == "gpu-operator"]
     return found
 
 
