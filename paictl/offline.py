@@ -56,6 +56,8 @@ class Registered:
     parent: str | None
     custom: bool
     inputs: dict[str, Any]
+    # The resources it waits for (`depends_on` and those its inputs come from), as `type::name` keys.
+    dependencies: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -144,6 +146,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 parent=self._keys.get(request.parent),
                 custom=bool(request.custom),
                 inputs=_masked(json_format.MessageToDict(request.object)),
+                dependencies=tuple(sorted(self._keys.get(urn, urn) for urn in request.dependencies)),
             ))
         return response
 
