@@ -25,8 +25,9 @@ def runtimes(run_program: Program, **values: Any) -> dict[str, dict[str, Any]]:
 
 
 def container(runtime: dict[str, Any]) -> dict[str, Any]:
-    (found,) = runtime["spec"]["containers"]
-    return found
+    found: list[dict[str, Any]] = runtime["spec"]["containers"]
+    assert len(found) == 1
+    return found[0]
 
 
 def test_one_valid_runtime_per_server(run_program: Program) -> None:
