@@ -26,6 +26,9 @@ DEPLOYMENT_MODE = "Standard"
 TAG_KEYS = {"kserve.servingruntime.art": "defaultVersion"}
 SINGLE_STRING = {"kserve.controller.rbacProxyImage"}  # one `repository:tag` value
 PULL_SECRET_BLOCKS = ("kserve.controller", "kserve.router")  # the blocks that take imagePullSecrets
+# The modelcar sidecar's UID. The model server reads the model through /proc/<modelcar pid>/root, which takes the
+# same UID once every capability is dropped: the ServingRuntimes run their servers as this UID too.
+MODEL_UID = 1010
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def chart_values(cluster: Cluster, registry: Registry) -> dict[str, Any]:
         "controller": {"deploymentMode": DEPLOYMENT_MODE, "gateway": gateway,
                        "knativeAddressableResolver": {"enabled": False}},
         # Models from oci:// gallery references are mounted from a modelcar sidecar, not copied.
-        "storage": {"enableModelcar": True},
+        "storage": {"enableModelcar": True, "uidModelcar": MODEL_UID},
     }}
     return merge(values, image_values(registry))
 

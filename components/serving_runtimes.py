@@ -17,12 +17,12 @@ import pulumi_kubernetes as k8s
 
 from components import namespaces
 from components.config import ENGINE_FORMATS, Model, Registry, Runtimes
+from components.kserve import MODEL_UID
 from components.kube import meta, resource_name
 from components.values import on_mirror
 
 API_VERSION = "serving.kserve.io/v1alpha1"
 MODEL_DIR = "/mnt/models"  # where KServe mounts the model
-NON_ROOT_UID = 1000  # the server images run as root by default; the runtimes never do
 PORT = str(namespaces.SERVING_PORT)
 HEALTH_PATH = "/health"  # vLLM, Infinity and llama-server all answer 200 here once the model is loaded
 METRICS_PATH = "/metrics"
@@ -167,8 +167,9 @@ def probe(period: int, failures: int) -> dict[str, Any]:
 
 SECURITY_CONTEXT: dict[str, Any] = {
     "runAsNonRoot": True,
-    "runAsUser": NON_ROOT_UID,
-    "runAsGroup": NON_ROOT_UID,
+    # The server images run as root by default; the runtimes run them as the modelcar's UID, never root.
+    "runAsUser": MODEL_UID,
+    "runAsGroup": MODEL_UID,
     "allowPrivilegeEscalation": False,
     "capabilities": {"drop": ["ALL"]},
     "seccompProfile": {"type": "RuntimeDefault"},

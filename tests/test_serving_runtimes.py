@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Program, minimal, of_kind
+from conftest import Program, minimal, of_kind, releases
 from schemas import crd_storage_version, validate_object
 
 from components import namespaces
@@ -79,6 +79,9 @@ def test_port_probes_metrics_and_resources(run_program: Program, name: str) -> N
 def test_non_root_and_restricted(run_program: Program, name: str) -> None:
     context = container(runtimes(run_program)[name])["securityContext"]
     assert context["runAsNonRoot"] is True and context["runAsUser"] > 0
+    # The modelcar runs as this UID too, so the server can read the model it mounts.
+    kserve = next(r for r in releases(run_program(minimal())) if r["chart"].endswith("/kserve-resources"))
+    assert context["runAsUser"] == kserve["values"]["kserve"]["storage"]["uidModelcar"]
     assert context["allowPrivilegeEscalation"] is False
     assert context["capabilities"] == {"drop": ["ALL"]}
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}
