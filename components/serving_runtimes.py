@@ -46,6 +46,18 @@ class RuntimeDefinition:
     shared_memory: bool = False  # vLLM's worker processes exchange tensors through /dev/shm
 
 
+def infinity(name: str, image: str, device: str, memory: str) -> RuntimeDefinition:
+    """Infinity's OpenAI-style server (/v1/embeddings, /v1/models) on a GPU or CPU build."""
+    return RuntimeDefinition(
+        name=name, engine="infinity", image=image,
+        command=("infinity_emb", "v2"),
+        args=("--model-id", MODEL_DIR, "--host", "0.0.0.0", "--port", PORT, "--url-prefix", "/v1",
+              "--device", device),
+        env=(("INFINITY_ANONYMOUS_USAGE_STATS", "0"),),
+        resources={"requests": {"cpu": "2", "memory": memory}, "limits": {"memory": memory}},
+    )
+
+
 RUNTIMES = {
     "vllm": RuntimeDefinition(
         name="pai-vllm", engine="vllm", image="vllm",
@@ -55,22 +67,8 @@ RUNTIMES = {
         resources={"requests": {"cpu": "4", "memory": "32Gi"}, "limits": {"memory": "32Gi"}},
         shared_memory=True,
     ),
-    "infinity": RuntimeDefinition(
-        name="pai-infinity", engine="infinity", image="infinity",
-        command=("infinity_emb", "v2"),
-        args=("--model-id", MODEL_DIR, "--host", "0.0.0.0", "--port", PORT, "--url-prefix", "/v1",
-              "--device", "cuda"),
-        env=(("INFINITY_ANONYMOUS_USAGE_STATS", "0"),),
-        resources={"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"memory": "8Gi"}},
-    ),
-    "infinityCpu": RuntimeDefinition(
-        name="pai-infinity-cpu", engine="infinity", image="infinityCpu",
-        command=("infinity_emb", "v2"),
-        args=("--model-id", MODEL_DIR, "--host", "0.0.0.0", "--port", PORT, "--url-prefix", "/v1",
-              "--device", "cpu"),
-        env=(("INFINITY_ANONYMOUS_USAGE_STATS", "0"),),
-        resources={"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "4Gi"}},
-    ),
+    "infinity": infinity("pai-infinity", "infinity", device="cuda", memory="8Gi"),
+    "infinityCpu": infinity("pai-infinity-cpu", "infinityCpu", device="cpu", memory="4Gi"),
     "llamacpp": RuntimeDefinition(
         name="pai-llamacpp", engine="llamacpp", image="llamacpp",
         command=("/bin/sh", "-c", LLAMACPP_START.format(dir=MODEL_DIR), "llama-server"),
