@@ -25,6 +25,7 @@ API_VERSION = "serving.kserve.io/v1beta1"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # set on each GPU node by GPU Feature Discovery
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 S3_SECRET = "pai-s3"
 S3_SERVICE_ACCOUNT = "pai-s3-reader"
 # The Secret keys kserve-resources' storage initializer reads (kserve.storage.s3.*Name in its values).
@@ -95,6 +96,8 @@ def predictor(model: Model, runtime: pulumi.Input[str], service_account: pulumi.
         "maxReplicas": model.replicas,
         "labels": endpoint_labels(model),
         "annotations": {namespaces.ROUTING_NAME_ANNOTATION: model.routingName},
+        # Pod-wide, so the containers KServe adds (modelcar, storage initializer) are non-root and confined too.
+        "securityContext": POD_SECURITY_CONTEXT,
         "model": {
             "modelFormat": {"name": model.format},
             "runtime": runtime,

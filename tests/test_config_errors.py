@@ -87,6 +87,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
      "pai:s3.endpoint: 'https://minio.example.com' is not a host with an optional port, like minio.example.com:9000"),
     ("unknown runtime key", minimal(runtimes={"infinity-cpu": {"image": "infinity-cpu"}}), {},
      "pai:runtimes.infinity-cpu: unknown key; allowed: vllm, infinity, infinityCpu, llamacpp"),
+    ("vLLM with no GPU", minimal(models=[model(format="safetensors", engine="vllm")]), {},
+     "pai:models[0].engine: model 'm' is a completion model on CPU: the engine rule serves it with llamacpp, not vllm"),
     ("embedding model in GGUF", minimal(models=[model(type="embedding")]), {},
      "pai:models[0].format: model 'm': infinity serves safetensors, onnx, not gguf"),
     ("licensing outside vgpu", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "licensing": {}}}), {},

@@ -73,6 +73,7 @@ def test_every_endpoint_keeps_the_contract(run_stack: Runner, stack: str) -> Non
         routing = meta["annotations"][namespaces.ROUTING_NAME_ANNOTATION]
         assert predictor["annotations"] == {namespaces.ROUTING_NAME_ANNOTATION: routing}
         assert meta["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
+        assert predictor["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
         flag = "--alias" if engine == "llamacpp" else "--served-model-name"
         assert served(predictor, flag) == routing
         assert predictor["model"]["runtime"].removeprefix("pai-").removesuffix("-cpu") == engine
