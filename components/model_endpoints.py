@@ -84,7 +84,9 @@ def endpoint_labels(model: Model) -> dict[str, str]:
 
 
 def endpoint_annotations(model: Model) -> dict[str, str]:
-    return {namespaces.ROUTING_NAME_ANNOTATION: model.routingName, "serving.kserve.io/deploymentMode": DEPLOYMENT_MODE}
+    """The routing name; Standard mode; and a fixed replica count (`replicas`), with no autoscaler."""
+    return {namespaces.ROUTING_NAME_ANNOTATION: model.routingName, "serving.kserve.io/deploymentMode": DEPLOYMENT_MODE,
+            "serving.kserve.io/autoscalerClass": "none"}
 
 
 def predictor(model: Model, runtime: pulumi.Input[str], service_account: pulumi.Input[str] | None) -> dict[str, Any]:

@@ -92,8 +92,10 @@ def test_endpoints_wait_for_their_namespace_runtime_and_kserve(run_stack: Runner
 
 def test_replicas_and_multi_gpu(run_program: Program) -> None:
     values = minimal(gpu=GPU, models=[model(format="safetensors", gpus=2, replicas=3, product="NVIDIA-L40S")])
-    predictor = endpoints(run_program(values))["m"]["spec"]["predictor"]
+    isvc = endpoints(run_program(values))["m"]
+    predictor = isvc["spec"]["predictor"]
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (3, 3)
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "none"  # KServe runs minReplicas
     assert served(predictor, "--tensor-parallel-size") == "2"
     assert predictor["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
