@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components.cert_manager import CertManager, CertManagerArgs
 from components.config import PlatformConfig
+from components.gateway import Gateway, GatewayArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
 from components.kserve import Kserve, KserveArgs
 from components.model_endpoints import ModelEndpoints, ModelEndpointsArgs, S3Access
@@ -30,6 +31,7 @@ class Platform(pulumi.ComponentResource):
     kserve: Kserve
     serving_runtimes: ServingRuntimes
     model_endpoints: ModelEndpoints
+    gateway: Gateway | None
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:platform:Platform", name, None, opts)
@@ -65,6 +67,14 @@ class Platform(pulumi.ComponentResource):
                                depends_on=[self.kserve.release]),
             child,
         )
+        self.gateway = None
+        if cfg.models:
+            self.gateway = Gateway(
+                f"{name}-gateway",
+                GatewayArgs(models=cfg.models, ingress=cfg.cluster.ingress, registry=cfg.registry,
+                            tenant_namespaces=self.tenancy.namespaces, cert_manager=self.cert_manager.release),
+                child,
+            )
         self.register_outputs({"tenantNamespaces": self.tenancy.namespaces})
 
 
