@@ -61,11 +61,12 @@ class Kserve(pulumi.ComponentResource):
 def chart_values(cluster: Cluster, registry: Registry) -> dict[str, Any]:
     """Helm values for kserve-resources."""
     gateway: dict[str, Any] = {
-        # Clients reach models through the AI gateway, which routes by model name to each predictor Service;
-        # KServe's own per-endpoint routes are not needed. The class still tells KServe the cluster's ingress.
+        # Clients reach models through the AI gateway, which routes by model name to each predictor Service, so
+        # KServe creates no per-endpoint Ingress or HTTPRoute. The class is still the cluster's; Gateway API mode
+        # stays off, as it would make the controller wait for the Gateway API CRDs the Gateway component installs.
         "disableIngressCreation": True,
         "disableIstioVirtualHost": True,
-        "ingressGateway": {"enableGatewayApi": True, "className": cluster.ingress.className},
+        "ingressGateway": {"enableGatewayApi": False, "className": cluster.ingress.className},
         "localGateway": {"gateway": "", "gatewayService": ""},  # Knative's local gateway: not installed
     }
     if cluster.ingress.domain:

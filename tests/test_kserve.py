@@ -79,7 +79,8 @@ def test_ingress_class_and_domain_come_from_the_cluster_config(run_program: Prog
                "ingress": {"className": "internal-gw", "domain": "ai.example.com"}}
     gateway = by_chart(run_program(minimal(cluster=cluster)))["kserve-resources"]["values"]["kserve"]["controller"][
         "gateway"]
-    assert gateway["ingressGateway"] == {"enableGatewayApi": True, "className": "internal-gw"}
+    assert gateway["ingressGateway"] == {"enableGatewayApi": False, "className": "internal-gw"}
+    assert gateway["disableIngressCreation"] is True  # the AI gateway routes to each predictor Service
     assert gateway["domain"] == "ai.example.com"
 
 
