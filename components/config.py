@@ -34,6 +34,7 @@ ROUTING_NAME = r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.:-]*$"
 GPU_PRODUCT = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 REGISTRY_PREFIX = r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"
 HOSTNAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+ENDPOINT = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$"
 OBJECT_NAME = r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"
 # What each pattern means, for error messages.
 PATTERNS = {
@@ -44,6 +45,7 @@ PATTERNS = {
     GPU_PRODUCT: "a GPU Feature Discovery product name like NVIDIA-H100-80GB-HBM3",
     REGISTRY_PREFIX: "a registry host with an optional path, like harbor.example.com/mirror",
     HOSTNAME: "a DNS name like pai.example.com",
+    ENDPOINT: "a host with an optional port, like minio.example.com:9000",
     OBJECT_NAME: "a Kubernetes object name (lowercase letters, digits, '-' and '.')",
 }
 # One AIGatewayRoute holds at most 15 rules (the Gateway API's 16 HTTPRoute rules, one kept for the controller's
@@ -175,11 +177,13 @@ class Runtime(Strict):
 class Runtimes(Strict):
     vllm: Runtime = Runtime(image="vllm")
     infinity: Runtime = Runtime(image="infinity")
+    infinityCpu: Runtime = Runtime(image="infinity-cpu")  # Infinity's CPU build, for embeddings with no GPU
     llamacpp: Runtime = Runtime(image="llamacpp")
 
-    def image(self, engine: str) -> str:
-        """The full image reference an engine runs, resolved through the catalog."""
-        ref: str = getattr(self, engine).image
+    def image(self, runtime: str) -> str:
+        """The full image reference a runtime (vllm, infinity, infinityCpu, llamacpp) runs, resolved through the
+        catalog."""
+        ref: str = getattr(self, runtime).image
         return CATALOG.image(ref).ref if ref in CATALOG.images else ref
 
 
@@ -253,6 +257,16 @@ class Tenant(Strict):
         return values
 
 
+class S3(Strict):
+    """The S3-compatible object store `s3://` model sources are read from; the keys are the secrets
+    pai:s3AccessKeyId and pai:s3SecretAccessKey."""
+
+    endpoint: str = Field(pattern=ENDPOINT)
+    region: str | None = None
+    useHttps: bool = True
+    verifySsl: bool = True
+
+
 class Validation(Strict):
     allowFailures: list[str] = []
 
@@ -278,6 +292,7 @@ class PlatformConfig(Strict):
     cluster: Cluster
     gpu: Gpu | None = None
     registry: Registry = Registry()
+    s3: S3 | None = None
     runtimes: Runtimes = Runtimes()
     models: list[Model] = []
     tenants: list[Tenant] = []
@@ -343,8 +358,21 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
                    for p in tenant.quota.gpus if p not in products]
     for i, model in enumerate(cfg.models):
         errors += _model_errors(f"pai:models[{i}]", model, cfg, tenant_names)
+    errors += _s3_errors(cfg, set_keys)
     if cfg.gpu:
         errors += _driver_errors(cfg.gpu.driver, set_keys)
+    return errors
+
+
+def _s3_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
+    """A model read from S3 needs the store's endpoint and both keys, as secrets."""
+    readers = [m for m in cfg.models if m.source.startswith("s3://")]
+    if not readers:
+        return []
+    first = f"model {readers[0].name!r} reads {readers[0].source}"
+    errors = [] if cfg.s3 else [f"pai:s3: {first}: set pai:s3.endpoint (and region, useHttps, verifySsl as needed)"]
+    errors += [f"pai:{key}: {first}: set it with `pulumi config set --secret {key} ...`"
+               for key in ("s3AccessKeyId", "s3SecretAccessKey") if key not in set_keys]
     return errors
 
 

@@ -7,9 +7,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cert_manager import CertManager, CertManagerArgs
 from components.config import PlatformConfig, stack_file
 from components.gateway import Gateway, GatewayArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
+from components.kserve import Kserve, KserveArgs
+from components.model_endpoints import ModelEndpoints, ModelEndpointsArgs, S3Access
+from components.serving_runtimes import ServingRuntimes, ServingRuntimesArgs
 from components.tenancy import Tenancy, TenancyArgs
 from validation.preflight import preflight
 
@@ -24,6 +28,10 @@ class Platform(pulumi.ComponentResource):
 
     tenancy: Tenancy
     gpu_operator: GpuOperator | None
+    cert_manager: CertManager
+    kserve: Kserve
+    serving_runtimes: ServingRuntimes
+    model_endpoints: ModelEndpoints
     gateway: Gateway | None
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -42,15 +50,41 @@ class Platform(pulumi.ComponentResource):
                 GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken),
                 child,
             )
+        self.cert_manager = CertManager(f"{name}-cert-manager", CertManagerArgs(registry=cfg.registry), child)
+        self.kserve = Kserve(
+            f"{name}-kserve",
+            KserveArgs(cluster=cfg.cluster, registry=cfg.registry, cert_manager=self.cert_manager.release),
+            child,
+        )
+        self.serving_runtimes = ServingRuntimes(
+            f"{name}-serving-runtimes",
+            ServingRuntimesArgs(runtimes=cfg.runtimes, registry=cfg.registry, kserve=self.kserve.release),
+            child,
+        )
+        self.model_endpoints = ModelEndpoints(
+            f"{name}-model-endpoints",
+            ModelEndpointsArgs(models=cfg.models, tenant_namespaces=self.tenancy.namespaces,
+                               runtime_names=self.serving_runtimes.names, s3=s3_access(cfg),
+                               depends_on=[self.kserve.release]),
+            child,
+        )
         self.gateway = None
         if cfg.models:
             self.gateway = Gateway(
                 f"{name}-gateway",
                 GatewayArgs(models=cfg.models, ingress=cfg.cluster.ingress, registry=cfg.registry,
-                            tenant_namespaces=self.tenancy.namespaces),
+                            tenant_namespaces=self.tenancy.namespaces, cert_manager=self.cert_manager.release),
                 child,
             )
         self.register_outputs({"tenantNamespaces": self.tenancy.namespaces})
+
+
+def s3_access(cfg: PlatformConfig) -> S3Access | None:
+    """The S3 store with its secret keys, where the stack configures one (the config checks they come together)."""
+    key_id, secret_key = cfg.secrets.s3AccessKeyId, cfg.secrets.s3SecretAccessKey
+    if cfg.s3 is None or key_id is None or secret_key is None:
+        return None
+    return S3Access(store=cfg.s3, access_key_id=key_id, secret_access_key=secret_key)
 
 
 def deploy() -> Platform:

@@ -24,3 +24,10 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     for key, value in extra.items():
         out[key] = merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
     return out
+
+
+def on_mirror(repository: str, mirror: str | None) -> str:
+    """The repository to pull from: upstream, or its path on the air-gap mirror (unless it is there already)."""
+    if not mirror or repository.startswith(f"{mirror}/"):
+        return repository
+    return mirrored(repository, mirror)

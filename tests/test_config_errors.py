@@ -25,9 +25,9 @@ def model(**fields: Any) -> dict[str, Any]:
 
 CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("unknown top-level key", minimal(clustr={}), {},
-     "pai:clustr: unknown key; allowed: pai:cluster, pai:gpu, pai:registry, pai:runtimes, pai:models, pai:tenants, "
-     "pai:validation, pai:harborAdminPassword, pai:nlsClientToken, pai:grafanaAdminPassword, pai:mlflowDbPassword, "
-     "pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:kubeconfig"),
+     "pai:clustr: unknown key; allowed: pai:cluster, pai:gpu, pai:registry, pai:s3, pai:runtimes, pai:models, "
+     "pai:tenants, pai:validation, pai:harborAdminPassword, pai:nlsClientToken, pai:grafanaAdminPassword, "
+     "pai:mlflowDbPassword, pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:kubeconfig"),
     ("unknown nested key", minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingres": {}}), {},
      "pai:cluster.ingres: unknown key; allowed: target, kubernetesVersion, ingress, storageClass"),
     ("missing required key", {"tenants": []}, {}, "pai:cluster: required key is missing"),
@@ -75,6 +75,22 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
                                                                "image": "harbor.example.com/nvidia/vgpu-driver"}}),
      {}, "pai:nlsClientToken: vgpu mode needs the NLS client configuration token "
          "(`pulumi config set --secret nlsClientToken ...`)"),
+    ("S3 source without the store", minimal(models=[model(source="s3://models/m")]),
+     {"s3AccessKeyId": "AKIA", "s3SecretAccessKey": "KEY"},
+     "pai:s3: model 'm' reads s3://models/m: set pai:s3.endpoint (and region, useHttps, verifySsl as needed)"),
+    ("S3 source without its secret key", minimal(s3={"endpoint": "minio.example.com:9000"},
+                                                 models=[model(source="s3://models/m")]),
+     {"s3AccessKeyId": "AKIA"},
+     "pai:s3SecretAccessKey: model 'm' reads s3://models/m: set it with "
+     "`pulumi config set --secret s3SecretAccessKey ...`"),
+    ("bad S3 endpoint", minimal(s3={"endpoint": "https://minio.example.com"}), {},
+     "pai:s3.endpoint: 'https://minio.example.com' is not a host with an optional port, like minio.example.com:9000"),
+    ("unknown runtime key", minimal(runtimes={"infinity-cpu": {"image": "infinity-cpu"}}), {},
+     "pai:runtimes.infinity-cpu: unknown key; allowed: vllm, infinity, infinityCpu, llamacpp"),
+    ("vLLM with no GPU", minimal(models=[model(format="safetensors", engine="vllm")]), {},
+     "pai:models[0].engine: model 'm' is a completion model on CPU: the engine rule serves it with llamacpp, not vllm"),
+    ("embedding model in GGUF", minimal(models=[model(type="embedding")]), {},
+     "pai:models[0].format: model 'm': infinity serves safetensors, onnx, not gguf"),
     ("licensing outside vgpu", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "licensing": {}}}), {},
      "pai:gpu.driver.licensing: only vgpu mode is licensed, not datacenter"),
 ]
