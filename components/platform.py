@@ -9,6 +9,8 @@ import pulumi_kubernetes as k8s
 
 from components.config import PlatformConfig
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
+from components.kueue import Kueue, KueueArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.tenancy import Tenancy, TenancyArgs
 
 
@@ -22,6 +24,8 @@ class Platform(pulumi.ComponentResource):
 
     tenancy: Tenancy
     gpu_operator: GpuOperator | None
+    kueue: Kueue | None
+    monitoring: Monitoring | None
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:platform:Platform", name, None, opts)
@@ -37,6 +41,25 @@ class Platform(pulumi.ComponentResource):
             self.gpu_operator = GpuOperator(
                 f"{name}-gpu-operator",
                 GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken),
+                child,
+            )
+        self.kueue = None
+        if cfg.kueue is not None:
+            self.kueue = Kueue(
+                f"{name}-kueue",
+                KueueArgs(kueue=cfg.kueue, tenants=cfg.tenants, tenant_namespaces=dict(self.tenancy.namespaces),
+                          registry=cfg.registry, gpu=cfg.gpu),
+                child,
+            )
+        self.monitoring = None
+        if cfg.monitoring is not None:
+            assert cfg.secrets.grafanaAdminPassword is not None  # the config refuses pai:monitoring without it
+            self.monitoring = Monitoring(
+                f"{name}-monitoring",
+                MonitoringArgs(monitoring=cfg.monitoring, registry=cfg.registry,
+                               tenant_namespaces=dict(self.tenancy.namespaces),
+                               grafana_admin_password=cfg.secrets.grafanaAdminPassword, gpu=cfg.gpu,
+                               storage_class=cfg.cluster.storageClass),
                 child,
             )
         self.register_outputs({"tenantNamespaces": self.tenancy.namespaces})

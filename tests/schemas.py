@@ -230,6 +230,13 @@ def _value_errors(
     return errors
 
 
+# Values paths a chart's values.yaml documents only in comments, allowed for every caller.
+DOCUMENTED_IN_COMMENTS: dict[str, frozenset[str]] = {
+    # "DCGM Exporter configuration ... config: name / create / data" (commented block under dcgmExporter).
+    "gpu-operator": frozenset({"dcgmExporter.config"}),
+}
+
+
 def validate_helm_values(
     chart: str, version: str, values: dict[str, Any], allow: Collection[str] = ()
 ) -> None:
@@ -237,9 +244,9 @@ def validate_helm_values(
 
     Anything goes below a default that is {}, a list or null, below a free-form key (labels,
     annotations, nodeSelector, resources, ...), below a subchart's key, and at or below a dotted
-    path in allow (values the chart documents only in comments).
+    path in allow or DOCUMENTED_IN_COMMENTS (values the chart documents only in comments).
     """
     defaults, subcharts = _chart(chart, version)
-    errors = _value_errors(values, defaults, "", {*subcharts, *allow})
+    errors = _value_errors(values, defaults, "", {*subcharts, *allow, *DOCUMENTED_IN_COMMENTS.get(chart, ())})
     if errors:
         raise SchemaError(f"{chart} {version}: {'; '.join(errors)}")

@@ -59,7 +59,7 @@ def test_out_writes_one_file_per_object(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["plan", "--stack", "dev", "--format", "json", "--out", str(tmp_path)]) == 0
     plan = json.loads(capsys.readouterr().out)
     kube_objects = [r for r in plan["resources"] if r["type"].startswith("kubernetes:") and "kind" in r["inputs"]]
-    files = sorted(tmp_path.rglob("*.yaml"))
+    files = sorted(p for p in tmp_path.rglob("*.yaml") if p.parent != tmp_path / "helm")  # helm/: release values
     assert len(files) == len(kube_objects)
     quota = yaml.safe_load((tmp_path / "team-a" / "resourcequota-pai-tenant-quota.yaml").read_text())
     assert quota["kind"] == "ResourceQuota" and quota["metadata"]["namespace"] == "team-a"
