@@ -55,7 +55,7 @@ def gpu_rules(vgpu: bool) -> list[Group]:
         alert("GpuPowerThrottling", "rate(DCGM_FI_DEV_POWER_VIOLATION[5m]) / 1e9 > 0.5",
               f"{gpu_id} spends over half the time throttled at its power limit", "info", "30m"),
         alert("GpuTemperatureHigh", "DCGM_FI_DEV_GPU_TEMP > 85",
-              f"{gpu_id} is at {{{{ $value }}}} C", "warning", "10m"),
+              f"{gpu_id} has been above 85 C for 10 minutes", "warning", "10m"),
     ]
     saturation = [
         alert("GpuSaturated", "DCGM_FI_DEV_GPU_UTIL > 95",
