@@ -56,6 +56,7 @@ class Registered:
     parent: str | None
     custom: bool
     inputs: dict[str, Any]
+    dependencies: tuple[str, ...] = ()  # what it waits for (depends_on and its inputs' sources), as keys
 
     @property
     def key(self) -> str:
@@ -144,6 +145,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 parent=self._keys.get(request.parent),
                 custom=bool(request.custom),
                 inputs=_masked(json_format.MessageToDict(request.object)),
+                dependencies=tuple(self._keys.get(urn, urn) for urn in request.dependencies),
             ))
         return response
 
