@@ -85,8 +85,10 @@ def gpu_dashboard() -> Dashboard:
         ("Last XID error per GPU", "none", [
             (f"max_over_time(DCGM_FI_DEV_XID_ERRORS{{{sel}}}[$__range])", "{{Hostname}} GPU {{gpu}}")]),
         ("Throttled time (thermal, power)", "percentunit", [
-            (f"rate(DCGM_FI_DEV_THERMAL_VIOLATION{{{sel}}}[$__rate_interval]) / 1e9", "{{Hostname}} GPU {{gpu}} thermal"),
-            (f"rate(DCGM_FI_DEV_POWER_VIOLATION{{{sel}}}[$__rate_interval]) / 1e9", "{{Hostname}} GPU {{gpu}} power")]),
+            (f"rate(DCGM_FI_DEV_THERMAL_VIOLATION{{{sel}}}[$__rate_interval]) / 1e9",
+             "{{Hostname}} GPU {{gpu}} thermal"),
+            (f"rate(DCGM_FI_DEV_POWER_VIOLATION{{{sel}}}[$__rate_interval]) / 1e9",
+             "{{Hostname}} GPU {{gpu}} power")]),
         ("ECC errors (volatile)", "short", [
             (f"increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{{{sel}}}[$__range])", "{{Hostname}} GPU {{gpu}} double-bit"),
             (f"increase(DCGM_FI_DEV_ECC_SBE_VOL_TOTAL{{{sel}}}[$__range])", "{{Hostname}} GPU {{gpu}} single-bit")]),

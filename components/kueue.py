@@ -73,7 +73,7 @@ class Kueue(pulumi.ComponentResource):
             custom_resource(f"{name}-flavor-{flavor['metadata']['name']}", flavor, after_release)
         cohort = custom_resource(f"{name}-cohort", {"apiVersion": API_VERSION, "kind": "Cohort",
                                                     "metadata": meta(args.kueue.cohort), "spec": {}}, after_release)
-        queues: dict[str, pulumi.Output[Any]] = {}
+        queues: dict[str, pulumi.Output[str]] = {}
         for tenant in args.tenants:
             cluster_queue = custom_resource(
                 f"{name}-{tenant.name}-cluster-queue",
@@ -81,14 +81,14 @@ class Kueue(pulumi.ComponentResource):
                  "spec": cluster_queue_spec(tenant, args.kueue, args.gpu)},
                 pulumi.ResourceOptions(parent=self, depends_on=[release, cohort]),
             )
-            local_queue = custom_resource(
+            namespace = args.tenant_namespaces[tenant.name]
+            custom_resource(
                 f"{name}-{tenant.name}-local-queue",
-                {"apiVersion": API_VERSION, "kind": "LocalQueue",
-                 "metadata": meta(namespaces.TENANT_QUEUE, args.tenant_namespaces[tenant.name]),
-                 "spec": {"clusterQueue": cluster_queue.metadata["name"]}},
-                after_release,
+                {"apiVersion": API_VERSION, "kind": "LocalQueue", "metadata": meta(namespaces.TENANT_QUEUE, namespace),
+                 "spec": {"clusterQueue": tenant.name}},
+                pulumi.ResourceOptions(parent=self, depends_on=[release, cluster_queue]),
             )
-            queues[tenant.name] = local_queue.metadata["name"]
+            queues[tenant.name] = pulumi.Output.concat(namespace, "/", namespaces.TENANT_QUEUE)
         self.register_outputs({"namespace": self.namespace, "release": release.status, "localQueues": queues})
 
 

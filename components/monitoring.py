@@ -29,7 +29,7 @@ GRAFANA_ADMIN_USER = "admin"
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
 MONITORING_API = "monitoring.coreos.com/v1"
 KSERVE_CONTROLLER = {"control-plane": "kserve-controller-manager"}
-SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path, not a secret
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # a file path, not a secret
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def namespace_labels() -> dict[str, str]:
 
 
 def label_source(label: str) -> str:
-    """The service-discovery label Prometheus gives a pod label: pai.io/model -> __meta_kubernetes_pod_label_pai_io_model."""
+    """The discovery label Prometheus gives a pod label: pai.io/model -> __meta_kubernetes_pod_label_pai_io_model."""
     return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in label)
 
 

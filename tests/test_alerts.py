@@ -113,7 +113,7 @@ HEALTHY: dict[str, Case] = {
 SPIKE = Case(requests(ENDPOINT, "0+100x120", "0x110 0+20x10"), "120m", [])
 
 
-def annotations(rule: Rule, labels: dict[str, str], value: str) -> dict[str, str]:
+def rendered_annotations(rule: Rule, labels: dict[str, str], value: str) -> dict[str, str]:
     """The rule's annotations as Prometheus renders them for one alert."""
     def render(text: str) -> str:
         text = text.replace("{{ $value }}", value)
@@ -124,7 +124,8 @@ def annotations(rule: Rule, labels: dict[str, str], value: str) -> dict[str, str
 def rule_for(name: str, labels: dict[str, str]) -> Rule:
     """The rule an expected alert comes from: burn-rate alerts share a name, one rule per window."""
     (rule,) = [r for r in ALERTS if r["alert"] == name and r["labels"].get("window") == labels.get("window")]
-    return rule
+    found: Rule = rule
+    return found
 
 
 def unit_test(name: str, case: Case) -> dict[str, Any]:
@@ -132,7 +133,7 @@ def unit_test(name: str, case: Case) -> dict[str, Any]:
     for labels in case.alerts:
         rule = rule_for(name, labels)
         expected.append({"exp_labels": {**labels, **rule["labels"]},
-                         "exp_annotations": annotations(rule, labels, case.value)})
+                         "exp_annotations": rendered_annotations(rule, labels, case.value)})
     return {"interval": "1m", "input_series": case.series,
             "alert_rule_test": [{"eval_time": case.at, "alertname": name, "exp_alerts": expected}]}
 

@@ -26,7 +26,8 @@ def model(**fields: Any) -> dict[str, Any]:
 CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("unknown top-level key", minimal(clustr={}), {},
      "pai:clustr: unknown key; allowed: pai:cluster, pai:gpu, pai:registry, pai:runtimes, pai:models, pai:tenants, "
-     "pai:kueue, pai:monitoring, pai:validation, pai:harborAdminPassword, pai:nlsClientToken, pai:grafanaAdminPassword, pai:mlflowDbPassword, "
+     "pai:kueue, pai:monitoring, pai:validation, pai:harborAdminPassword, pai:nlsClientToken, "
+     "pai:grafanaAdminPassword, pai:mlflowDbPassword, "
      "pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:kubeconfig"),
     ("unknown nested key", minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingres": {}}), {},
      "pai:cluster.ingres: unknown key; allowed: target, kubernetesVersion, ingress, storageClass"),

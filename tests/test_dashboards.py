@@ -45,7 +45,8 @@ def grafana_substituted(expr: str) -> str:
     ('sum by (routing_name) (rate(http_requests_total{status="5xx",handler!~"/metrics"}[5m]))',
      {"http_requests_total"}),
     ("rate(DCGM_FI_DEV_POWER_VIOLATION[5m]) / 1e9 > 0.5", {"DCGM_FI_DEV_POWER_VIOLATION"}),
-    ('histogram_quantile(0.95, sum by (le) (rate(vllm:e2e_request_latency_seconds_bucket{x="a{b}"}[$__rate_interval])))',
+    ('histogram_quantile(0.95, sum by (le) '
+     '(rate(vllm:e2e_request_latency_seconds_bucket{x="a{b}"}[$__rate_interval])))',
      {"vllm:e2e_request_latency_seconds_bucket"}),
     ("a / on(pod) group_left(node) b offset 5m unless c", {"a", "b", "c"}),
     ('label_values(up{engine!=""}, routing_name)', {"up"}),

@@ -20,7 +20,7 @@ GROUP = "kueue.x-k8s.io"
 PRODUCTS = ["NVIDIA-H100-80GB-HBM3", "NVIDIA-L40S"]
 GPU = {"driver": {"mode": "datacenter"}, "products": PRODUCTS,
        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
-TENANTS = [
+TENANTS: list[dict[str, Any]] = [
     {"name": "research", "quota": {"cpu": "64", "memory": "512Gi", "gpus": {"NVIDIA-H100-80GB-HBM3": 4}}},
     {"name": "apps", "quota": {"cpu": "8", "memory": "32Gi", "gpus": {"NVIDIA-L40S": 2}}},
 ]
