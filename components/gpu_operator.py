@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.catalog import CATALOG
 from components.config import Gpu, Registry
-from components.kube import meta
+from components.kube import helm_release, meta, privileged_platform_labels
 from components.values import merge, mirrored, nested
 
 DATACENTER_DRIVER = "nvcr.io/nvidia/driver"
@@ -130,27 +130,18 @@ class GpuOperator(pulumi.ComponentResource):
                 f"{name}-licensing", pin.version, self.namespace,
                 licensing_data(gpu, args.nls_client_token), child,
             ).metadata["name"]
-        chart, repo = pin.source_for(args.registry.mirror)
-        release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name="gpu-operator",
-            chart=chart,
-            version=pin.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
-            namespace=self.namespace,
+        release = helm_release(
+            f"{name}-release", "gpu-operator", pin, args.registry.mirror, self.namespace,
+            operator_values(gpu, args.registry, licensing_name), child,
             # The chart's CRD upgrade hook needs this (see operator.upgradeCRD in the chart's values).
             disable_openapi_validation=True,
-            values=operator_values(gpu, args.registry, licensing_name),
-            opts=child,
         )
         self.register_outputs({"namespace": self.namespace, "release": release.status})
 
 
 def namespace_labels() -> dict[str, str]:
     """Platform namespace; privileged Pod Security, as the driver and toolkit daemonsets need host access."""
-    psa = "pod-security.kubernetes.io"
-    return {namespaces.PLATFORM_LABEL: "true", f"{psa}/enforce": "privileged", f"{psa}/warn": "privileged",
-            f"{psa}/audit": "privileged"}
+    return privileged_platform_labels()
 
 
 def licensing_object(name: str, version: str, namespace: pulumi.Input[str], data: dict[str, Any],

@@ -17,7 +17,7 @@ from components import namespaces
 from components.catalog import CATALOG
 from components.config import Gpu, Registry, Tenant
 from components.config import Kueue as KueueConfig
-from components.kube import meta
+from components.kube import helm_release, meta
 from components.values import nested
 
 API_VERSION = "kueue.x-k8s.io/v1beta2"
@@ -56,16 +56,9 @@ class Kueue(pulumi.ComponentResource):
             opts=child,
         )
         self.namespace = ns.metadata["name"]
-        chart, repo = pin.source_for(args.registry.mirror)
-        release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name="kueue",
-            chart=chart,
-            version=pin.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
-            namespace=self.namespace,
-            values=kueue_values(args.registry),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+        release = helm_release(
+            f"{name}-release", "kueue", pin, args.registry.mirror, self.namespace, kueue_values(args.registry),
+            pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )
         after_release = pulumi.ResourceOptions(parent=self, depends_on=[release])
         flavors = resource_flavors(args.gpu)

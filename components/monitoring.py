@@ -17,7 +17,7 @@ from components.catalog import CATALOG
 from components.config import Gpu, Registry
 from components.config import Monitoring as MonitoringConfig
 from components.dashboards import dashboards, render
-from components.kube import meta
+from components.kube import helm_release, meta, privileged_platform_labels
 from components.values import merge, nested
 
 CHART = "kube-prometheus-stack"
@@ -54,7 +54,8 @@ class Monitoring(pulumi.ComponentResource):
         pin = CATALOG.chart(CHART)
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=meta(namespaces.MONITORING, labels=namespace_labels()),
+            # Privileged Pod Security: node exporter reads the host's /proc, /sys and network.
+            metadata=meta(namespaces.MONITORING, labels=privileged_platform_labels()),
             opts=child,
         )
         self.namespace = ns.metadata["name"]
@@ -65,16 +66,10 @@ class Monitoring(pulumi.ComponentResource):
             string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": args.grafana_admin_password},
             opts=child,
         )
-        chart, repo = pin.source_for(args.registry.mirror)
-        release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name=RELEASE,
-            chart=chart,
-            version=pin.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
-            namespace=self.namespace,
-            values=stack_values(args.monitoring, args.registry, args.storage_class, admin.metadata["name"]),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+        release = helm_release(
+            f"{name}-release", RELEASE, pin, args.registry.mirror, self.namespace,
+            stack_values(args.monitoring, args.registry, args.storage_class, admin.metadata["name"]),
+            pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )
         after_release = pulumi.ResourceOptions(parent=self, depends_on=[release])
         for role, kind, spec in (
@@ -100,13 +95,6 @@ class Monitoring(pulumi.ComponentResource):
                 opts=child,
             )
         self.register_outputs({"namespace": self.namespace, "release": release.status})
-
-
-def namespace_labels() -> dict[str, str]:
-    """Platform namespace; privileged Pod Security: node exporter reads the host's /proc, /sys and network."""
-    psa = "pod-security.kubernetes.io"
-    return {namespaces.PLATFORM_LABEL: "true", f"{psa}/enforce": "privileged", f"{psa}/warn": "privileged",
-            f"{psa}/audit": "privileged"}
 
 
 def label_source(label: str) -> str:
