@@ -113,13 +113,15 @@ def resource_flavors(gpu: Gpu | None) -> list[dict[str, Any]]:
 
 
 def cluster_queue_spec(tenant: Tenant, kueue: KueueConfig, gpu: Gpu | None) -> dict[str, Any]:
-    """The tenant's nominal quota: cpu and memory on the CPU flavor, GPUs per product (0 where the tenant has
-    none: it may still borrow idle GPUs of that product from the cohort)."""
+    """The tenant's nominal quota: cpu and memory on the CPU flavor, not borrowed (the namespace's ResourceQuota
+    caps them too), and GPUs per product, 0 where the tenant has none: it may borrow idle GPUs of any product
+    from the cohort."""
     quota = tenant.quota
     groups: list[dict[str, Any]] = [{
         "coveredResources": CPU_RESOURCES,
-        "flavors": [{"name": CPU_FLAVOR, "resources": [{"name": "cpu", "nominalQuota": quota.cpu},
-                                                         {"name": "memory", "nominalQuota": quota.memory}]}],
+        "flavors": [{"name": CPU_FLAVOR, "resources": [
+            {"name": "cpu", "nominalQuota": quota.cpu, "borrowingLimit": 0},
+            {"name": "memory", "nominalQuota": quota.memory, "borrowingLimit": 0}]}],
     }]
     if gpu:
         groups.append({

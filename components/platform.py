@@ -33,7 +33,8 @@ class Platform(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.tenancy = Tenancy(
             f"{name}-tenancy",
-            TenancyArgs(tenants=cfg.tenants, kubernetes_version=cfg.cluster.kubernetesVersion),
+            TenancyArgs(tenants=cfg.tenants, kubernetes_version=cfg.cluster.kubernetesVersion,
+                        gpus_queued=cfg.kueue is not None and cfg.gpu is not None),
             child,
         )
         self.gpu_operator = None

@@ -83,8 +83,8 @@ def test_each_tenant_gets_its_nominal_quota_in_one_cohort(run_program: Program) 
         cpu, gpu = spec["resourceGroups"]
         assert cpu["coveredResources"] == ["cpu", "memory"]
         assert cpu["flavors"] == [{"name": "pai-cpu", "resources": [
-            {"name": "cpu", "nominalQuota": tenant["quota"]["cpu"]},
-            {"name": "memory", "nominalQuota": tenant["quota"]["memory"]}]}]
+            {"name": "cpu", "nominalQuota": tenant["quota"]["cpu"], "borrowingLimit": 0},
+            {"name": "memory", "nominalQuota": tenant["quota"]["memory"], "borrowingLimit": 0}]}]
         assert gpu["coveredResources"] == ["nvidia.com/gpu"]
         # Every product's flavor is listed, at 0 where the tenant has no quota: it can borrow idle ones.
         assert {f["name"]: f["resources"][0]["nominalQuota"] for f in gpu["flavors"]} == {
@@ -162,3 +162,16 @@ def test_catalog_pins_the_released_image_of_the_chart_version() -> None:
     assert reference["repository"].rsplit("/", 1)[-1] == image.repository.rsplit("/", 1)[-1] == "kueue"
     assert reference["tag"] == f"release-{pin.version.rsplit('.', 1)[0]}"
     assert image.tag == f"v{pin.version}"
+
+
+def test_namespace_quota_leaves_gpus_to_kueue_so_they_can_be_borrowed(run_program: Program) -> None:
+    """Without Kueue the ResourceQuota caps a tenant's GPUs at its quota; with Kueue it would block borrowing."""
+    def hard(records: list[Registered]) -> dict[str, dict[str, str]]:
+        return {o["metadata"]["namespace"]: o["spec"]["hard"] for o in objects(records)
+                if o["kind"] == "ResourceQuota"}
+
+    queued = hard(plan(run_program))
+    assert all("requests.nvidia.com/gpu" not in h for h in queued.values())
+    assert queued["research"]["requests.cpu"] == "64"
+    capped = hard(run_program(minimal(gpu=GPU, tenants=TENANTS)))
+    assert capped["research"]["requests.nvidia.com/gpu"] == "4"
