@@ -69,6 +69,7 @@ def gpu_rules(vgpu: bool) -> list[Group]:
     ]
     groups = [{"name": "pai-gpu-faults", "rules": faults}, {"name": "pai-gpu-saturation", "rules": saturation}]
     if vgpu:
+        # 0 = not licensed, 1 = licensed (NVIDIA/DCGM dcgmlib/dcgm_fields.h, DCGM_FI_DEV_VGPU_LICENSE_STATUS).
         groups.append({"name": "pai-vgpu-licensing", "rules": [
             alert("VgpuUnlicensed", "DCGM_FI_DEV_VGPU_LICENSE_STATUS == 0",
                   f"{gpu_id} runs without a vGPU licence: performance is capped until NLS licenses it",

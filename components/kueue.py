@@ -25,9 +25,9 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 CPU_FLAVOR = "pai-cpu"
 CPU_RESOURCES = ["cpu", "memory"]
-# Kueue's integrations for the platform's workloads: batch Jobs, and the Deployments (with their pods) that
-# KServe RawDeployment creates for each InferenceService. `deployment` needs `pod`: Kueue admits the
-# Deployment's pods as a pod group.
+# Kueue's integrations for the platform's workloads: batch Jobs, and the Deployments KServe RawDeployment creates
+# for each InferenceService. `deployment` needs `pod`: Kueue admits each of the Deployment's pods (they inherit
+# the queue-name label) as a workload of its own, so a replica waits in the queue until quota is free.
 FRAMEWORKS = ["batch/job", "pod", "deployment"]
 
 
