@@ -157,7 +157,9 @@ def stack_values(monitoring: MonitoringConfig, registry: Registry, storage_class
             "admin": {"existingSecret": admin_secret, "userKey": "admin-user", "passwordKey": "admin-password"},
             "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL[0], "labelValue": DASHBOARD_LABEL[1],
                                        "searchNamespace": "ALL"}},
+            # No helm-test pod and no chown init container (Grafana keeps no PVC): two images fewer to mirror.
             "testFramework": {"enabled": False},
+            "initChownData": {"enabled": False},
         },
     }
     return merge(values, image_values(registry))

@@ -200,6 +200,14 @@ def test_burn_thresholds_follow_the_objectives() -> None:
     assert "> 0.6 and" in alerts[("EndpointLatencyBudgetBurn", "6h")]
 
 
+def test_promtool_checks_the_shipped_rule(run_stack: Callable[[str], list[Registered]], tmp_path: Path) -> None:
+    (rule,) = of_kind(run_stack("vks-prod"), "PrometheusRule")
+    assert rule["spec"] == {"groups": rule_groups(Slo(), gpu=True, vgpu=True)}
+    (tmp_path / "shipped.yaml").write_text(yaml.safe_dump(rule["spec"]))
+    checked = promtool("check", "rules", "shipped.yaml", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 @pytest.mark.parametrize(("stack", "gpu_groups"), [("dev", set()),
                                                    ("vks-prod", {"pai-gpu-faults", "pai-gpu-saturation",
                                                                  "pai-vgpu-licensing"})])

@@ -128,9 +128,11 @@ def test_every_exporter_list_names_its_source() -> None:
         assert entry.get("metrics") or entry.get("histograms"), name
 
 
-def test_sidecar_label_is_the_charts() -> None:
-    sidecar = chart_defaults("kube-prometheus-stack", "88.5.3")["grafana"]["sidecar"]["dashboards"]
-    assert (sidecar["label"], sidecar["labelValue"]) == DASHBOARD_LABEL
+def test_sidecar_label_and_datasource_are_the_charts() -> None:
+    sidecar = chart_defaults("kube-prometheus-stack", "88.5.3")["grafana"]["sidecar"]
+    assert (sidecar["dashboards"]["label"], sidecar["dashboards"]["labelValue"]) == DASHBOARD_LABEL
+    assert sidecar["dashboards"]["searchNamespace"] == "ALL"
+    assert sidecar["datasources"]["uid"] == DATASOURCE["uid"]
 
 
 @pytest.mark.parametrize(("stack", "files"), [("dev", {"pai-inference.json"}),
