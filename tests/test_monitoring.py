@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import Program, minimal, of_kind, releases
 from schemas import chart_defaults, validate_helm_values, validate_object
 
 from components import namespaces
 from components.catalog import CATALOG
 from components.monitoring import GRAFANA_ADMIN_SECRET, label_source
+from paictl.cli import main
 from paictl.offline import Registered
 
 PASSWORD = "Gr4fana-S3cret-xyz"
@@ -107,13 +110,21 @@ def test_grafana_admin_password_comes_from_an_existing_secret_and_never_shows(ru
     assert PASSWORD not in json.dumps([r.inputs for r in records])
 
 
-def test_password_never_in_paictl_plan_output(capsys: pytest.CaptureFixture[str]) -> None:
-    """The bundled stacks hold only a placeholder; what `paictl plan` prints masks the secret."""
-    from paictl.cli import main
-    assert main(["plan", "--stack", "vks-prod", "--format", "json"]) == 0
-    out = capsys.readouterr().out
-    assert "offline-placeholder-for-pai:grafanaAdminPassword" not in out
-    assert '"admin-password": "[secret]"' in out
+def test_password_never_in_paictl_plan_output_or_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A stack file's encrypted Grafana password stands in as a placeholder that `paictl plan` never prints or
+    writes: stdout and every rendered file (objects and Helm values) show it masked."""
+    config_file = tmp_path / "Pulumi.grafana.yaml"
+    config_file.write_text(yaml.safe_dump({"config": {
+        "pai:cluster": {"target": "generic", "kubernetesVersion": "1.33"}, "pai:tenants": [{"name": "team-a"}],
+        "pai:monitoring": {}, "pai:grafanaAdminPassword": {"secure": "v1:AAAAencryptedgrafana"}}}))
+    out = tmp_path / "out"
+    assert main(["plan", "--config-file", str(config_file), "--format", "json", "--out", str(out)]) == 0
+    texts = [capsys.readouterr().out] + [p.read_text() for p in out.rglob("*") if p.is_file()]
+    assert len(texts) > 10
+    for text in texts:
+        assert "placeholder" not in text and "AAAA" not in text
+    secret = yaml.safe_load((out / "monitoring" / f"secret-{GRAFANA_ADMIN_SECRET}.yaml").read_text())
+    assert secret["stringData"] == {"admin-user": "[secret]", "admin-password": "[secret]"}
 
 
 def test_serving_pod_monitor_labels_series_with_model_engine_and_routing_name(run_program: Program) -> None:
