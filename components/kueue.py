@@ -45,6 +45,7 @@ class Kueue(pulumi.ComponentResource):
     """The Kueue release and the flavors, cohort and queues that carry each tenant's quota."""
 
     namespace: pulumi.Output[str]
+    release: k8s.helm.v3.Release  # what model endpoints wait for: Kueue's webhooks must hold their pods
 
     def __init__(self, name: str, args: KueueArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:kueue:Kueue", name, None, opts)
@@ -56,7 +57,7 @@ class Kueue(pulumi.ComponentResource):
             opts=child,
         )
         self.namespace = ns.metadata["name"]
-        release = helm_release(
+        self.release = release = helm_release(
             f"{name}-release", "kueue", pin, args.registry.mirror, self.namespace, kueue_values(args.registry),
             pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )

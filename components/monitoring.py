@@ -47,6 +47,7 @@ class Monitoring(pulumi.ComponentResource):
     """The monitoring stack, its scrape targets, alert rules and dashboards."""
 
     namespace: pulumi.Output[str]
+    release: k8s.helm.v3.Release  # installs the prometheus-operator CRDs (ServiceMonitor, PodMonitor, ...)
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:monitoring:Monitoring", name, None, opts)
@@ -66,7 +67,7 @@ class Monitoring(pulumi.ComponentResource):
             string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": args.grafana_admin_password},
             opts=child,
         )
-        release = helm_release(
+        self.release = release = helm_release(
             f"{name}-release", RELEASE, pin, args.registry.mirror, self.namespace,
             stack_values(args.monitoring, args.registry, args.storage_class, admin.metadata["name"]),
             pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
