@@ -3,7 +3,7 @@ container toolkit, device plugin, GPU Feature Discovery and the DCGM exporter in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -104,6 +104,7 @@ class GpuOperatorArgs:
     gpu: Gpu
     registry: Registry
     nls_client_token: pulumi.Output[str] | None = None
+    depends_on: list[pulumi.Resource] = field(default_factory=list)  # e.g. the release with ServiceMonitor's CRD
 
 
 class GpuOperator(pulumi.ComponentResource):
@@ -132,7 +133,8 @@ class GpuOperator(pulumi.ComponentResource):
             ).metadata["name"]
         release = helm_release(
             f"{name}-release", "gpu-operator", pin, args.registry.mirror, self.namespace,
-            operator_values(gpu, args.registry, licensing_name), child,
+            operator_values(gpu, args.registry, licensing_name),
+            pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
             # The chart's CRD upgrade hook needs this (see operator.upgradeCRD in the chart's values).
             disable_openapi_validation=True,
         )

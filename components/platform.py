@@ -37,13 +37,6 @@ class Platform(pulumi.ComponentResource):
                         gpus_queued=cfg.kueue is not None and cfg.gpu is not None),
             child,
         )
-        self.gpu_operator = None
-        if cfg.gpu is not None:
-            self.gpu_operator = GpuOperator(
-                f"{name}-gpu-operator",
-                GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken),
-                child,
-            )
         self.kueue = None
         if cfg.kueue is not None:
             self.kueue = Kueue(
@@ -61,6 +54,15 @@ class Platform(pulumi.ComponentResource):
                                tenant_namespaces=dict(self.tenancy.namespaces),
                                grafana_admin_password=cfg.secrets.grafanaAdminPassword, gpu=cfg.gpu,
                                storage_class=cfg.cluster.storageClass),
+                child,
+            )
+        self.gpu_operator = None
+        if cfg.gpu is not None:
+            # After the monitoring stack, whose CRDs the operator's DCGM exporter ServiceMonitor needs.
+            self.gpu_operator = GpuOperator(
+                f"{name}-gpu-operator",
+                GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken,
+                                depends_on=[self.monitoring.release] if self.monitoring else []),
                 child,
             )
         self.register_outputs({"tenantNamespaces": self.tenancy.namespaces})

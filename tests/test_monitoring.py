@@ -199,3 +199,9 @@ def test_airgap_stack_keeps_kueue_and_monitoring_on_the_mirror(run_stack: Runner
         assert not [s for s in strings(release["values"]) if s.startswith(PUBLIC_REGISTRIES)], release["chart"]
     charts = {r["chart"].rsplit("/", 1)[-1] for r in releases(records)}
     assert {"kueue", "kube-prometheus-stack"} <= charts
+
+
+def test_gpu_operator_waits_for_the_monitoring_crds(run_stack: Runner) -> None:
+    release = "kubernetes:helm.sh/v3:Release::platform-gpu-operator-release"
+    (operator,) = [r for r in run_stack("vks-prod") if r.key == release]
+    assert "kubernetes:helm.sh/v3:Release::platform-monitoring-release" in operator.dependencies
