@@ -175,3 +175,16 @@ def test_namespace_quota_leaves_gpus_to_kueue_so_they_can_be_borrowed(run_progra
     assert queued["research"]["requests.cpu"] == "64"
     capped = hard(run_program(minimal(gpu=GPU, tenants=TENANTS)))
     assert capped["research"]["requests.nvidia.com/gpu"] == "4"
+
+
+def test_resource_groups_pass_kueues_own_rules(run_program: Program) -> None:
+    """What the CRD's CEL rules and Kueue's webhook check and the JSON schema cannot: each flavor lists the
+    group's covered resources in order, and no resource or flavor is in two groups."""
+    for queue in kueue_objects(plan(run_program), "ClusterQueue"):
+        groups = queue["spec"]["resourceGroups"]
+        for group in groups:
+            for flavor in group["flavors"]:
+                assert [r["name"] for r in flavor["resources"]] == group["coveredResources"]
+        resources = [r for g in groups for r in g["coveredResources"]]
+        flavors = [f["name"] for g in groups for f in g["flavors"]]
+        assert len(resources) == len(set(resources)) and len(flavors) == len(set(flavors))
