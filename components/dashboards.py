@@ -82,8 +82,15 @@ def gpu_dashboard() -> Dashboard:
             (f"DCGM_FI_DEV_MEMORY_TEMP{{{sel}}}", "{{Hostname}} GPU {{gpu}} memory")]),
         ("Power draw per GPU", "watt", [(f"DCGM_FI_DEV_POWER_USAGE{{{sel}}}", "{{Hostname}} GPU {{gpu}}")]),
         ("Power draw per node", "watt", [(f"sum by (Hostname) (DCGM_FI_DEV_POWER_USAGE{{{sel}}})", "{{Hostname}}")]),
+        ("Power draw per pod", "watt", [
+            (f"sum by (namespace, pod) (DCGM_FI_DEV_POWER_USAGE{{{pod}}})", "{{namespace}}/{{pod}}")]),
+        ("Hottest GPU per node", "celsius", [
+            (f"max by (Hostname) (DCGM_FI_DEV_GPU_TEMP{{{sel}}})", "{{Hostname}}")]),
         ("Last XID error per GPU", "none", [
             (f"max_over_time(DCGM_FI_DEV_XID_ERRORS{{{sel}}}[$__range])", "{{Hostname}} GPU {{gpu}}")]),
+        ("Last XID error per pod", "none", [
+            (f"max by (namespace, pod) (max_over_time(DCGM_FI_DEV_XID_ERRORS{{{pod}}}[$__range]))",
+             "{{namespace}}/{{pod}}")]),
         ("Throttled time (thermal, power)", "percentunit", [
             (f"rate(DCGM_FI_DEV_THERMAL_VIOLATION{{{sel}}}[$__rate_interval]) / 1e9",
              "{{Hostname}} GPU {{gpu}} thermal"),
