@@ -167,11 +167,14 @@ def stack_values(monitoring: MonitoringConfig, registry: Registry, storage_class
 
 
 def image_values(registry: Registry) -> dict[str, Any]:
-    """Every image the chart deploys, pinned from the catalog (registry split from repository as the chart's
-    image blocks take them) and moved onto the mirror in air-gap mode, with the pull secret everywhere."""
+    """Every image the chart deploys, from the catalog (registry split from repository as the chart's image
+    blocks take them) and moved onto the mirror in air-gap mode, with the pull secret everywhere. A tag the
+    catalog could not read from the pinned (sub)chart is left to the chart's own default rather than guessed."""
     values: dict[str, Any] = {}
     for path, image in CATALOG.chart(CHART).images.items():
-        block = {"registry": registry.mirror or image.registry, "repository": image.path, "tag": image.tag}
+        block = {"registry": registry.mirror or image.registry, "repository": image.path}
+        if not image.unverified:
+            block["tag"] = image.tag
         values = merge(values, nested(path, block))
     if registry.mirror:
         values["global"] = {"imageRegistry": registry.mirror}
