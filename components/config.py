@@ -36,6 +36,7 @@ REGISTRY_PREFIX = r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"
 HOSTNAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 ENDPOINT = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$"
 OBJECT_NAME = r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"
+DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
 # What each pattern means, for error messages.
 PATTERNS = {
     DNS_LABEL: "a DNS label (lowercase letters, digits and '-', at most 63 characters)",
@@ -47,6 +48,7 @@ PATTERNS = {
     HOSTNAME: "a DNS name like pai.example.com",
     ENDPOINT: "a host with an optional port, like minio.example.com:9000",
     OBJECT_NAME: "a Kubernetes object name (lowercase letters, digits, '-' and '.')",
+    DURATION: "a Prometheus duration like 15d or 12h",
 }
 # One AIGatewayRoute holds at most 15 rules (the Gateway API's 16 HTTPRoute rules, one kept for the controller's
 # catch-all): the gateway routes one routing name per rule.
@@ -267,6 +269,48 @@ class S3(Strict):
     verifySsl: bool = True
 
 
+class Kueue(Strict):
+    """Kueue quotas: every tenant's ClusterQueue joins `cohort`, so idle quota is lent to the others."""
+
+    cohort: str = Field(default="pai", pattern=DNS_LABEL)
+    reclaim: bool = True  # a tenant may preempt borrowers to get its nominal quota back
+
+
+# Histogram bucket bounds the latency SLOs can be measured at: a threshold must be a bucket bound of the
+# runtime's latency histogram (vLLM's vllm:e2e_request_latency_seconds; Infinity's http_request_duration_seconds,
+# the buckets prometheus-fastapi-instrumentator sets by default).
+COMPLETION_LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
+                              120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+EMBEDDING_LATENCY_BUCKETS = (0.1, 0.5, 1.0)
+
+
+class Slo(Strict):
+    """Service level objectives of every model endpoint, over 30 days."""
+
+    availability: float = Field(default=0.99, ge=0.9, lt=1)  # share of requests that are not 5xx
+    latencyTarget: float = Field(default=0.95, ge=0.5, lt=1)  # share of requests faster than the thresholds
+    completionSeconds: float = 10.0
+    embeddingSeconds: float = 1.0
+
+    @field_validator("completionSeconds")
+    @classmethod
+    def _completion_bucket(cls, value: float) -> float:
+        return _bucket(value, COMPLETION_LATENCY_BUCKETS, "vllm:e2e_request_latency_seconds")
+
+    @field_validator("embeddingSeconds")
+    @classmethod
+    def _embedding_bucket(cls, value: float) -> float:
+        return _bucket(value, EMBEDDING_LATENCY_BUCKETS, "http_request_duration_seconds")
+
+
+class Monitoring(Strict):
+    """kube-prometheus-stack with Grafana; the admin password is the secret pai:grafanaAdminPassword."""
+
+    retention: str = Field(default="15d", pattern=DURATION)
+    storageSize: Quantity = "50Gi"
+    slo: Slo = Slo()
+
+
 class Validation(Strict):
     allowFailures: list[str] = []
 
@@ -296,6 +340,8 @@ class PlatformConfig(Strict):
     runtimes: Runtimes = Runtimes()
     models: list[Model] = []
     tenants: list[Tenant] = []
+    kueue: Kueue | None = None
+    monitoring: Monitoring | None = None
     validation: Validation = Validation()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
@@ -361,6 +407,9 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
     errors += _s3_errors(cfg, set_keys)
     if cfg.gpu:
         errors += _driver_errors(cfg.gpu.driver, set_keys)
+    if cfg.monitoring is not None and "grafanaAdminPassword" not in set_keys:
+        errors.append("pai:grafanaAdminPassword: pai:monitoring needs the Grafana admin password "
+                      "(`pulumi config set --secret grafanaAdminPassword ...`)")
     return errors
 
 
@@ -471,6 +520,13 @@ def _one_of(value: str, allowed: list[str]) -> str:
 def _driver(value: str | None) -> str | None:
     if value is not None and not DRIVER_VERSION.match(value):
         raise ValueError(f"{value!r} is not a driver version like 580.95.05")
+    return value
+
+
+def _bucket(value: float, buckets: tuple[float, ...], histogram: str) -> float:
+    if value not in buckets:
+        raise ValueError(f"{value!r} is not a bucket bound of {histogram} "
+                         f"({', '.join(f'{b:g}' for b in buckets)})")
     return value
 
 

@@ -29,8 +29,15 @@ def resource_name(resource: k8s.apiextensions.CustomResource) -> pulumi.Output[s
     return name
 
 
+def privileged_platform_labels() -> dict[str, str]:
+    """Labels of a platform namespace whose pods need host access (privileged Pod Security)."""
+    psa = "pod-security.kubernetes.io"
+    return {namespaces.PLATFORM_LABEL: "true", f"{psa}/enforce": "privileged", f"{psa}/warn": "privileged",
+            f"{psa}/audit": "privileged"}
+
+
 def helm_release(name: str, release_name: str, pin: ChartPin, mirror: str | None, namespace: pulumi.Input[str],
-                 values: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+                 values: dict[str, Any], opts: pulumi.ResourceOptions, **extra: Any) -> k8s.helm.v3.Release:
     """A Helm release of a catalog chart at its pinned version, from the mirror in air-gap mode."""
     chart, repo = pin.source_for(mirror)
     return k8s.helm.v3.Release(
@@ -42,6 +49,7 @@ def helm_release(name: str, release_name: str, pin: ChartPin, mirror: str | None
         namespace=namespace,
         values=values,
         opts=opts,
+        **extra,
     )
 
 

@@ -12,7 +12,9 @@ from components.config import PlatformConfig, stack_file
 from components.gateway import Gateway, GatewayArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
 from components.kserve import Kserve, KserveArgs
+from components.kueue import Kueue, KueueArgs
 from components.model_endpoints import ModelEndpoints, ModelEndpointsArgs, S3Access
+from components.monitoring import Monitoring, MonitoringArgs
 from components.serving_runtimes import ServingRuntimes, ServingRuntimesArgs
 from components.tenancy import Tenancy, TenancyArgs
 from validation.preflight import preflight
@@ -33,6 +35,8 @@ class Platform(pulumi.ComponentResource):
     serving_runtimes: ServingRuntimes
     model_endpoints: ModelEndpoints
     gateway: Gateway | None
+    kueue: Kueue | None
+    monitoring: Monitoring | None
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:platform:Platform", name, None, opts)
@@ -40,14 +44,36 @@ class Platform(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.tenancy = Tenancy(
             f"{name}-tenancy",
-            TenancyArgs(tenants=cfg.tenants, kubernetes_version=cfg.cluster.kubernetesVersion),
+            TenancyArgs(tenants=cfg.tenants, kubernetes_version=cfg.cluster.kubernetesVersion,
+                        gpus_queued=cfg.kueue is not None and cfg.gpu is not None),
             child,
         )
+        self.kueue = None
+        if cfg.kueue is not None:
+            self.kueue = Kueue(
+                f"{name}-kueue",
+                KueueArgs(kueue=cfg.kueue, tenants=cfg.tenants, tenant_namespaces=dict(self.tenancy.namespaces),
+                          registry=cfg.registry, gpu=cfg.gpu),
+                child,
+            )
+        self.monitoring = None
+        if cfg.monitoring is not None:
+            assert cfg.secrets.grafanaAdminPassword is not None  # the config refuses pai:monitoring without it
+            self.monitoring = Monitoring(
+                f"{name}-monitoring",
+                MonitoringArgs(monitoring=cfg.monitoring, registry=cfg.registry,
+                               tenant_namespaces=dict(self.tenancy.namespaces),
+                               grafana_admin_password=cfg.secrets.grafanaAdminPassword, gpu=cfg.gpu,
+                               storage_class=cfg.cluster.storageClass),
+                child,
+            )
         self.gpu_operator = None
         if cfg.gpu is not None:
+            # After the monitoring stack, whose CRDs the operator's DCGM exporter ServiceMonitor needs.
             self.gpu_operator = GpuOperator(
                 f"{name}-gpu-operator",
-                GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken),
+                GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken,
+                                depends_on=[self.monitoring.release] if self.monitoring else []),
                 child,
             )
         self.cert_manager = CertManager(f"{name}-cert-manager", CertManagerArgs(registry=cfg.registry), child)
@@ -65,7 +91,8 @@ class Platform(pulumi.ComponentResource):
             f"{name}-model-endpoints",
             ModelEndpointsArgs(models=cfg.models, tenant_namespaces=self.tenancy.namespaces,
                                runtime_names=self.serving_runtimes.names, s3=s3_access(cfg),
-                               depends_on=[self.kserve.release]),
+                               # Kueue's webhooks admit the endpoints' pods through their tenant's queue.
+                               depends_on=[self.kserve.release, *([self.kueue.release] if self.kueue else [])]),
             child,
         )
         self.gateway = None

@@ -26,8 +26,8 @@ def model(**fields: Any) -> dict[str, Any]:
 CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("unknown top-level key", minimal(clustr={}), {},
      "pai:clustr: unknown key; allowed: pai:cluster, pai:gpu, pai:registry, pai:s3, pai:runtimes, pai:models, "
-     "pai:tenants, pai:validation, pai:harborAdminPassword, pai:nlsClientToken, pai:grafanaAdminPassword, "
-     "pai:mlflowDbPassword, pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:kubeconfig"),
+     "pai:tenants, pai:kueue, pai:monitoring, pai:validation, pai:harborAdminPassword, pai:nlsClientToken, "
+     "pai:grafanaAdminPassword, pai:mlflowDbPassword, pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:kubeconfig"),
     ("unknown nested key", minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingres": {}}), {},
      "pai:cluster.ingres: unknown key; allowed: target, kubernetesVersion, ingress, storageClass"),
     ("missing required key", {"tenants": []}, {}, "pai:cluster: required key is missing"),
@@ -91,6 +91,26 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
      "pai:models[0].engine: model 'm' is a completion model on CPU: the engine rule serves it with llamacpp, not vllm"),
     ("embedding model in GGUF", minimal(models=[model(type="embedding")]), {},
      "pai:models[0].format: model 'm': infinity serves safetensors, onnx, not gguf"),
+    ("monitoring without the Grafana password", minimal(monitoring={}), {},
+     "pai:grafanaAdminPassword: pai:monitoring needs the Grafana admin password "
+     "(`pulumi config set --secret grafanaAdminPassword ...`)"),
+    ("bad retention", minimal(monitoring={"retention": "15 days"}), {"grafanaAdminPassword": "pw"},
+     "pai:monitoring.retention: '15 days' is not a Prometheus duration like 15d or 12h"),
+    ("latency threshold between buckets", minimal(monitoring={"slo": {"completionSeconds": 3}}),
+     {"grafanaAdminPassword": "pw"},
+     "pai:monitoring.slo.completionSeconds: 3.0 is not a bucket bound of vllm:e2e_request_latency_seconds "
+     "(0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680)"),
+    ("embedding threshold between buckets", minimal(monitoring={"slo": {"embeddingSeconds": 0.25}}),
+     {"grafanaAdminPassword": "pw"},
+     "pai:monitoring.slo.embeddingSeconds: 0.25 is not a bucket bound of http_request_duration_seconds "
+     "(0.1, 0.5, 1)"),
+    ("availability objective out of range", minimal(monitoring={"slo": {"availability": 1}}),
+     {"grafanaAdminPassword": "pw"},
+     "pai:monitoring.slo.availability: input should be less than 1 (got 1)"),
+    ("unknown monitoring key", minimal(monitoring={"retentionDays": 15}), {"grafanaAdminPassword": "pw"},
+     "pai:monitoring.retentionDays: unknown key; allowed: retention, storageSize, slo"),
+    ("bad cohort name", minimal(kueue={"cohort": "All GPUs"}), {},
+     "pai:kueue.cohort: 'All GPUs' is not a DNS label (lowercase letters, digits and '-', at most 63 characters)"),
     ("licensing outside vgpu", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "licensing": {}}}), {},
      "pai:gpu.driver.licensing: only vgpu mode is licensed, not datacenter"),
 ]

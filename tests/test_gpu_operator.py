@@ -1,6 +1,7 @@
 """GpuOperator: the values that decide each driver mode, air-gap rewrites, licensing secrets, and the reference
 chart values of every catalog version. No allow= is passed to validate_helm_values: every path set here is in
-the chart's values.yaml itself, none only in its comments."""
+the chart's values.yaml itself, except dcgmExporter.config, which the chart documents in comments
+(schemas.DOCUMENTED_IN_COMMENTS)."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def test_every_mode_installs_the_rest_of_the_stack(run_program: Program, mode: s
     values = found["values"]
     for operand in ("toolkit", "devicePlugin", "gfd", "dcgmExporter"):
         assert values[operand]["enabled"] is True, operand
-    assert values["dcgmExporter"]["serviceMonitor"] == {"enabled": True}
+    assert values["dcgmExporter"]["serviceMonitor"] == {"enabled": True, "honorLabels": True}
     assert values["mig"] == {"strategy": "mixed"}
     assert values["operator"]["upgradeCRD"] is True
     assert found["disableOpenapiValidation"] is True  # the chart's CRD upgrade hook asks for it

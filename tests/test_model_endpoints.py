@@ -80,12 +80,13 @@ def test_every_endpoint_keeps_the_contract(run_stack: Runner, stack: str) -> Non
         validate_object(isvc, "1.33")
 
 
-def test_endpoints_wait_for_their_namespace_runtime_and_kserve(run_stack: Runner) -> None:
+def test_endpoints_wait_for_their_namespace_runtime_kserve_and_kueue(run_stack: Runner) -> None:
     records = [r for r in run_stack("vks-prod") if r.type.endswith(":InferenceService")]
     (gpt,) = [r for r in records if r.name == "platform-model-endpoints-gpt-oss-20b"]
     assert set(gpt.dependencies) == {
         "kubernetes:core/v1:Namespace::platform-tenancy-research-namespace",
         "kubernetes:helm.sh/v3:Release::platform-kserve-release",
+        "kubernetes:helm.sh/v3:Release::platform-kueue-release",  # its webhooks admit the pods via the queue
         "kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime::platform-serving-runtimes-pai-vllm",
     }
 
