@@ -34,6 +34,7 @@ ROUTING_NAME = r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.:-]*$"
 GPU_PRODUCT = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 REGISTRY_PREFIX = r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"
 HOSTNAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+HTTP_URL = r"^https?://[a-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$"
 # What each pattern means, for error messages.
 PATTERNS = {
     DNS_LABEL: "a DNS label (lowercase letters, digits and '-', at most 63 characters)",
@@ -43,6 +44,7 @@ PATTERNS = {
     GPU_PRODUCT: "a GPU Feature Discovery product name like NVIDIA-H100-80GB-HBM3",
     REGISTRY_PREFIX: "a registry host with an optional path, like harbor.example.com/mirror",
     HOSTNAME: "a DNS name like pai.example.com",
+    HTTP_URL: "an http(s) URL like https://s3.example.com",
 }
 IMAGE_REF = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
 OCI_SOURCE = re.compile(r"^oci://[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$")
@@ -307,7 +309,7 @@ class MlflowDatabase(Strict):
 class MlflowArtifacts(Strict):
     """S3-compatible artifact store: an existing `endpoint`, else the chart's bundled MinIO."""
 
-    endpoint: str | None = Field(default=None, pattern=r"^https?://[a-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$")
+    endpoint: str | None = Field(default=None, pattern=HTTP_URL)
     bucket: str = Field(default="mlflow", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     path: str = ""
     size: Quantity = "50Gi"
