@@ -87,7 +87,8 @@ def test_admin_password_comes_from_a_secret_by_reference(run_program: Program) -
     defaults = chart_defaults("harbor", PIN.version)
     assert values["existingSecretAdminPasswordKey"] == defaults["existingSecretAdminPasswordKey"] == ADMIN_PASSWORD_KEY
     assert "harborAdminPassword" not in values  # the chart's plain-text default stays unused
-    (secret,) = [s for s in of_kind(records, "Secret") if s["metadata"]["name"] == values["existingSecretAdminPassword"]]
+    name = values["existingSecretAdminPassword"]
+    (secret,) = [s for s in of_kind(records, "Secret") if s["metadata"]["name"] == name]
     assert secret["metadata"]["namespace"] == namespaces.HARBOR
     assert secret["stringData"] == {ADMIN_PASSWORD_KEY: "[secret]"}
 
