@@ -4,7 +4,7 @@ reference only, and the gallery the Harbor provider configures, asserted from th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pulumi
@@ -276,3 +276,15 @@ def test_the_admin_password_never_appears_in_the_plan(run_program: Program) -> N
 def test_no_harbor_config_no_harbor(run_program: Program) -> None:
     records = run_program(minimal())
     assert not [r for r in records if r.type.startswith(("pai:harbor", "harbor:", "pulumi:providers:harbor"))]
+
+
+def test_airgap_stack_pulls_harbor_and_mlflow_from_the_mirror(run_stack: Callable[[str], list[Registered]]) -> None:
+    records = run_stack("airgap")
+    mirror = "harbor.pai.prod.example.internal/mirror"
+    found = [r for r in releases(records) if r["namespace"] in (namespaces.HARBOR, namespaces.MLFLOW)]
+    assert sorted(r["chart"] for r in found) == [f"oci://{mirror}/charts/harbor", f"oci://{mirror}/charts/mlflow"]
+    for release in found:
+        assert all(r.startswith(f"{mirror}/") for r in repositories(release["values"])), release["chart"]
+        assert release["values"]["imagePullSecrets"] == [{"name": "mirror-pull"}]
+    names = {p["name"] for p in of_type(records, PROJECT).values()}
+    assert names == {"dev-models", "prod-models", "charts", "mirror"}
