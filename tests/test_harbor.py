@@ -257,11 +257,13 @@ def test_robot_secrets_are_secret_outputs() -> None:
         outputs = {"pull": platform.harbor.pull_robot_secret, "push": platform.harbor.push_robot_secret,
                    "name": platform.harbor.pull_robot_name}
 
-        async def record() -> None:
+        async def record() -> bool:
             for key, output in outputs.items():
                 seen[key] = await output.is_secret()
+            return True
 
-        pulumi.Output.from_input(record()).apply(lambda _: None)
+        recorded: pulumi.Output[bool] = pulumi.Output.from_input(record())
+        recorded.apply(lambda _: None)
         return platform
 
     run_offline(program, stack_config(config(), {"harborAdminPassword": PASSWORD}))
