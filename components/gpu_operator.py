@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.catalog import CATALOG
 from components.config import Gpu, Registry
-from components.kube import meta
+from components.kube import chart_release, meta
 from components.values import merge, mirrored, nested
 
 DATACENTER_DRIVER = "nvcr.io/nvidia/driver"
@@ -89,18 +89,11 @@ class GpuOperator(pulumi.ComponentResource):
                 f"{name}-licensing", pin.version, self.namespace,
                 licensing_data(gpu, args.nls_client_token), child,
             ).metadata["name"]
-        chart, repo = pin.source_for(args.registry.mirror)
-        release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name="gpu-operator",
-            chart=chart,
-            version=pin.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
-            namespace=self.namespace,
+        release = chart_release(
+            f"{name}-release", "gpu-operator", pin, args.registry.mirror, self.namespace,
+            operator_values(gpu, args.registry, licensing_name), child,
             # The chart's CRD upgrade hook needs this (see operator.upgradeCRD in the chart's values).
             disable_openapi_validation=True,
-            values=operator_values(gpu, args.registry, licensing_name),
-            opts=child,
         )
         self.register_outputs({"namespace": self.namespace, "release": release.status})
 

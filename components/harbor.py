@@ -14,7 +14,7 @@ import pulumiverse_harbor as harbor
 from components import namespaces
 from components.catalog import CATALOG
 from components.config import Cluster, Gallery, GalleryProject, HarborConfig, Registry
-from components.kube import certificate, meta
+from components.kube import certificate, chart_release, meta
 from components.values import chart_images, merge, mirrored
 
 ADMIN_SECRET = "harbor-admin"
@@ -65,18 +65,8 @@ class Harbor(pulumi.ComponentResource):
             certificate(f"{name}-certificate", namespace, TLS_SECRET, [args.host],
                         pulumi.ResourceOptions(parent=self, depends_on=depends))
             tls_secret = TLS_SECRET
-        pin = CATALOG.chart("harbor")
-        chart, repo = pin.source_for(args.registry.mirror)
-        release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name="harbor",
-            chart=chart,
-            version=pin.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
-            namespace=namespace,
-            values=harbor_values(args, tls_secret, admin.metadata["name"]),
-            opts=child,
-        )
+        release = chart_release(f"{name}-release", "harbor", CATALOG.chart("harbor"), args.registry.mirror,
+                                namespace, harbor_values(args, tls_secret, admin.metadata["name"]), child)
         self.url = pulumi.Output.from_input(f"https://{args.host}")
         provider = harbor.Provider(f"{name}-provider", url=self.url, username="admin",
                                    password=args.admin_password,  # a Pulumi secret already (require_secret)

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import namespaces
+from components.catalog import ChartPin
 
 
 def meta(name: pulumi.Input[str], namespace: pulumi.Input[str] | None = None,
@@ -35,4 +36,21 @@ def certificate(name: str, namespace: pulumi.Input[str], secret_name: str, dns_n
             "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
         },
         opts=opts,
+    )
+
+
+def chart_release(name: str, release: str, pin: ChartPin, mirror: str | None, namespace: pulumi.Input[str],
+                  values: dict[str, Any], opts: pulumi.ResourceOptions, **extra: Any) -> k8s.helm.v3.Release:
+    """A Helm release of a catalog chart at its pinned version, pulled from the mirror in air-gap mode."""
+    chart, repo = pin.source_for(mirror)
+    return k8s.helm.v3.Release(
+        name,
+        name=release,
+        chart=chart,
+        version=pin.version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
+        namespace=namespace,
+        values=values,
+        opts=opts,
+        **extra,
     )

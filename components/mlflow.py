@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.catalog import CATALOG
 from components.config import Cluster, MlflowConfig, Registry
-from components.kube import certificate, meta
+from components.kube import certificate, chart_release, meta
 from components.values import chart_images, merge
 
 RELEASE = "mlflow"  # the chart's fullname: the bundled subcharts' Secrets are named after it
@@ -79,18 +79,8 @@ class Mlflow(pulumi.ComponentResource):
             depends = [args.cert_manager] if args.cert_manager else []
             certificate(f"{name}-certificate", namespace, TLS_SECRET, [host],
                         pulumi.ResourceOptions(parent=self, depends_on=depends))
-        pin = CATALOG.chart("mlflow")
-        chart, repo = pin.source_for(args.registry.mirror)
-        release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name=RELEASE,
-            chart=chart,
-            version=pin.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
-            namespace=namespace,
-            values=mlflow_values(cfg, args.cluster, args.registry),
-            opts=child,
-        )
+        release = chart_release(f"{name}-release", RELEASE, CATALOG.chart("mlflow"), args.registry.mirror, namespace,
+                                mlflow_values(cfg, args.cluster, args.registry), child)
         self.tracking_url = pulumi.Output.from_input(tracking_url(cfg, args.cluster))
         self.register_outputs({"trackingUrl": self.tracking_url, "release": release.status})
 

@@ -5,11 +5,11 @@ the chart's values.yaml itself, none only in its comments."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Program, minimal, of_kind, releases
+from conftest import Program, at, minimal, of_kind, releases, strings
 from schemas import chart_defaults, validate_helm_values, validate_object
 
 from components.catalog import CATALOG
@@ -40,20 +40,9 @@ def plan(run_program: Program, driver: dict[str, Any], version: str = PIN.versio
 
 
 def release(records: list[Registered]) -> dict[str, Any]:
-    (found,) = releases(records)
+    """The GPU Operator's release (a stack installs other charts too)."""
+    (found,) = [r for r in releases(records) if r["namespace"] == "gpu-operator"]
     return found
-
-
-def strings(value: Any) -> Iterator[str]:
-    """Every string anywhere in a nested value."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings(item)
-    elif isinstance(value, str):
-        yield value
 
 
 def repositories(defaults: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -65,12 +54,6 @@ def repositories(defaults: dict[str, Any], prefix: str = "") -> dict[str, str]:
         elif isinstance(value, dict) and key != "node-feature-discovery":
             found |= repositories(value, f"{prefix}{key}.")
     return found
-
-
-def at(values: dict[str, Any], path: str) -> Any:
-    for key in path.split("."):
-        values = values[key]
-    return values
 
 
 # --- every mode --------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import pulumi
 import pytest
-from conftest import Program, minimal, of_kind, releases, stack_config
+from conftest import Program, at, minimal, of_kind, releases, stack_config
 from schemas import chart_defaults, validate_helm_values, validate_object
 
 from components import namespaces
@@ -59,12 +59,6 @@ def repositories(values: Any) -> Iterator[str]:
     elif isinstance(values, list):
         for item in values:
             yield from repositories(item)
-
-
-def at(values: dict[str, Any], path: str) -> Any:
-    for key in path.split("."):
-        values = values[key]
-    return values
 
 
 # --- the chart -----------------------------------------------------------------------------------------------

@@ -4,11 +4,10 @@ the external and the bundled stores, auth, TLS, the tracking URL and the air-gap
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import Program, minimal, of_kind, releases, stack_config
+from conftest import Program, at, minimal, of_kind, releases, stack_config, strings
 from schemas import chart_defaults, validate_helm_values, validate_object
 
 from components import namespaces
@@ -45,23 +44,6 @@ def values_of(records: list[Registered]) -> dict[str, Any]:
 def secrets(records: list[Registered]) -> dict[str, dict[str, Any]]:
     return {s["metadata"]["name"]: s["stringData"] for s in of_kind(records, "Secret")
             if s["metadata"]["namespace"] == namespaces.MLFLOW}
-
-
-def strings(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings(item)
-    elif isinstance(value, str):
-        yield value
-
-
-def at(values: dict[str, Any], path: str) -> Any:
-    for key in path.split("."):
-        values = values[key]
-    return values
 
 
 def lookup(values: Any, path: str) -> Any:
