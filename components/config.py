@@ -439,6 +439,13 @@ def _harbor_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
     seen = [n for _, n in names]
     errors += [f"pai:gallery.{key}: {name!r} is used by more than one gallery project"
                for i, (key, name) in enumerate(names) if seen.index(name) != i]
+    prefix = f"oci://{harbor_host(cfg)}/"
+    projects = [gallery.dev.name, gallery.prod.name]
+    for i, model in enumerate(cfg.models):
+        project = model.source.removeprefix(prefix).split("/", 1)[0]
+        if model.source.startswith(prefix) and project not in projects:
+            errors.append(f"pai:models[{i}].source: {project!r} is not a gallery project on this Harbor "
+                          f"({', '.join(projects)})")
     return errors
 
 

@@ -92,6 +92,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("gallery project is the mirror project",
      minimal(cluster=DOMAIN, harbor={}, registry={"mirror": "harbor.pai.example.com/charts"}), HARBOR_SECRET,
      "pai:gallery.mirror: 'charts' is used by more than one gallery project"),
+    ("model from a project outside the gallery",
+     minimal(cluster=DOMAIN, harbor={}, models=[model(source="oci://harbor.pai.example.com/prod-modles/m:approved")]),
+     HARBOR_SECRET, "pai:models[0].source: 'prod-modles' is not a gallery project on this Harbor "
+                    "(dev-models, prod-models)"),
     ("gallery quota", minimal(cluster=DOMAIN, harbor={}, gallery={"dev": {"name": "dev-models", "quotaGb": 0}}),
      HARBOR_SECRET, "pai:gallery.dev.quotaGb: input should be greater than or equal to 1 (got 0)"),
     ("gallery member role", minimal(cluster=DOMAIN, harbor={}, gallery={
