@@ -37,6 +37,7 @@ HOSTNAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 ENDPOINT = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$"
 OBJECT_NAME = r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"
 DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
+HTTP_URL = r"^https?://[a-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$"
 # What each pattern means, for error messages.
 PATTERNS = {
     DNS_LABEL: "a DNS label (lowercase letters, digits and '-', at most 63 characters)",
@@ -49,6 +50,7 @@ PATTERNS = {
     ENDPOINT: "a host with an optional port, like minio.example.com:9000",
     OBJECT_NAME: "a Kubernetes object name (lowercase letters, digits, '-' and '.')",
     DURATION: "a Prometheus duration like 15d or 12h",
+    HTTP_URL: "an http(s) URL like https://s3.example.com",
 }
 # One AIGatewayRoute holds at most 15 rules (the Gateway API's 16 HTTPRoute rules, one kept for the controller's
 # catch-all): the gateway routes one routing name per rule.
@@ -66,6 +68,7 @@ SECRET_KEYS = (
     "mlflowDbPassword",
     "s3AccessKeyId",
     "s3SecretAccessKey",
+    "mlflowAdminPassword",
     "kubeconfig",
 )
 
@@ -311,6 +314,85 @@ class Monitoring(Strict):
     slo: Slo = Slo()
 
 
+class HarborStorage(Strict):
+    """Persistent volume sizes of Harbor's stateful parts (all on pai:cluster.storageClass)."""
+
+    registry: Quantity = "200Gi"
+    database: Quantity = "10Gi"
+    redis: Quantity = "2Gi"
+    jobservice: Quantity = "1Gi"
+    trivy: Quantity = "5Gi"
+
+
+class HarborConfig(Strict):
+    """Harbor, the registry and model gallery. `host` defaults to harbor.<pai:cluster.ingress.domain>; `tlsSecret`
+    names an existing kubernetes.io/tls Secret in the harbor namespace, else cert-manager issues one."""
+
+    host: str | None = Field(default=None, pattern=HOSTNAME)
+    expose: Literal["ingress", "clusterIP"] = "ingress"
+    tlsSecret: str | None = Field(default=None, pattern=DNS_LABEL)
+    verifyTls: bool = True  # whether Pulumi's Harbor provider verifies Harbor's certificate
+    storage: HarborStorage = HarborStorage()
+
+
+class GalleryMember(Strict):
+    """A directory group given a role in a gallery project."""
+
+    group: str
+    type: Literal["oidc", "ldap", "internal"] = "oidc"
+    role: Literal["projectadmin", "maintainer", "developer", "guest", "limitedguest"] = "guest"
+
+
+class GalleryProject(Strict):
+    name: str = Field(pattern=DNS_LABEL)
+    quotaGb: int = Field(default=500, ge=1)
+    members: list[GalleryMember] = []
+
+
+class Gallery(Strict):
+    """The model gallery's Harbor projects: models are pushed to dev, promoted to prod by tag."""
+
+    dev: GalleryProject = GalleryProject(name="dev-models")
+    prod: GalleryProject = GalleryProject(name="prod-models", quotaGb=1000)
+    promotionTags: list[Annotated[str, Field(pattern=r"^[\w][\w.-]{0,127}$")]] = Field(
+        default=["approved", "prod"], min_length=1)
+    retainLast: int = Field(default=10, ge=1, le=1000)
+    retentionSchedule: str = "Daily"
+    charts: str = Field(default="charts", pattern=DNS_LABEL)
+    chartsQuotaGb: int = Field(default=50, ge=1)
+    mirrorQuotaGb: int = Field(default=2000, ge=1)
+
+
+class MlflowDatabase(Strict):
+    """PostgreSQL backend store: an external server at `host`, else the chart's bundled PostgreSQL."""
+
+    host: str | None = Field(default=None, pattern=HOSTNAME)
+    port: int = Field(default=5432, ge=1, le=65535)
+    name: str = "mlflow"
+    authName: str = "mlflow_auth"
+    user: str = "mlflow"
+    size: Quantity = "20Gi"
+
+
+class MlflowArtifacts(Strict):
+    """S3-compatible artifact store: an existing `endpoint`, else the chart's bundled MinIO."""
+
+    endpoint: str | None = Field(default=None, pattern=HTTP_URL)
+    bucket: str = Field(default="mlflow", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    path: str = ""
+    size: Quantity = "50Gi"
+
+
+class MlflowConfig(Strict):
+    """MLflow tracking server with basic auth; `host` defaults to mlflow.<pai:cluster.ingress.domain>."""
+
+    host: str | None = Field(default=None, pattern=HOSTNAME)
+    database: MlflowDatabase = MlflowDatabase()
+    artifacts: MlflowArtifacts = MlflowArtifacts()
+    adminUser: str = Field(default="admin", pattern=r"^[A-Za-z0-9_.-]+$")
+    defaultPermission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
+
+
 class Validation(Strict):
     allowFailures: list[str] = []
 
@@ -325,6 +407,7 @@ class Secrets:
     mlflowDbPassword: pulumi.Output[str] | None = None
     s3AccessKeyId: pulumi.Output[str] | None = None
     s3SecretAccessKey: pulumi.Output[str] | None = None
+    mlflowAdminPassword: pulumi.Output[str] | None = None
     kubeconfig: pulumi.Output[str] | None = None
 
 
@@ -342,6 +425,11 @@ class PlatformConfig(Strict):
     tenants: list[Tenant] = []
     kueue: Kueue | None = None
     monitoring: Monitoring | None = None
+
+
+    harbor: HarborConfig | None = None
+    gallery: Gallery = Gallery()
+    mlflow: MlflowConfig | None = None
     validation: Validation = Validation()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
@@ -410,6 +498,7 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
     if cfg.monitoring is not None and "grafanaAdminPassword" not in set_keys:
         errors.append("pai:grafanaAdminPassword: pai:monitoring needs the Grafana admin password "
                       "(`pulumi config set --secret grafanaAdminPassword ...`)")
+    errors += _harbor_errors(cfg, set_keys) + _mlflow_errors(cfg, set_keys)
     return errors
 
 
@@ -438,6 +527,63 @@ def _routing_errors(models: list[Model]) -> list[str]:
             errors.append(f"pai:models[{i}].routingName: {model.routingName!r} and {other.routingName!r} give the "
                           f"same gateway rule name {model.route_key!r}; rename one")
     return errors
+
+
+def _harbor_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
+    if cfg.harbor is None:
+        return []
+    errors = []
+    if "harborAdminPassword" not in set_keys:
+        errors.append("pai:harborAdminPassword: Harbor needs its admin password "
+                      "(`pulumi config set --secret harborAdminPassword ...`)")
+    if cfg.harbor.host is None and cfg.cluster.ingress.domain is None:
+        errors.append("pai:harbor.host: required when pai:cluster.ingress.domain is not set")
+    gallery = cfg.gallery
+    names = [("dev.name", gallery.dev.name), ("prod.name", gallery.prod.name), ("charts", gallery.charts),
+             ("mirror", harbor_mirror_project(cfg))]
+    seen = [n for _, n in names]
+    errors += [f"pai:gallery.{key}: {name!r} is used by more than one gallery project"
+               for i, (key, name) in enumerate(names) if seen.index(name) != i]
+    prefix = f"oci://{harbor_host(cfg)}/"
+    projects = [gallery.dev.name, gallery.prod.name]
+    for i, model in enumerate(cfg.models):
+        project = model.source.removeprefix(prefix).split("/", 1)[0]
+        if model.source.startswith(prefix) and project not in projects:
+            errors.append(f"pai:models[{i}].source: {project!r} is not a gallery project on this Harbor "
+                          f"({', '.join(projects)})")
+    return errors
+
+
+def _mlflow_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
+    if cfg.mlflow is None:
+        return []
+    needed = ["mlflowDbPassword", "mlflowAdminPassword", "s3AccessKeyId", "s3SecretAccessKey"]
+    errors = [f"pai:{k}: MLflow needs it (`pulumi config set --secret {k} ...`)" for k in needed if k not in set_keys]
+    if cfg.registry.mirror:
+        if cfg.mlflow.database.host is None:
+            errors.append("pai:mlflow.database.host: air-gap mode needs an external PostgreSQL (the chart's bundled "
+                          "PostgreSQL image is not in the catalog)")
+        if cfg.mlflow.artifacts.endpoint is None:
+            errors.append("pai:mlflow.artifacts.endpoint: air-gap mode needs an existing S3 endpoint (the chart's "
+                          "bundled MinIO image is not in the catalog)")
+    return errors
+
+
+def harbor_host(cfg: PlatformConfig) -> str:
+    """Harbor's DNS name: pai:harbor.host, else harbor.<ingress domain>."""
+    assert cfg.harbor is not None
+    return cfg.harbor.host or f"harbor.{cfg.cluster.ingress.domain}"
+
+
+def harbor_mirror_project(cfg: PlatformConfig) -> str:
+    """The Harbor project the air-gap mirror pushes into: the mirror's first path part when the mirror is on
+    this Harbor, else `mirror`."""
+    mirror = cfg.registry.mirror
+    if cfg.harbor is not None and mirror and "/" in mirror:
+        host, project = mirror.split("/")[:2]
+        if host == harbor_host(cfg):
+            return project
+    return "mirror"
 
 
 def _model_errors(path: str, model: Model, cfg: PlatformConfig, tenants: list[str]) -> list[str]:

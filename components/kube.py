@@ -22,6 +22,25 @@ def meta(name: pulumi.Input[str], namespace: pulumi.Input[str] | None = None,
     return metadata
 
 
+def certificate(name: str, namespace: pulumi.Input[str], secret_name: str, dns_names: list[str],
+                opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+    """A cert-manager Certificate from the platform's ClusterIssuer, written to the kubernetes.io/tls Secret
+    `secret_name`; `opts` carries the depends_on on the cert-manager release that installs the CRD."""
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version="cert-manager.io/v1",
+        kind="Certificate",
+        metadata=meta(secret_name, namespace),
+        spec={
+            "secretName": secret_name,
+            "dnsNames": dns_names,
+            "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": namespaces.CLUSTER_ISSUER},
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        },
+        opts=opts,
+    )
+
+
 def resource_name(resource: k8s.apiextensions.CustomResource) -> pulumi.Output[str]:
     """A custom resource's metadata.name as an Output, for data dependencies (the SDK leaves CustomResource
     outputs untyped)."""

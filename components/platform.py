@@ -8,11 +8,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cert_manager import CertManager, CertManagerArgs
-from components.config import PlatformConfig, stack_file
+from components.config import PlatformConfig, harbor_host, harbor_mirror_project, stack_file
 from components.gateway import Gateway, GatewayArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
+from components.harbor import Harbor, HarborArgs
 from components.kserve import Kserve, KserveArgs
 from components.kueue import Kueue, KueueArgs
+from components.mlflow import Credentials, Mlflow, MlflowArgs
 from components.model_endpoints import ModelEndpoints, ModelEndpointsArgs, S3Access
 from components.monitoring import Monitoring, MonitoringArgs
 from components.serving_runtimes import ServingRuntimes, ServingRuntimesArgs
@@ -37,6 +39,8 @@ class Platform(pulumi.ComponentResource):
     gateway: Gateway | None
     kueue: Kueue | None
     monitoring: Monitoring | None
+    harbor: Harbor | None
+    mlflow: Mlflow | None
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:platform:Platform", name, None, opts)
@@ -103,6 +107,31 @@ class Platform(pulumi.ComponentResource):
                             tenant_namespaces=self.tenancy.namespaces, cert_manager=self.cert_manager.release),
                 child,
             )
+        cert_manager = self.cert_manager.release
+        self.harbor = None
+        if cfg.harbor is not None:
+            assert cfg.secrets.harborAdminPassword is not None  # the config check requires it
+            self.harbor = Harbor(
+                f"{name}-harbor",
+                HarborArgs(harbor=cfg.harbor, gallery=cfg.gallery, cluster=cfg.cluster, registry=cfg.registry,
+                           host=harbor_host(cfg), mirror_project=harbor_mirror_project(cfg),
+                           admin_password=cfg.secrets.harborAdminPassword, cert_manager=cert_manager),
+                child,
+            )
+        self.mlflow = None
+        if cfg.mlflow is not None:
+            secrets = cfg.secrets
+            assert (secrets.mlflowDbPassword and secrets.mlflowAdminPassword and secrets.s3AccessKeyId
+                    and secrets.s3SecretAccessKey)  # the config check requires them
+            self.mlflow = Mlflow(
+                f"{name}-mlflow",
+                MlflowArgs(mlflow=cfg.mlflow, cluster=cfg.cluster, registry=cfg.registry, cert_manager=cert_manager,
+                           credentials=Credentials(db_password=secrets.mlflowDbPassword,
+                                                   admin_password=secrets.mlflowAdminPassword,
+                                                   s3_access_key_id=secrets.s3AccessKeyId,
+                                                   s3_secret_access_key=secrets.s3SecretAccessKey)),
+                child,
+            )
         self.register_outputs({"tenantNamespaces": self.tenancy.namespaces})
 
 
@@ -126,4 +155,12 @@ def deploy() -> Platform:
     )
     platform = Platform("platform", PlatformArgs(config=cfg), pulumi.ResourceOptions(providers=[provider]))
     pulumi.export("tenantNamespaces", platform.tenancy.namespaces)
+    if platform.harbor is not None:
+        pulumi.export("harborUrl", platform.harbor.url)
+        pulumi.export("galleryPullRobot", platform.harbor.pull_robot_name)
+        pulumi.export("galleryPullRobotSecret", platform.harbor.pull_robot_secret)
+        pulumi.export("galleryPushRobot", platform.harbor.push_robot_name)
+        pulumi.export("galleryPushRobotSecret", platform.harbor.push_robot_secret)
+    if platform.mlflow is not None:
+        pulumi.export("mlflowTrackingUrl", platform.mlflow.tracking_url)
     return platform

@@ -15,6 +15,9 @@ from paictl.offline import RecordingMonitor, run_offline
 
 FILE = "stacks/Pulumi.test.yaml"
 GPU = {"driver": {"mode": "datacenter"}, "products": ["NVIDIA-L40S"]}
+DOMAIN = {"target": "generic", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"}}
+HARBOR_SECRET = {"harborAdminPassword": "x"}
+MLFLOW_SECRETS = {k: "x" for k in ("mlflowDbPassword", "mlflowAdminPassword", "s3AccessKeyId", "s3SecretAccessKey")}
 
 
 def model(**fields: Any) -> dict[str, Any]:
@@ -26,8 +29,9 @@ def model(**fields: Any) -> dict[str, Any]:
 CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("unknown top-level key", minimal(clustr={}), {},
      "pai:clustr: unknown key; allowed: pai:cluster, pai:gpu, pai:registry, pai:s3, pai:runtimes, pai:models, "
-     "pai:tenants, pai:kueue, pai:monitoring, pai:validation, pai:harborAdminPassword, pai:nlsClientToken, "
-     "pai:grafanaAdminPassword, pai:mlflowDbPassword, pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:kubeconfig"),
+     "pai:tenants, pai:kueue, pai:monitoring, pai:harbor, pai:gallery, pai:mlflow, pai:validation, "
+     "pai:harborAdminPassword, pai:nlsClientToken, pai:grafanaAdminPassword, pai:mlflowDbPassword, "
+     "pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:mlflowAdminPassword, pai:kubeconfig"),
     ("unknown nested key", minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingres": {}}), {},
      "pai:cluster.ingres: unknown key; allowed: target, kubernetesVersion, ingress, storageClass"),
     ("missing required key", {"tenants": []}, {}, "pai:cluster: required key is missing"),
@@ -111,6 +115,42 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
      "pai:monitoring.retentionDays: unknown key; allowed: retention, storageSize, slo"),
     ("bad cohort name", minimal(kueue={"cohort": "All GPUs"}), {},
      "pai:kueue.cohort: 'All GPUs' is not a DNS label (lowercase letters, digits and '-', at most 63 characters)"),
+    ("Harbor without its admin password", minimal(cluster=DOMAIN, harbor={}), {},
+     "pai:harborAdminPassword: Harbor needs its admin password (`pulumi config set --secret harborAdminPassword ...`)"),
+    ("Harbor with no host and no domain", minimal(harbor={}), HARBOR_SECRET,
+     "pai:harbor.host: required when pai:cluster.ingress.domain is not set"),
+    ("Harbor expose type", minimal(cluster=DOMAIN, harbor={"expose": "nodePort"}), HARBOR_SECRET,
+     "pai:harbor.expose: 'nodePort' is not one of ingress, clusterIP"),
+    ("Harbor volume size", minimal(cluster=DOMAIN, harbor={"storage": {"registry": "2TB"}}), HARBOR_SECRET,
+     "pai:harbor.storage.registry: '2TB' is not a Kubernetes quantity like 16, 500m or 64Gi"),
+    ("gallery projects share a name", minimal(cluster=DOMAIN, harbor={}, gallery={"prod": {"name": "dev-models"}}),
+     HARBOR_SECRET, "pai:gallery.prod.name: 'dev-models' is used by more than one gallery project"),
+    ("gallery project is the mirror project",
+     minimal(cluster=DOMAIN, harbor={}, registry={"mirror": "harbor.pai.example.com/charts"}), HARBOR_SECRET,
+     "pai:gallery.mirror: 'charts' is used by more than one gallery project"),
+    ("model from a project outside the gallery",
+     minimal(cluster=DOMAIN, harbor={}, models=[model(source="oci://harbor.pai.example.com/prod-modles/m:approved")]),
+     HARBOR_SECRET, "pai:models[0].source: 'prod-modles' is not a gallery project on this Harbor "
+                    "(dev-models, prod-models)"),
+    ("gallery quota", minimal(cluster=DOMAIN, harbor={}, gallery={"dev": {"name": "dev-models", "quotaGb": 0}}),
+     HARBOR_SECRET, "pai:gallery.dev.quotaGb: input should be greater than or equal to 1 (got 0)"),
+    ("gallery member role", minimal(cluster=DOMAIN, harbor={}, gallery={
+        "dev": {"name": "dev-models", "members": [{"group": "ml", "role": "owner"}]}}), HARBOR_SECRET,
+     "pai:gallery.dev.members[0].role: 'owner' is not one of projectadmin, maintainer, developer, guest, limitedguest"),
+    ("MLflow without its secrets", minimal(mlflow={}), {"mlflowDbPassword": "x"},
+     "pai:mlflowAdminPassword: MLflow needs it (`pulumi config set --secret mlflowAdminPassword ...`)\n"
+     f"{FILE}: pai:s3AccessKeyId: MLflow needs it (`pulumi config set --secret s3AccessKeyId ...`)\n"
+     f"{FILE}: pai:s3SecretAccessKey: MLflow needs it (`pulumi config set --secret s3SecretAccessKey ...`)"),
+    ("MLflow bundled stores in air-gap mode", minimal(mlflow={}, registry={"mirror": "harbor.example.com/mirror"}),
+     MLFLOW_SECRETS,
+     "pai:mlflow.database.host: air-gap mode needs an external PostgreSQL (the chart's bundled PostgreSQL image is "
+     "not in the catalog)\n"
+     f"{FILE}: pai:mlflow.artifacts.endpoint: air-gap mode needs an existing S3 endpoint (the chart's bundled "
+     "MinIO image is not in the catalog)"),
+    ("MLflow S3 endpoint", minimal(mlflow={"artifacts": {"endpoint": "s3.example.com"}}), MLFLOW_SECRETS,
+     "pai:mlflow.artifacts.endpoint: 's3.example.com' is not an http(s) URL like https://s3.example.com"),
+    ("MLflow unknown key", minimal(mlflow={"database": {"hostname": "pg"}}), MLFLOW_SECRETS,
+     "pai:mlflow.database.hostname: unknown key; allowed: host, port, name, authName, user, size"),
     ("licensing outside vgpu", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "licensing": {}}}), {},
      "pai:gpu.driver.licensing: only vgpu mode is licensed, not datacenter"),
 ]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Program, minimal, of_kind, releases, strings
+from conftest import Program, at, minimal, of_kind, releases, strings
 from schemas import chart_defaults, validate_helm_values, validate_object
 
 from components.catalog import CATALOG
@@ -62,12 +62,6 @@ def repositories(defaults: dict[str, Any], prefix: str = "") -> dict[str, str]:
         elif isinstance(value, dict) and key != "node-feature-discovery":
             found |= repositories(value, f"{prefix}{key}.")
     return found
-
-
-def at(values: dict[str, Any], path: str) -> Any:
-    for key in path.split("."):
-        values = values[key]
-    return values
 
 
 # --- every mode --------------------------------------------------------------------------------------------
