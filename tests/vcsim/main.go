@@ -1,7 +1,8 @@
 // A vCenter simulator (govmomi) carrying the vGPU facts the validation suite reads: per ESXi host the
 // graphics mode, shared-passthrough GPU types and the NVIDIA vGPU manager VIB (FetchSoftwarePackages); per
 // node VM a VirtualPCIPassthrough device with a vGPU profile. Inventory from a JSON spec (-spec FILE);
-// prints the SDK URL on stdout, serves plain http on 127.0.0.1 until stdin closes.
+// accepts only the login VCSIM_USER / VCSIM_PASSWORD; prints the SDK URL on stdout, serves plain http on
+// 127.0.0.1 until stdin closes.
 package main
 
 import (
@@ -90,7 +91,8 @@ func main() {
 			}
 		}
 	}
-	model.Service.Listen = &url.URL{Host: "127.0.0.1:0"}
+	login := url.UserPassword(os.Getenv("VCSIM_USER"), os.Getenv("VCSIM_PASSWORD"))
+	model.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: login}
 	server := model.Service.NewServer()
 	defer server.Close()
 	fmt.Println(server.URL.String())
