@@ -57,5 +57,5 @@ def test_a_refused_login_names_the_user_and_never_the_password(vcenter: Vcsim) -
 
 def test_an_unreachable_vcenter_is_a_clear_error() -> None:
     closed = VCenter("127.0.0.1", "u", "p", port=1, protocol="http", insecure=True)
-    with pytest.raises(VCenterError, match="127.0.0.1:1"):
+    with pytest.raises(VCenterError, match=r"127\.0\.0\.1:1"):
         read_vcenter(closed)

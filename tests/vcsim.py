@@ -81,9 +81,10 @@ def running(hosts: list[dict[str, Any]]) -> Iterator[Vcsim]:
         spec = Path(tmp) / "spec.json"
         spec.write_text(json.dumps({"hosts": hosts}))
         log = Path(tmp) / "vcsim.log"
+        env = {**os.environ, "TMPDIR": tmp, "VCSIM_USER": USER, "VCSIM_PASSWORD": PASSWORD}
         with log.open("w") as err:
             proc = subprocess.Popen([str(exe), "-spec", str(spec)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=err, text=True, cwd=tmp, env={**os.environ, "TMPDIR": tmp, "VCSIM_USER": USER, "VCSIM_PASSWORD": PASSWORD})
+                                    stderr=err, text=True, cwd=tmp, env=env)
         try:
             assert proc.stdout is not None
             line = proc.stdout.readline().strip()

@@ -75,12 +75,10 @@ def vcenter_facts(si: Any, node_names: Collection[str] | None = None) -> Facts:
         objects = list(_retrieve(content.propertyCollector, view))
     finally:
         view.Destroy()
-    host_names: dict[str, str] = {}
+    host_names = {str(obj._moId): str(props.get("name", obj._moId)) for obj, props in objects
+                  if isinstance(obj, vim.HostSystem)}
     hosts: list[HostFacts] = []
     nodes: list[NodeFacts] = []
-    for obj, props in objects:
-        if isinstance(obj, vim.HostSystem):
-            host_names[obj._moId] = props.get("name", obj._moId)
     for obj, props in objects:
         if isinstance(obj, vim.HostSystem):
             if props.get("config.graphicsInfo"):
