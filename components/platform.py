@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import PlatformConfig
+from components.config import PlatformConfig, stack_file
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
 from components.tenancy import Tenancy, TenancyArgs
+from validation.preflight import preflight
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,10 @@ class Platform(pulumi.ComponentResource):
 
 
 def deploy() -> Platform:
-    """The program: parse the stack config once, then build the platform on one Kubernetes provider."""
+    """The program: parse the stack config once, run the interop preflight, then build the platform on one
+    Kubernetes provider."""
     cfg = PlatformConfig.from_pulumi()
+    preflight(cfg, stack_file())
     provider = k8s.Provider(
         "k8s",
         kubeconfig=cfg.secrets.kubeconfig,

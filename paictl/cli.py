@@ -8,7 +8,9 @@ from pathlib import Path
 
 from components.config import ConfigError
 from paictl import plan as plan_cmd
+from paictl import validate as validate_cmd
 from paictl.offline import StackConfig, StackFileError, load_stack_file, stack_path
+from validation.live import LiveUnavailable
 
 EXIT_USAGE = 2
 
@@ -37,6 +39,10 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace) -> int:
+    return validate_cmd.run(args, _stack_config(args))
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -45,6 +51,10 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=["table", "json"], default="table")
     plan.add_argument("--out", type=Path, help="also write one YAML file per object and per Helm release here")
     plan.set_defaults(run=_plan)
+    validate = commands.add_parser("validate", help="check the driver / CUDA / vGPU / Kubernetes interop matrix")
+    _add_stack_source(validate)
+    validate_cmd.add_arguments(validate)
+    validate.set_defaults(run=_validate)
     return root
 
 
@@ -52,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (ConfigError, StackFileError) as exc:
+    except (ConfigError, StackFileError, LiveUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return code

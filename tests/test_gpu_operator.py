@@ -16,8 +16,10 @@ from components.catalog import CATALOG
 from components.config import ConfigError, Gpu
 from components.gpu_operator import GRIDD_CONF, NLS_TOKEN, OPERAND_REPOSITORIES, gridd_conf
 from paictl.offline import Registered
+from validation.matrix import load_matrix
 
 PIN = CATALOG.chart("gpu-operator")
+MATRIX = load_matrix()
 VERSIONS = sorted(PIN.versions)
 TOKEN = "TOKEN-XYZ"
 PRIVATE = "harbor.example.com/nvidia/vgpu-guest-driver"
@@ -34,7 +36,12 @@ def gpu(driver: dict[str, Any], version: str = PIN.version, **fields: Any) -> di
 
 def plan(run_program: Program, driver: dict[str, Any], version: str = PIN.version,
          registry: dict[str, Any] | None = None, **fields: Any) -> list[Registered]:
-    values = minimal(gpu=gpu(driver, version, **fields), **({"registry": registry} if registry else {}))
+    # A Kubernetes version the release supports, or the interop preflight refuses the stack (v25.3.0: 1.29-1.32).
+    release = MATRIX.operator(version)
+    assert release is not None
+    cluster = {"target": "generic", "kubernetesVersion": release.kubernetes.max}
+    values = minimal(cluster=cluster, gpu=gpu(driver, version, **fields),
+                     **({"registry": registry} if registry else {}))
     secrets = {"nlsClientToken": TOKEN} if driver["mode"] == "vgpu" else None
     return run_program(values, secrets)
 
