@@ -9,6 +9,7 @@ import pytest
 from fake_kube import FakeKube, cluster_policy, crd, gfd_node, helm_release, operand_pod, serving, write_kubeconfig
 
 from validation.sources import kubernetes as source
+from validation.facts import Facts
 from validation.sources.kubernetes import ClusterError, read_cluster
 
 
@@ -40,6 +41,10 @@ def fake() -> FakeKube:
     return kube
 
 
+def read(kubeconfig: Path, context: str | None = None) -> Facts:
+    return read_cluster(kubeconfig, context)[0]
+
+
 @pytest.fixture
 def kubeconfig(fake: FakeKube, tmp_path: Path) -> Iterator[Path]:
     with serving(fake) as url:
@@ -47,9 +52,10 @@ def kubeconfig(fake: FakeKube, tmp_path: Path) -> Iterator[Path]:
 
 
 def test_gpu_nodes_come_from_gfd_labels(kubeconfig: Path) -> None:
-    facts = read_cluster(kubeconfig)
+    facts = read(kubeconfig)
     nodes = {n.name: n for n in facts.nodes}
     assert set(nodes) == {"gpu-0", "gpu-1"}  # cp-0 has no GFD labels
+    assert read_cluster(kubeconfig)[1] == ["gpu-0", "gpu-1", "cp-0"]
     assert nodes["gpu-0"].products == {"NVIDIA-H100-80GB-HBM3": 8}
     assert (nodes["gpu-0"].driver_version, nodes["gpu-0"].cuda_driver_version) == ("570.148.08", "12.8")
     assert (nodes["gpu-1"].compute_capability, nodes["gpu-1"].mig_mode) == ("8.9", "single")
@@ -61,12 +67,12 @@ def test_driver_version_from_the_split_labels_when_full_is_missing(fake: FakeKub
     del node["metadata"]["labels"]["nvidia.com/cuda.driver-version.full"]
     fake.collections["/api/v1/nodes"] = [node]
     with serving(fake) as url:
-        facts = read_cluster(write_kubeconfig(tmp_path / "kc", url))
+        facts = read(write_kubeconfig(tmp_path / "kc", url))
     assert facts.nodes[0].driver_version == "535.183.06"
 
 
 def test_version_helm_releases_policy_crds_and_pods(kubeconfig: Path) -> None:
-    facts = read_cluster(kubeconfig)
+    facts = read(kubeconfig)
     assert facts.kubernetes is not None and facts.kubernetes.version == "v1.33.2"
     operator = facts.deployed_operator
     assert operator is not None and (operator.version, operator.status) == ("v25.3.1", "deployed")  # latest revision
@@ -85,7 +91,7 @@ def test_version_helm_releases_policy_crds_and_pods(kubeconfig: Path) -> None:
 def test_lists_are_paginated_not_one_call_per_node(fake: FakeKube, tmp_path: Path) -> None:
     fake.collections["/api/v1/nodes"] = [gfd_node(f"gpu-{i}") for i in range(source.PAGE * 2 + 1)]
     with serving(fake) as url:
-        facts = read_cluster(write_kubeconfig(tmp_path / "kc", url))
+        facts = read(write_kubeconfig(tmp_path / "kc", url))
     assert len(facts.nodes) == source.PAGE * 2 + 1
     assert fake.requests["/api/v1/nodes"] == 3
     assert not any(path.startswith("/api/v1/nodes/") for path in fake.requests)
@@ -100,19 +106,19 @@ def test_driver_mode_from_the_cluster_policy(fake: FakeKube, tmp_path: Path, dri
                                              mode: str) -> None:
     fake.collections["/apis/nvidia.com/v1/clusterpolicies"] = [cluster_policy(driver=driver)]
     with serving(fake) as url:
-        facts = read_cluster(write_kubeconfig(tmp_path / "kc", url))
+        facts = read(write_kubeconfig(tmp_path / "kc", url))
     assert facts.driver is not None and facts.driver.mode == mode
 
 
 def test_no_clusterpolicy_crd_means_no_policy_not_an_error(fake: FakeKube, tmp_path: Path) -> None:
     del fake.collections["/apis/nvidia.com/v1/clusterpolicies"]
     with serving(fake) as url:
-        facts = read_cluster(write_kubeconfig(tmp_path / "kc", url))
+        facts = read(write_kubeconfig(tmp_path / "kc", url))
     assert facts.cluster_policies == [] and facts.driver is None
 
 
 def test_unreachable_cluster_and_bad_kubeconfig_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ClusterError, match="kubeconfig"):
-        read_cluster(tmp_path / "missing")
+        read(tmp_path / "missing")
     with pytest.raises(ClusterError, match="context"):
-        read_cluster(write_kubeconfig(tmp_path / "kc", "http://127.0.0.1:1"), context="nope")
+        read(write_kubeconfig(tmp_path / "kc", "http://127.0.0.1:1"), context="nope")

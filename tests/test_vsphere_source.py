@@ -43,9 +43,12 @@ def test_node_vms_carry_their_vgpu_profile_and_host(vcenter: Vcsim) -> None:
     assert (nodes["gpu-node-2"].vgpu_profile, nodes["gpu-node-2"].host) == ("nvidia_h100-80c", "esx-02")
 
 
-def test_node_names_select_the_kubernetes_node_vms(vcenter: Vcsim) -> None:
-    nodes = read_vcenter(target(vcenter), node_names={"gpu-node-0", "cp-0", "not-a-vm"}).nodes
-    assert {(n.name, n.vgpu_profile) for n in nodes} == {("gpu-node-0", "nvidia_h100-80c"), ("cp-0", None)}
+def test_node_names_select_the_kubernetes_node_vms_and_their_hosts(vcenter: Vcsim) -> None:
+    facts = read_vcenter(target(vcenter), node_names={"gpu-node-0", "cp-0", "not-a-vm"})
+    assert {(n.name, n.vgpu_profile) for n in facts.nodes} == {("gpu-node-0", "nvidia_h100-80c"), ("cp-0", None)}
+    assert {h.name for h in facts.hosts} == {"esx-01", "esx-02"}
+    only = read_vcenter(target(vcenter), node_names={"gpu-node-0"})
+    assert [h.name for h in only.hosts] == ["esx-01"]  # a GPU host serving no Kubernetes node is left out
 
 
 def test_a_refused_login_names_the_user_and_never_the_password(vcenter: Vcsim) -> None:

@@ -57,11 +57,23 @@ def api_client(kubeconfig: Path | None = None, context: str | None = None) -> cl
 
 def cluster_facts(api: client.ApiClient, namespace: str = GPU_OPERATOR) -> Facts:
     """Facts from the cluster behind `api`; `namespace`: where the GPU Operator runs."""
+    return _read(api, namespace)[0]
+
+
+def read_cluster(kubeconfig: Path | None = None, context: str | None = None) -> tuple[Facts, list[str]]:
+    """Connect with a kubeconfig and read the facts; also the names of all nodes, GPU or not (a node whose driver
+    never loaded has no GFD labels, but its VM is still found in vCenter by name)."""
+    with api_client(kubeconfig, context) as api:
+        return _read(api, GPU_OPERATOR)
+
+
+def _read(api: client.ApiClient, namespace: str) -> tuple[Facts, list[str]]:
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
     host = api.configuration.host
     try:
         version = client.VersionApi(api).get_code().git_version
-        nodes = [n for n in map(_node, _pages(core.list_node)) if n is not None]
+        all_nodes = list(_pages(core.list_node))
+        nodes = [n for n in map(_node, all_nodes) if n is not None]
         releases = _releases(_pages(core.list_secret_for_all_namespaces, label_selector="owner=helm"))
         crds = [_crd(c) for c in _pages(client.ApiextensionsV1Api(api).list_custom_resource_definition)]
         pods = [_pod(p) for p in _pages(core.list_namespaced_pod, namespace)]
@@ -78,13 +90,7 @@ def cluster_facts(api: client.ApiClient, namespace: str = GPU_OPERATOR) -> Facts
         nodes=nodes, releases=releases, crds=crds, pods=pods,
         cluster_policies=[ClusterPolicyFacts(origin="cluster", name=p["metadata"]["name"],
                                              state=(p.get("status") or {}).get("state")) for p in policies],
-    )
-
-
-def read_cluster(kubeconfig: Path | None = None, context: str | None = None) -> Facts:
-    """Connect with a kubeconfig, read the facts, close the client."""
-    with api_client(kubeconfig, context) as api:
-        return cluster_facts(api)
+    ), [n["metadata"]["name"] for n in all_nodes]
 
 
 def _pages(list_call: Callable[..., Any], *args: str, **kwargs: str) -> Iterator[dict[str, Any]]:

@@ -66,27 +66,26 @@ def read_vcenter(target: VCenter, node_names: Collection[str] | None = None) -> 
 
 
 def vcenter_facts(si: Any, node_names: Collection[str] | None = None) -> Facts:
-    """Facts from a connected ServiceInstance: every host with a GPU (config.graphicsInfo), and the node VMs.
-    `node_names`: report only VMs with these names (the Kubernetes
-    nodes); None: every VM that carries a vGPU."""
+    """Facts from a connected ServiceInstance: hosts with a GPU (config.graphicsInfo) and node VMs.
+    `node_names`: only the VMs with these names (the Kubernetes nodes) and the GPU hosts they run on; None: every
+    VM that carries a vGPU and every GPU host."""
     content = si.RetrieveContent()
     view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem, vim.VirtualMachine], True)
     try:
         objects = list(_retrieve(content.propertyCollector, view))
     finally:
         view.Destroy()
+    host_props = [props for obj, props in objects if isinstance(obj, vim.HostSystem)]
     host_names = {str(obj._moId): str(props.get("name", obj._moId)) for obj, props in objects
                   if isinstance(obj, vim.HostSystem)}
-    hosts: list[HostFacts] = []
-    nodes: list[NodeFacts] = []
-    for obj, props in objects:
-        if isinstance(obj, vim.HostSystem):
-            if props.get("config.graphicsInfo"):
-                hosts.append(_host(props))
-        else:
-            node = _node(props, host_names)
-            if node is not None and (node.name in node_names if node_names is not None else node.vgpu_profile):
-                nodes.append(node)
+    vms = [_node(props, host_names) for obj, props in objects if isinstance(obj, vim.VirtualMachine)]
+    if node_names is None:
+        nodes = [n for n in vms if n is not None and n.vgpu_profile]
+    else:
+        nodes = [n for n in vms if n is not None and n.name in node_names]
+    wanted = {n.host for n in nodes}
+    hosts = [_host(props) for props in host_props
+             if props.get("config.graphicsInfo") and (node_names is None or props.get("name") in wanted)]
     return Facts(sources={"vcenter": "vCenter"}, hosts=hosts, nodes=nodes)
 
 
