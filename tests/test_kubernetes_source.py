@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fake_kube import FakeKube, cluster_policy, crd, gfd_node, helm_release, operand_pod, serving, write_kubeconfig
 
-from validation.sources import kubernetes as source
 from validation.facts import Facts
+from validation.sources import kubernetes as source
 from validation.sources.kubernetes import ClusterError, read_cluster
 
 
