@@ -2,8 +2,9 @@
 Helm releases, the ClusterPolicy, CRD stored versions and the GPU Operator's pods.
 
 Every collection is read as paginated lists (`limit` / `continue`), never one call per node: the number of
-API calls grows with nodes / PAGE, not with nodes. Lists are read as raw JSON (`_preload_content=False`), which
-keeps a 500-node inventory well inside a second.
+API calls grows with nodes / PAGE, not with nodes. Requests go through the client's ApiClient (kubeconfig, auth,
+TLS, connection pool) as the generated `list_*` methods build them, and the JSON is read as plain dicts: the
+generated API classes and models cost about a second of imports per run, more than the reads themselves.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import config
+from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
@@ -45,17 +47,17 @@ class ClusterError(Exception):
     """The cluster could not be reached or read (kubeconfig, connection, permissions)."""
 
 
-def api_client(kubeconfig: Path | None = None, context: str | None = None) -> client.ApiClient:
+def api_client(kubeconfig: Path | None = None, context: str | None = None) -> ApiClient:
     """An ApiClient from a kubeconfig file (default: $KUBECONFIG or ~/.kube/config) and context."""
     try:
-        api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        api: ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=str(kubeconfig) if kubeconfig else None, context=context, persist_config=False)
     except (ConfigException, OSError) as exc:
         raise ClusterError(f"kubeconfig {kubeconfig or '(default)'}: {exc}") from None
     return api
 
 
-def cluster_facts(api: client.ApiClient, namespace: str = GPU_OPERATOR) -> Facts:
+def cluster_facts(api: ApiClient, namespace: str = GPU_OPERATOR) -> Facts:
     """Facts from the cluster behind `api`; `namespace`: where the GPU Operator runs."""
     return _read(api, namespace)[0]
 
@@ -67,18 +69,16 @@ def read_cluster(kubeconfig: Path | None = None, context: str | None = None) -> 
         return _read(api, GPU_OPERATOR)
 
 
-def _read(api: client.ApiClient, namespace: str) -> tuple[Facts, list[str]]:
-    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+def _read(api: ApiClient, namespace: str) -> tuple[Facts, list[str]]:
     host = api.configuration.host
     try:
-        version = client.VersionApi(api).get_code().git_version
-        all_nodes = list(_pages(core.list_node))
+        version = str(_get(api, "/version")["gitVersion"])
+        all_nodes = list(_pages(api, "/api/v1/nodes"))
         nodes = [n for n in map(_node, all_nodes) if n is not None]
-        releases = _releases(_pages(core.list_secret_for_all_namespaces, label_selector="owner=helm"))
-        crds = [_crd(c) for c in _pages(client.ApiextensionsV1Api(api).list_custom_resource_definition)]
-        pods = [_pod(p) for p in _pages(core.list_namespaced_pod, namespace)]
-        policies = _optional(lambda: list(_pages(custom.list_cluster_custom_object, "nvidia.com", "v1",
-                                                  "clusterpolicies")))
+        releases = _releases(_pages(api, "/api/v1/secrets", labelSelector="owner=helm"))
+        crds = [_crd(c) for c in _pages(api, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")]
+        pods = [_pod(p) for p in _pages(api, f"/api/v1/namespaces/{namespace}/pods")]
+        policies = _optional(lambda: list(_pages(api, "/apis/nvidia.com/v1/clusterpolicies")))
     except ApiException as exc:
         raise ClusterError(f"cluster {host}: {exc.status} {exc.reason}: {_message(exc)}") from None
     except HTTPError as exc:
@@ -93,14 +93,25 @@ def _read(api: client.ApiClient, namespace: str) -> tuple[Facts, list[str]]:
     ), [n["metadata"]["name"] for n in all_nodes]
 
 
-def _pages(list_call: Callable[..., Any], *args: str, **kwargs: str) -> Iterator[dict[str, Any]]:
-    """Every item of a list call, PAGE at a time."""
-    token: str | None = None
+def _get(api: ApiClient, path: str, **query: str | int) -> dict[str, Any]:
+    """GET a path as JSON, built and authenticated as the generated API methods do; ApiException on non-2xx."""
+    request = api.param_serialize("GET", path, query_params=list(query.items()) or None,
+                                  header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+    response = api.call_api(*request)
+    data: bytes = response.response.data
+    if not 200 <= response.status <= 299:
+        raise ApiException.from_response(http_resp=response, body=data.decode(errors="replace"), data=None)
+    body: dict[str, Any] = json.loads(data)
+    return body
+
+
+def _pages(api: ApiClient, path: str, **query: str) -> Iterator[dict[str, Any]]:
+    """Every item of a collection, PAGE at a time (limit / continue)."""
+    token = ""
     while True:
-        response = list_call(*args, limit=PAGE, _continue=token, _preload_content=False, **kwargs)
-        body = json.loads(response.data or b"{}")
+        body = _get(api, path, limit=PAGE, **query, **({"continue": token} if token else {}))
         yield from body.get("items") or []
-        token = (body.get("metadata") or {}).get("continue")
+        token = (body.get("metadata") or {}).get("continue") or ""
         if not token:
             return
 
