@@ -139,8 +139,14 @@ def gfd_node(name: str, product: str | None = "NVIDIA-H100-80GB-HBM3", count: in
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": labels, "uid": f"uid-{name}", "resourceVersion": "1"},
-        "status": {"capacity": {"nvidia.com/gpu": str(count if product else 0)},
-                   "nodeInfo": {"kubeletVersion": "v1.33.2", "osImage": "Ubuntu 24.04.2 LTS"}},
+        "status": {
+            "capacity": {"cpu": "32", "memory": "263846320Ki", "nvidia.com/gpu": str(count if product else 0)},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                            "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "nodeInfo": {"architecture": "amd64", "bootID": f"boot-{name}", "containerRuntimeVersion": "containerd://2.0.5",
+                         "kernelVersion": "6.8.0-60-generic", "kubeProxyVersion": "", "kubeletVersion": "v1.33.2",
+                         "machineID": f"machine-{name}", "operatingSystem": "linux", "osImage": "Ubuntu 24.04.2 LTS",
+                         "systemUUID": f"uuid-{name}"}},
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from vcsim import Vcsim, counting, gpu_host, running
+from vcsim import Vcsim, calls, gpu_host, running
 
 from validation.sources.vsphere import VCenter, VCenterError, read_vcenter
 
@@ -66,11 +66,12 @@ def test_an_unreachable_vcenter_is_a_clear_error() -> None:
 
 def test_calls_do_not_grow_with_the_number_of_vms() -> None:
     """One paged property retrieval for all hosts and VMs; one FetchSoftwarePackages per GPU host."""
-    calls = []
+    made = []
     for vms in (2, 40):
         hosts = [gpu_host(f"esx-{h}", "580.95.02", [(f"node-{h}-{i}", "nvidia_h100-80c") for i in range(vms)])
                  for h in range(2)]
-        with running(hosts) as sim, counting(sim) as (proxy, counter):
-            assert len(read_vcenter(target(proxy)).nodes) == 2 * vms
-            calls.append(counter.calls)
-    assert calls[0] == calls[1] and calls[0] < 20
+        with running(hosts) as sim:
+            before = calls(sim)
+            assert len(read_vcenter(target(sim)).nodes) == 2 * vms
+            made.append(calls(sim) - before)
+    assert made[0] == made[1] and made[0] < 20

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-import threading
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -101,52 +99,8 @@ def running(hosts: list[dict[str, Any]]) -> Iterator[Vcsim]:
             proc.wait(timeout=30)
 
 
-class CallCounter:
-    """How many HTTP requests (SOAP calls) went through a `counting` proxy."""
 
-    def __init__(self) -> None:
-        self.calls = 0
-        self.lock = threading.Lock()
-
-    def add(self) -> None:
-        with self.lock:
-            self.calls += 1
-
-
-@contextmanager
-def counting(sim: Vcsim) -> Iterator[tuple[Vcsim, CallCounter]]:
-    """A plain-http proxy in front of the simulator that counts every request; yields the proxy's address."""
-    counter = CallCounter()
-
-    class Proxy(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _forward(self) -> None:
-            counter.add()
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            upstream = http.client.HTTPConnection(sim.host, sim.port, timeout=60)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-            upstream.request(self.command, self.path, body=body or None, headers=headers)
-            answer = upstream.getresponse()
-            data = answer.read()
-            self.send_response(answer.status)
-            for key, value in answer.getheaders():
-                if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            upstream.close()
-
-        do_GET = do_POST = _forward
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield Vcsim("127.0.0.1", server.server_address[1], sim.user, sim.password), counter
-    finally:
-        server.shutdown()
-        server.server_close()
+def calls(sim: Vcsim) -> int:
+    """How many requests (SOAP calls and the version document) the simulator has served so far."""
+    with urllib.request.urlopen(f"http://{sim.host}:{sim.port}/pai/calls", timeout=10) as answer:
+        return int(answer.read())

@@ -2,7 +2,7 @@
 // graphics mode, shared-passthrough GPU types and the NVIDIA vGPU manager VIB (FetchSoftwarePackages); per
 // node VM a VirtualPCIPassthrough device with a vGPU profile. Inventory from a JSON spec (-spec FILE);
 // accepts only the login VCSIM_USER / VCSIM_PASSWORD; prints the SDK URL on stdout, serves plain http on
-// 127.0.0.1 until stdin closes.
+// 127.0.0.1 until stdin closes; GET /pai/calls answers how many requests it served.
 package main
 
 import (
@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io/ioutil"
 	"log"
+	"net/http"
 	"net/url"
 	"os"
 	"sort"
+	"sync/atomic"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -95,6 +97,17 @@ func main() {
 	model.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: login}
 	server := model.Service.NewServer()
 	defer server.Close()
+	// Count every request but GET /pai/calls, which answers the count (before the URL is printed: no client yet).
+	var calls int64
+	sdk := server.Config.Handler
+	server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/pai/calls" {
+			fmt.Fprint(w, atomic.LoadInt64(&calls))
+			return
+		}
+		atomic.AddInt64(&calls, 1)
+		sdk.ServeHTTP(w, r)
+	})
 	fmt.Println(server.URL.String())
 	_, _ = ioutil.ReadAll(os.Stdin)
 }
