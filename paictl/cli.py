@@ -11,7 +11,9 @@ from paictl import plan as plan_cmd
 from paictl import validate as validate_cmd
 from paictl.offline import StackConfig, StackFileError, load_stack_file, stack_path
 from validation.live import LiveUnavailable
+from validation.preflight import InteropError
 
+EXIT_FAILED_CHECK = 1
 EXIT_USAGE = 2
 
 
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StackFileError, LiveUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except InteropError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED_CHECK
     return code
 
 

@@ -9,12 +9,10 @@ from pathlib import Path
 from components.config import PlatformConfig
 from paictl.offline import StackConfig, load_stack_file, run_offline, stack_path
 from validation import live
-from validation.facts import Facts, merge
+from validation.facts import Facts, observed_over
 from validation.report import FORMATS, verdict
 from validation.rules import Check, allow, run_checks, run_upgrade_checks
 from validation.sources.config import config_facts
-
-EXIT_FAIL = 1
 
 
 def parse_stack(config: StackConfig) -> PlatformConfig:
@@ -37,7 +35,7 @@ def checks_for(config: StackConfig, target: StackConfig | None, live_facts: Fact
     cfg = parse_stack(config)
     current = config_facts(cfg, config.source)
     if live_facts is not None:
-        current = merge(current, live_facts)
+        current = observed_over(current, live_facts)
     if target is None:
         return allow(run_checks(current), cfg.validation.allowFailures)
     target_cfg = parse_stack(target)
@@ -49,7 +47,7 @@ def run(args: argparse.Namespace, config: StackConfig) -> int:
     target = stack_or_file(args.upgrade_to) if args.upgrade_to else None
     checks = checks_for(config, target, live.live_facts(args) if args.live else None)
     print(FORMATS[args.format](checks), end="")
-    return EXIT_FAIL if verdict(checks) == "fail" else 0
+    return 1 if verdict(checks) == "fail" else 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

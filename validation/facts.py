@@ -22,13 +22,27 @@ Merge
     seen by several sources stay separate records, one per origin, so a rule can say which source disagrees);
     a scalar field (`kubernetes`, `operator`, `driver`) takes the LAST non-None value, so callers pass
     sources from the least to the most authoritative: config, then cluster, vcenter, nvml, smoke.
+    `observed_over(planned, observed)` is what `--live` uses: the live lists replace the config's plan.
 
 Values
-    Versions are strings as the source reports them: driver "570.148.08"; CUDA "12.8" (major.minor, e.g. from
-    GFD labels `nvidia.com/cuda.driver-version.major/minor` or NVML `nvmlSystemGetCudaDriverVersion` 12080);
+    Versions are strings as the source reports them: driver "570.148.08" (GFD `nvidia.com/cuda.driver-version.*`
+    labels carry the driver version); CUDA "12.8" (major.minor: GFD `nvidia.com/cuda.runtime-version.*`, NVML
+    `nvmlSystemGetCudaDriverVersion` 12080);
     compute capability "9.0" (GFD `nvidia.com/gpu.compute.major/minor`, NVML); Kubernetes "1.33" or "v1.33.2"
     (rules read major.minor); operator release "v26.7.0" (a Helm chart version). GPU products are GFD
     `nvidia.com/gpu.product` strings (NVIDIA-H100-80GB-HBM3).
+
+What the rules read
+    Nodes are grouped by `driver_version` (one check per image and driver, not per node); `products` gives the
+    GPU product (compute capability, data-center flag through the matrix); `mig_mode` "mixed" meets the known
+    driver issues; a vCenter NodeFacts with `vgpu_profile` (named as the Kubernetes node) marks a vGPU VM.
+    `HostFacts.graphics_mode` is compared with "sharedDirect". The deployed operator is the `ReleaseFacts` whose
+    chart is "gpu-operator". `PodFacts` with component "driver" or "validator" are checked for readiness and
+    waiting reasons; `ClusterPolicyFacts.state` for "ready"; `CrdFacts.stored_versions` against the target
+    release's served versions on upgrade.
+
+Wiring
+    `paictl validate --live` calls `validation.live.live_facts(args)`, which returns the merged live facts.
 
 Facts are plain pydantic models, so a probe that runs as a Job can print `facts.model_dump_json()` and the
 caller read it back with `Facts.model_validate_json(text)`.
@@ -81,8 +95,11 @@ class NodeFacts(Record):
     one per node VM (vgpu_profile, host); NVML one per probed node.
 
     products: GPU product -> count on this node (GFD nvidia.com/gpu.product, nvidia.com/gpu.count).
-    driver_version: the running (or planned) driver, e.g. 570.148.08 (GFD nvidia.com/cuda.driver-version.full
-    or NVML nvmlSystemGetDriverVersion). cuda_driver_version: the newest CUDA the driver supports, "12.8".
+    driver_version: the running (or planned) driver, e.g. 570.148.08 (GFD nvidia.com/cuda.driver-version.full,
+    older GFD nvidia.com/cuda.driver.major/minor/rev, or NVML nvmlSystemGetDriverVersion); the CUDA rules read
+    this one. cuda_driver_version: the newest CUDA the driver supports, "12.8" (GFD
+    nvidia.com/cuda.runtime-version.full, older nvidia.com/cuda.runtime.major/minor; NVML
+    nvmlSystemGetCudaDriverVersion 12080 -> "12.8"), reported, not yet checked.
     compute_capability: "9.0"; None: derive it from the product through the matrix. mig_mode: GFD
     nvidia.com/mig.strategy (none|single|mixed) or NVML (enabled|disabled). vgpu_profile: the VM's vGPU profile
     (nvidia_h100-80c); host: the ESXi host the VM runs on (vCenter)."""
@@ -222,3 +239,10 @@ def merge(*parts: Facts) -> Facts:
         fields[name] = next((getattr(p, name) for p in reversed(parts) if getattr(p, name) is not None), None)
     fields["sources"] = {k: v for p in parts for k, v in p.sources.items()}
     return Facts.model_validate(fields)
+
+
+def observed_over(planned: Facts, observed: Facts) -> Facts:
+    """Live facts over a config's plan (`paictl validate --live`): each list the observed facts fill replaces
+    the planned one (the cluster's nodes, not the planned ones); other lists are kept; scalars merge."""
+    kept = planned.model_copy(update={name: [] for name in LISTS if getattr(observed, name)})
+    return merge(kept, observed)

@@ -1,12 +1,14 @@
 """The interop matrix: validation/data/*.yaml loaded into typed rows, with the look-ups the rules need.
 
 Every row has a `source`; `unverified` keeps the mark of values seen only in third-party copies, and a check
-that rests on such a row says so. Runtime images and the CUDA they are built with are not here: they are in
-the catalog (components/catalog.yaml, `images.<key>.cuda`).
+that rests on such a row says so. The CUDA of the runtime images the platform pins is in the catalog
+(components/catalog.yaml, `images.<key>.cuda`); runtime_images.yaml covers upstream images a stack names by
+reference instead.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -17,8 +19,12 @@ DATA = Path(__file__).with_name("data")
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    """A dotted version as integers for comparison: "570.148.08" -> (570, 148, 8); "v1.33.2" -> (1, 33, 2)."""
-    return tuple(int(part) for part in version.lstrip("v").split("-")[0].split("+")[0].split("."))
+    """A dotted version as integers for comparison: "570.148.08" -> (570, 148, 8); "v1.33.2+vmware.1" ->
+    (1, 33, 2). Raises ValueError for text that does not start with a number."""
+    found = re.match(r"v?(\d+(?:\.\d+)*)", version.strip())
+    if found is None:
+        raise ValueError(f"{version!r} is not a version like 570.148.08 or v1.33.2")
+    return tuple(int(part) for part in found.group(1).split("."))
 
 
 def branch_of(driver: str) -> str:
@@ -66,6 +72,7 @@ class Gpu(Row):
     cc: str
     arch: str
     datacenter: bool
+    min_driver: str | None = None
 
     def matches(self, product: str) -> bool:
         """Whether a GFD product string (NVIDIA-H100-80GB-HBM3) is this GPU."""
@@ -105,6 +112,42 @@ class VgpuCompatibility(BaseModel):
     source: str
 
 
+class RuntimeImage(Row):
+    """An upstream runtime image repository over a range of tags, and the CUDA those tags are built with."""
+
+    repository: str
+    min: str
+    max: str
+    cuda: str
+
+    def matches(self, ref: str) -> bool:
+        name, _, tag = ref.split("@")[0].rpartition(":")
+        if not name or "/" in tag:
+            return False
+        path = self.repository.split("/", 1)[1]
+        if name != self.repository and not name.endswith(f"/{path}"):
+            return False
+        try:
+            version = version_key(tag)
+        except ValueError:
+            return False
+        low, high = version_key(self.min), version_key(self.max)
+        return low <= version[:len(low)] and version[:len(high)] <= high
+
+
+class KnownIssue(Row):
+    issue: str
+    drivers: list[str]
+    mig_strategy: str
+    fix: str
+
+
+class Setting(Row):
+    """One sourced value: the host graphics mode vGPU needs, the oldest compute capability vGPU supports."""
+
+    value: str
+
+
 class KubernetesRange(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -141,6 +184,10 @@ class Matrix(BaseModel):
     engines: list[Engine]
     vgpu_compatibility: VgpuCompatibility
     vgpu_releases: list[VgpuRelease]
+    vgpu_host_graphics: Setting
+    vgpu_min_compute_capability: Setting
+    known_issues: list[KnownIssue]
+    runtime_images: list[RuntimeImage]
     operator_releases: list[OperatorRelease]
     operator_upgrade_rule: str
     operator_upgrade_rule_source: str
@@ -164,6 +211,10 @@ class Matrix(BaseModel):
     def engine(self, name: str) -> Engine | None:
         return next((e for e in self.engines if e.engine == name), None)
 
+    def runtime_image(self, ref: str) -> RuntimeImage | None:
+        """The row for an image reference that is not in the catalog."""
+        return next((r for r in self.runtime_images if r.matches(ref)), None)
+
     def operator(self, version: str) -> OperatorRelease | None:
         return next((r for r in self.operator_releases if r.version == version), None)
 
@@ -186,11 +237,16 @@ def _load(name: str) -> dict[str, object]:
 
 @cache
 def load_matrix() -> Matrix:
-    cuda, gpus, engines, vgpu, operator = (_load(f"{n}.yaml") for n in ("cuda", "gpus", "engines", "vgpu",
-                                                                         "gpu_operator"))
+    cuda, gpus, engines, vgpu, operator, images = (_load(f"{n}.yaml") for n in (
+        "cuda", "gpus", "engines", "vgpu", "gpu_operator", "runtime_images"))
     return Matrix.model_validate({
-        **cuda, **gpus, **engines,
+        **cuda, **gpus, **engines, "runtime_images": images["images"],
         "vgpu_compatibility": vgpu["compatibility"], "vgpu_releases": vgpu["releases"],
+        "vgpu_host_graphics": {"value": vgpu["host_graphics_mode"], "unverified": vgpu["host_graphics_mode_unverified"],
+                               "source": vgpu["host_graphics_mode_source"]},
+        "vgpu_min_compute_capability": {"value": operator["vgpu_min_compute_capability"],
+                                        "source": operator["vgpu_min_compute_capability_source"]},
+        "known_issues": operator["known_issues"],
         "operator_releases": operator["releases"], "operator_upgrade_rule": operator["upgrade_rule"],
         "operator_upgrade_rule_source": operator["upgrade_rule_source"],
     })

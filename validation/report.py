@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Literal
 from xml.etree import ElementTree as ET
 
 from validation.rules import Check
 
-Verdict = str
+Verdict = Literal["pass", "warn", "fail"]
 
 
 def verdict(checks: list[Check]) -> Verdict:

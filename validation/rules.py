@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from validation.facts import Facts, NodeFacts, Record, RuntimeImageFacts
+from validation.facts import Facts, KubernetesFacts, NodeFacts, OperatorFacts, Record, RuntimeImageFacts
 from validation.matrix import Matrix, Row, branch_of, load_matrix, version_key
 
 Status = Literal["pass", "warn", "fail", "skip"]
@@ -88,12 +88,17 @@ def _sources(facts: Facts, records: Iterable[Record], rows: Iterable[Row | None]
     return tuple(seen)
 
 
-def _unverified(rows: Iterable[Row | None], *flags: bool) -> str:
-    """The note a message carries when it rests on a matrix value marked unverified."""
-    marked = list(dict.fromkeys(r.source for r in rows if r is not None and r.unverified))
-    if marked or any(flags):
-        return " (rests on matrix data marked unverified" + (f": {'; '.join(marked)}" if marked else "") + ")"
+def _unverified(rows: Iterable[Row | None], *marks: str | None) -> str:
+    """The note a message carries when it rests on a matrix value marked unverified: the rows marked, and any
+    other unverified value the caller names (its source or what it is)."""
+    marked = [r.source for r in rows if r is not None and r.unverified] + [m for m in marks if m]
+    if marked:
+        return f" (rests on matrix data marked unverified: {'; '.join(dict.fromkeys(marked))})"
     return ""
+
+
+def _mark(unverified: bool, what: str | None) -> str | None:
+    return what if unverified else None
 
 
 def _skip(check_id: str, subject: str, missing: str) -> list[Check]:
@@ -105,9 +110,9 @@ def _ge(a: str, b: str) -> bool:
 
 
 def _node_list(nodes: list[NodeFacts], limit: int = 3) -> str:
+    """The first few node names, and how many there are when there are more."""
     names = [n.name for n in nodes]
-    shown = ", ".join(names[:limit]) + (f", ... ({len(names)} nodes)" if len(names) > limit else "")
-    return shown
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} nodes)" if len(names) > limit else "")
 
 
 def _driver_groups(facts: Facts) -> dict[str, list[NodeFacts]]:
@@ -178,21 +183,28 @@ def _cuda_check(check_id: str, facts: Facts, image: RuntimeImageFacts, driver: s
     gpus = [m.gpu(p) for p in products]
     datacenter = bool(gpus) and all(g is not None and g.datacenter for g in gpus)
     rows += [branch, *gpus]
+    resting = False
     if not datacenter:
-        named = ", ".join(p for p, g in zip(products, gpus, strict=True) if g is None or not g.datacenter)
-        why = (f"forward compatibility runs only on data-center GPUs, and {named or 'the GPU product'} "
-               f"{'is not one or not in the matrix' if named else 'is unknown'} (CUDA error 804)")
+        consumer = [p for p, g in zip(products, gpus, strict=True) if g is not None and not g.datacenter]
+        unknown = [p for p, g in zip(products, gpus, strict=True) if g is None]
+        which = [f"{', '.join(consumer)} is not a data-center GPU" if consumer else "",
+                 f"{', '.join(unknown)} is not in the matrix" if unknown else "",
+                 "" if products else "the GPU product is unknown"]
+        why = ("forward compatibility runs only on data-center GPUs (else CUDA error 804): "
+               + "; ".join(w for w in which if w))
     elif branch is None or branch.type not in fc.branch_types:
         kind = f"a {branch.type} branch" if branch else "not in the matrix"
         why = (f"forward compatibility needs a base driver on a {' or '.join(fc.branch_types)} branch and "
                f"{branch_of(driver)} is {kind}")
+        resting = fc.branch_types_unverified
     else:
         return Check(check_id, "warn", subject,
                      f"{built}; {runs}: it runs only through CUDA forward compatibility (the cuda-compat package "
                      f"in the image) on data-center GPUs ({', '.join(products)}){note}"
-                     f"{_unverified(rows, fc.branch_types_unverified)}", fix,
+                     f"{_unverified(rows, _mark(fc.branch_types_unverified, fc.branch_types_source))}", fix,
                      _sources(facts, [image, *nodes], rows))
-    return Check(check_id, "fail", subject, f"{built}; {runs}: {why}{note}{_unverified(rows)}", fix,
+    resting_on = _unverified(rows, _mark(resting, fc.branch_types_source))
+    return Check(check_id, "fail", subject, f"{built}; {runs}: {why}{note}{resting_on}", fix,
                  _sources(facts, [image, *nodes], rows))
 
 
@@ -290,8 +302,9 @@ def operator_kubernetes(facts: Facts, m: Matrix) -> list[Check]:
     return [_operator_kubernetes("operator-kubernetes", facts, operator, kube, m)]
 
 
-def _operator_kubernetes(check_id: str, facts: Facts, operator: Record, kube: Record, m: Matrix) -> Check:
-    version, k8s = getattr(operator, "version"), getattr(kube, "version")  # noqa: B009
+def _operator_kubernetes(check_id: str, facts: Facts, operator: OperatorFacts, kube: KubernetesFacts,
+                         m: Matrix) -> Check:
+    version, k8s = operator.version, kube.version
     subject = f"gpu-operator {version} on Kubernetes {k8s}"
     release = m.operator(version)
     if release is None:
@@ -326,7 +339,8 @@ def operator_driver_branch(facts: Facts, m: Matrix) -> list[Check]:
     for driver, nodes in groups.items():
         subject = f"driver {driver} with gpu-operator {operator.version}"
         sources = _sources(facts, [operator, *nodes], [release])
-        note = _unverified([release], release.supported_branches_unverified)
+        note = _unverified([release], _mark(release.supported_branches_unverified,
+                                                  f"supported branches of {release.version}"))
         branches = ", ".join(release.supported_branches)
         if branch_of(driver) not in release.supported_branches:
             checks.append(Check("operator-driver-branch", "fail", subject,
@@ -383,20 +397,23 @@ def _host_guest(manager: str, guest: str, m: Matrix) -> tuple[Status, str, str, 
     host_row, guest_row = m.vgpu_version(host_manager=manager), m.vgpu_version(guest=guest)
     rows: list[Row | None] = [host_row, guest_row]
     base = f"host vGPU manager {manager} ({host_branch}) with guest driver {guest} ({guest_branch})"
-    matching = f"install the guest driver of the host's vGPU release{f' ({host_row.linux_guest})' if host_row and host_row.linux_guest else ''} in the guest driver image"  # noqa: E501
-    flags = [r.branch_type_unverified for r in (host_release, guest_release) if r]
-    note = _unverified(rows, *flags)
+    paired = f" ({host_row.linux_guest})" if host_row and host_row.linux_guest else ""
+    matching = f"install the guest driver of the host's vGPU release{paired} in the guest driver image"
+    types = [_mark(r.branch_type_unverified, f"{r.branch} is {r.branch_type}") for r in (host_release, guest_release)
+             if r]
+    note = _unverified(rows, *types)
     rule_src = f"rule: {m.vgpu_compatibility.source}"
     if version_key(guest)[0] > version_key(manager)[0]:
         return ("fail", f"{base}: a guest driver newer than the host manager's branch never loads{note}",
                 f"upgrade the ESXi hosts' vGPU manager to {guest_branch} or {matching}", rows)
     if host_branch == guest_branch:
-        if host_row and guest_row and host_row.release == guest_row.release:
-            return "pass", f"{base}: both from vGPU {host_row.release}{note}", "", rows
+        if guest_row and guest_row.host_manager == manager:
+            return "pass", f"{base}: both from vGPU {guest_row.release}{note}", "", [guest_row]
         which = (f"host from vGPU {host_row.release}, guest from vGPU {guest_row.release}" if host_row and guest_row
                  else "the exact vGPU releases are not in the matrix")
         return ("warn", f"{base}: same branch, different releases ({which}); vGPU 19 notes list only the same "
-                f"release, older notes any release of the branch{_unverified(rows, True)}", matching, rows)
+                f"release, older notes any release of the branch{_unverified(rows, m.vgpu_compatibility.source)}",
+                matching, rows)
     order = sorted((r for r in m.vgpu_releases), key=lambda r: int(r.branch[1:]))
     branches = [r.branch for r in order]
     if host_branch not in branches or guest_branch not in branches:
@@ -447,10 +464,89 @@ def vgpu_no_datacenter_driver(facts: Facts, m: Matrix) -> list[Check]:
                   _sources(facts, [driver]))]
 
 
+@rule("vgpu-compute-capability")
+def vgpu_compute_capability(facts: Facts, m: Matrix) -> list[Check]:
+    """vGPU through the GPU Operator needs Turing or newer."""
+    products = _products(facts.nodes)
+    if facts.driver is None or facts.driver.mode != "vgpu" or not products:
+        return _skip("vgpu-compute-capability", "vGPU", "the driver mode is not vgpu or no GPU product is known")
+    minimum = m.vgpu_min_compute_capability
+    checks = []
+    for product in products:
+        gpu = m.gpu(product)
+        subject = f"vGPU on {product}"
+        if gpu is None:
+            checks.append(Check("vgpu-compute-capability", "skip", subject, f"not checked: {product} is not in the "
+                                "matrix"))
+            continue
+        ok = version_key(gpu.cc) >= version_key(minimum.value)
+        checks.append(Check(
+            "vgpu-compute-capability", "pass" if ok else "fail", subject,
+            f"the GPU Operator runs vGPU on compute capability >= {minimum.value} (Turing); {product} is {gpu.cc} "
+            f"({gpu.arch}){_unverified([gpu, minimum])}",
+            "" if ok else "use the data-center driver (passthrough) on this GPU, or Turing or newer GPUs for vGPU",
+            _sources(facts, [facts.driver], [gpu, minimum])))
+    return checks
+
+
+@rule("vgpu-host-graphics")
+def vgpu_host_graphics(facts: Facts, m: Matrix) -> list[Check]:
+    """ESXi hosts serve vGPU only in the Shared Direct graphics mode."""
+    hosts = [h for h in facts.hosts if h.graphics_mode]
+    if facts.driver is None or facts.driver.mode != "vgpu" or not hosts:
+        return _skip("vgpu-host-graphics", "ESXi hosts", "the driver mode is not vgpu or no host graphics mode was "
+                     "read from vCenter")
+    want = m.vgpu_host_graphics
+    return [Check("vgpu-host-graphics", "pass" if h.graphics_mode == want.value else "fail", f"ESXi host {h.name}",
+                  f"vGPU needs host graphics mode {want.value}; {h.name} is {h.graphics_mode}{_unverified([want])}",
+                  "" if h.graphics_mode == want.value else "set the host's default graphics type to Shared Direct "
+                  "(Host > Configure > Graphics) and restart Xorg on the host", _sources(facts, [h], [want]))
+            for h in hosts]
+
+
+@rule("gpu-driver-minimum")
+def gpu_driver_minimum(facts: Facts, m: Matrix) -> list[Check]:
+    """GPUs the GPU Operator documents a minimum driver for (B200, RTX PRO 6000 Blackwell)."""
+    checks = []
+    for driver, nodes in _driver_groups(facts).items():
+        for product in _products(nodes):
+            gpu = m.gpu(product)
+            if gpu is None or gpu.min_driver is None:
+                continue
+            ok = _ge(driver, gpu.min_driver)
+            on = [n for n in nodes if product in n.products]
+            checks.append(Check("gpu-driver-minimum", "pass" if ok else "fail", f"{product} on driver {driver}",
+                                f"{product} needs driver >= {gpu.min_driver}; {_node_list(on)} run {driver}"
+                                f"{_unverified([gpu])}", "" if ok else f"upgrade the driver to >= {gpu.min_driver}",
+                                _sources(facts, on, [gpu])))
+    return checks or _skip("gpu-driver-minimum", "GPUs", "no GPU with a documented minimum driver")
+
+
+@rule("driver-known-issues")
+def driver_known_issues(facts: Facts, m: Matrix) -> list[Check]:
+    """Driver versions with a known issue under the node's MIG strategy."""
+    checks = []
+    for driver, nodes in _driver_groups(facts).items():
+        for issue in m.known_issues:
+            hit = [n for n in nodes if driver in issue.drivers and n.mig_mode == issue.mig_strategy]
+            if hit:
+                checks.append(Check("driver-known-issues", "warn", f"driver {driver} with MIG {issue.mig_strategy}",
+                                    f"driver {driver} on {_node_list(hit)}: {issue.issue}{_unverified([issue])}",
+                                    issue.fix, _sources(facts, hit, [issue])))
+    if checks:
+        return checks
+    if not _driver_groups(facts):
+        return _skip("driver-known-issues", "drivers", "no driver version is known")
+    return [Check("driver-known-issues", "pass", "drivers", "no known issue matches the drivers and MIG strategies "
+                  "in use", "", _sources(facts, [n for ns in _driver_groups(facts).values() for n in ns],
+                                         m.known_issues))]
+
+
 # ---- live state: ClusterPolicy, driver and validator pods, smoke probe ---------------------------------------
 
 @rule("cluster-policy")
 def cluster_policy(facts: Facts, m: Matrix) -> list[Check]:
+    """The GPU Operator's ClusterPolicy reports ready."""
     if not facts.cluster_policies:
         return _skip("cluster-policy", "ClusterPolicy", "no ClusterPolicy was read from the cluster")
     return [Check("cluster-policy", "pass" if p.state == "ready" else "fail", f"ClusterPolicy {p.name}",
@@ -461,6 +557,7 @@ def cluster_policy(facts: Facts, m: Matrix) -> list[Check]:
 
 @rule("driver-pods")
 def driver_pods(facts: Facts, m: Matrix) -> list[Check]:
+    """Driver and validator pods are ready, none crash-looping or failing to pull."""
     pods = [p for p in facts.pods if p.component in ("driver", "validator")]
     if not pods:
         return _skip("driver-pods", "driver pods", "no driver or validator pod was read from the cluster")
@@ -478,6 +575,7 @@ def driver_pods(facts: Facts, m: Matrix) -> list[Check]:
 
 @rule("smoke")
 def smoke(facts: Facts, m: Matrix) -> list[Check]:
+    """The smoke probe ran in the runtime image on a GPU node, at the level it reports."""
     if not facts.smoke:
         return _skip("smoke", "smoke probe", "the smoke probe did not run")
     return [Check("smoke", "pass" if s.ok else "fail", f"{s.image} on {s.node}",
@@ -491,6 +589,7 @@ def smoke(facts: Facts, m: Matrix) -> list[Check]:
 
 @upgrade_rule("upgrade-operator-path")
 def upgrade_operator_path(current: Facts, target: Facts, m: Matrix) -> list[Check]:
+    """Within a major release or to the next one; never a downgrade."""
     now, then = current.operator_version, target.operator
     if now is None or then is None:
         return _skip("upgrade-operator-path", "gpu-operator", "no current or target GPU Operator release is known")
@@ -571,7 +670,7 @@ def upgrade_crd_versions(current: Facts, target: Facts, m: Matrix) -> list[Check
         served = release.crds.get(crd.name)
         subject = f"CRD {crd.name}"
         sources = _sources(current, [crd], [release])
-        note = _unverified([], release.crds_unverified)
+        note = _unverified([], _mark(release.crds_unverified, release.crds_source))
         if served is None:
             checks.append(Check("upgrade-crd-versions", "warn", subject,
                                 f"gpu-operator {release.version} no longer ships {crd.name}{note}",

@@ -66,10 +66,12 @@ def _runtime_images(cfg: PlatformConfig) -> list[RuntimeImageFacts]:
     engines = sorted({m.resolved_engine for m in cfg.models if m.gpus > 0})
     images = []
     for engine in engines:
-        key = getattr(cfg.runtimes, engine).image
-        pin = CATALOG.images.get(key)
-        images.append(RuntimeImageFacts(
-            origin=ORIGIN, engine=engine, image=cfg.runtimes.image(engine),
-            cuda=pin.cuda if pin else None, unverified=pin.unverified if pin else False,
-        ))
+        ref = cfg.runtimes.image(engine)
+        # A catalog key, or a reference that is a catalog image: the catalog knows its CUDA; else the matrix
+        # may know the upstream image.
+        pin = next((p for p in CATALOG.images.values() if p.ref == ref), None)
+        row = None if pin else load_matrix().runtime_image(ref)
+        known = pin or row
+        images.append(RuntimeImageFacts(origin=ORIGIN, engine=engine, image=ref, cuda=known.cuda if known else None,
+                                        unverified=known.unverified if known else False))
     return images
