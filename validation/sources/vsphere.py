@@ -1,6 +1,6 @@
 """vCenter facts via pyvmomi: each ESXi host's NVIDIA vGPU manager and graphics mode, each node VM's vGPU profile.
 
-Hosts and VMs are read through one container view and one PropertyCollector retrieval (paged with
+Hosts and VMs are read through one container view and two PropertyCollector retrievals (paged with
 ContinueRetrievePropertiesEx), so the cost does not grow with one call per VM; the vGPU manager version needs
 one `HostImageConfigManager.FetchSoftwarePackages()` per GPU host.
 """
@@ -18,7 +18,6 @@ from pyVmomi import vim, vmodl
 from validation.facts import Facts, HostFacts, NodeFacts
 
 _HOST_PROPS = ["name", "config.graphicsInfo", "config.graphicsConfig", "configManager.imageConfigManager"]
-_VM_PROPS = ["name", "runtime.host", "config.hardware.device"]
 # The vGPU manager VIB: NVD-AIE_ESXi_8.0.0_Driver (AI Enterprise), NVD-VMware_ESXi_8.0_Host_Driver (vGPU).
 _NVIDIA_VENDORS = {"nvidia", "nvd"}
 _VIB_VERSION = re.compile(r"^(\d+\.\d+(?:\.\d+)?)")
@@ -68,35 +67,38 @@ def read_vcenter(target: VCenter, node_names: Collection[str] | None = None) -> 
 def vcenter_facts(si: Any, node_names: Collection[str] | None = None) -> Facts:
     """Facts from a connected ServiceInstance: hosts with a GPU (config.graphicsInfo) and node VMs.
     `node_names`: only the VMs with these names (the Kubernetes nodes) and the GPU hosts they run on; None: every
-    VM that carries a vGPU and every GPU host."""
+    VM that carries a vGPU and every GPU host. Two paged retrievals: hosts and VM names through a container view,
+    then the devices of the selected VMs only (a vCenter's other VMs cost a name each, not their devices)."""
     content = si.RetrieveContent()
+    pc = vmodl.query.PropertyCollector
     view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem, vim.VirtualMachine], True)
     try:
-        objects = list(_retrieve(content.propertyCollector, view))
+        found = list(_retrieve(content.propertyCollector, pc.FilterSpec(
+            objectSet=[pc.ObjectSpec(obj=view, skip=True, selectSet=[
+                pc.TraversalSpec(name="view", path="view", skip=False, type=vim.view.ContainerView)])],
+            propSet=[pc.PropertySpec(type=vim.HostSystem, pathSet=_HOST_PROPS),
+                     pc.PropertySpec(type=vim.VirtualMachine, pathSet=["name", "runtime.host"])])))
     finally:
         view.Destroy()
-    host_props = [props for obj, props in objects if isinstance(obj, vim.HostSystem)]
-    host_names = {str(obj._moId): str(props.get("name", obj._moId)) for obj, props in objects
-                  if isinstance(obj, vim.HostSystem)}
-    vms = [_node(props, host_names) for obj, props in objects if isinstance(obj, vim.VirtualMachine)]
+    host_props = {obj._moId: props for obj, props in found if isinstance(obj, vim.HostSystem)}
+    vms = {obj: props for obj, props in found if isinstance(obj, vim.VirtualMachine) and "name" in props
+           and (node_names is None or props["name"] in node_names)}
+    devices = {obj._moId: props.get("config.hardware.device") or [] for obj, props in _retrieve(
+        content.propertyCollector, pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=vm, skip=False) for vm in vms],
+                                                 propSet=[pc.PropertySpec(type=vim.VirtualMachine,
+                                                                          pathSet=["config.hardware.device"])]))
+               } if vms else {}
+    nodes = [_node(props, devices.get(vm._moId, []), host_props) for vm, props in vms.items()]
     if node_names is None:
-        nodes = [n for n in vms if n is not None and n.vgpu_profile]
-    else:
-        nodes = [n for n in vms if n is not None and n.name in node_names]
+        nodes = [n for n in nodes if n.vgpu_profile]
     wanted = {n.host for n in nodes}
-    hosts = [_host(props) for props in host_props
+    hosts = [_host(props) for props in host_props.values()
              if props.get("config.graphicsInfo") and (node_names is None or props.get("name") in wanted)]
     return Facts(sources={"vcenter": "vCenter"}, hosts=hosts, nodes=nodes)
 
 
-def _retrieve(collector: Any, view: Any) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """(object, {property path: value}) for every host and VM in the view, in pages."""
-    traverse = vmodl.query.PropertyCollector.TraversalSpec(name="view", path="view", skip=False,
-                                                           type=vim.view.ContainerView)
-    spec = vmodl.query.PropertyCollector.FilterSpec(
-        objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=view, skip=True, selectSet=[traverse])],
-        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.HostSystem, pathSet=_HOST_PROPS),
-                 vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine, pathSet=_VM_PROPS)])
+def _retrieve(collector: Any, spec: Any) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """(object, {property path: value}) for every object the filter selects, PAGE objects a call."""
     result = collector.RetrievePropertiesEx([spec], vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=PAGE))
     while result is not None:
         for content in result.objects:
@@ -121,12 +123,9 @@ def _vgpu_manager(packages: list[Any]) -> str | None:
     return match.group(1) if match else None
 
 
-def _node(props: dict[str, Any], host_names: dict[str, str]) -> NodeFacts | None:
-    if "name" not in props:
-        return None
-    profiles = [d.backing.vgpu for d in props.get("config.hardware.device") or []
-                if isinstance(d, vim.vm.device.VirtualPCIPassthrough)
+def _node(props: dict[str, Any], devices: list[Any], hosts: dict[str, dict[str, Any]]) -> NodeFacts:
+    profiles = [d.backing.vgpu for d in devices if isinstance(d, vim.vm.device.VirtualPCIPassthrough)
                 and isinstance(d.backing, vim.vm.device.VirtualPCIPassthrough.VmiopBackingInfo) and d.backing.vgpu]
     host = props.get("runtime.host")
-    return NodeFacts(origin="vcenter", name=props["name"], vgpu_profile=",".join(profiles) or None,
-                     host=host_names.get(host._moId, host._moId) if host is not None else None)
+    host_name = hosts.get(host._moId, {}).get("name", host._moId) if host is not None else None
+    return NodeFacts(origin="vcenter", name=props["name"], vgpu_profile=",".join(profiles) or None, host=host_name)
