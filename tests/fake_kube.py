@@ -35,6 +35,7 @@ class FakeKube:
         self.version = version
         self.collections: dict[str, list[dict[str, Any]]] = {}
         self.requests: Counter[str] = Counter()
+        self.forbidden: set[str] = set()  # paths answered 403, as RBAC does for a reader without the permission
         self.lock = threading.Lock()
 
     def add(self, collection: str, obj: dict[str, Any]) -> None:
@@ -49,6 +50,9 @@ class FakeKube:
     def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.requests[path] += 1
+        if path in self.forbidden:
+            return 403, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+                         "message": f'secrets is forbidden: User "reader" cannot list resource at {path}'}
         if path == "/version":
             major, minor = self.version.removeprefix("v").split(".")[:2]
             return 200, {"major": major, "minor": minor, "gitVersion": self.version,

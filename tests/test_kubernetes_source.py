@@ -117,6 +117,12 @@ def test_no_clusterpolicy_crd_means_no_policy_not_an_error(fake: FakeKube, tmp_p
     assert facts.cluster_policies == [] and facts.driver is None
 
 
+def test_a_forbidden_list_is_a_clear_error_naming_status_and_reason(fake: FakeKube, tmp_path: Path) -> None:
+    fake.forbidden.add("/api/v1/secrets")
+    with serving(fake) as url, pytest.raises(ClusterError, match=r"403 Forbidden: secrets is forbidden: User"):
+        read(write_kubeconfig(tmp_path / "kc", url))
+
+
 def test_unreachable_cluster_and_bad_kubeconfig_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ClusterError, match="kubeconfig"):
         read(tmp_path / "missing")
