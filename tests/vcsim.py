@@ -95,8 +95,12 @@ def running(hosts: list[dict[str, Any]]) -> Iterator[Vcsim]:
             yield Vcsim(url.hostname or "127.0.0.1", url.port or 80, USER, PASSWORD)
         finally:
             assert proc.stdin is not None
-            proc.stdin.close()
-            proc.wait(timeout=30)
+            proc.stdin.close()  # the simulator exits when its stdin closes
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 
