@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from airgap.bom import BomError, bill_of_materials, platform_config
 from components.config import ConfigError
 from paictl import plan as plan_cmd
 from paictl.offline import StackConfig, StackFileError, load_stack_file, stack_path
@@ -37,6 +38,12 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bom(args: argparse.Namespace) -> int:
+    bom = bill_of_materials(platform_config(_stack_config(args)))
+    sys.stdout.write(bom.to_json() if args.format == "json" else bom.to_table())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -45,6 +52,12 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=["table", "json"], default="table")
     plan.add_argument("--out", type=Path, help="also write one YAML file per object and per Helm release here")
     plan.set_defaults(run=_plan)
+    airgap = commands.add_parser("airgap", help="air-gapped sites: bill of materials, mirroring, bundles")
+    airgap_commands = airgap.add_subparsers(dest="airgap_command", required=True)
+    bom = airgap_commands.add_parser("bom", help="every image, chart and model the stack needs")
+    _add_stack_source(bom)
+    bom.add_argument("--format", choices=["table", "json"], default="table")
+    bom.set_defaults(run=_bom)
     return root
 
 
@@ -52,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (ConfigError, StackFileError) as exc:
+    except (ConfigError, StackFileError, BomError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return code

@@ -1,0 +1,228 @@
+"""The air-gap bill of materials: every image, chart and model artifact a stack needs, read from the stack's
+offline plan (the Helm releases and objects it emits) and the catalog (the images each chart deploys).
+
+The plan is run with the mirror unset, so every reference in it is the upstream one a mirror copies from; in
+air-gap mode the same plan renders each of them as `components.values.mirrored(ref, mirror)`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import pulumi
+
+from components.catalog import CATALOG, ChartPin
+from components.config import PlatformConfig, Secrets
+from components.gpu_operator import DATACENTER_DRIVER, driver_image
+from components.platform import Platform, PlatformArgs
+from paictl.offline import Registered, StackConfig, run_offline
+from paictl.plan import HELM_RELEASE, is_kubernetes_object
+
+Kind = Literal["image", "chart", "model"]
+# resolved: pinned by digest; unresolved: by tag only; local: already in the site's private registry (the
+# customer-built vGPU guest driver), never mirrored from upstream; not-mirrorable: a model in S3 or on a PVC.
+Status = Literal["resolved", "unresolved", "local", "not-mirrorable"]
+PLACEHOLDER = "bom-placeholder"
+DIGEST = "@sha256:"
+
+
+class BomError(Exception):
+    """A plan names something the bill of materials cannot account for (a chart outside the catalog)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One artifact: its reference, whether it is pinned by digest, and what in the stack needs it."""
+
+    kind: Kind
+    ref: str
+    status: Status
+    origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    """A Helm chart at one version: from an OCI registry, else from a classic repository."""
+
+    chart: str
+    version: str
+    oci: str | None = None
+    repo: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """`oci://host/path:version`, or for a chart only in a classic repository `<repo URL>#<chart>:<version>`."""
+        return f"{self.oci}:{self.version}" if self.oci else f"{self.repo}#{self.chart}:{self.version}"
+
+
+@dataclass(frozen=True)
+class Bom:
+    """What a stack needs. `images`, `charts`, `models`: the references to mirror, sorted and unique (the local
+    vGPU driver and S3/PVC models are in `entries` only); `entries`: every artifact with its status and origins."""
+
+    images: list[str]
+    charts: list[str]
+    models: list[str]
+    entries: list[Entry] = field(default_factory=list)
+    chart_sources: list[ChartSource] = field(default_factory=list)
+
+    @property
+    def unresolved(self) -> list[str]:
+        """References pinned by tag only, not yet by digest."""
+        return [e.ref for e in self.entries if e.status == "unresolved"]
+
+    def to_json(self) -> str:
+        """Stable JSON: the same stack gives the same bytes."""
+        body = {
+            "images": self.images, "charts": self.charts, "models": self.models,
+            "entries": [{"kind": e.kind, "ref": e.ref, "status": e.status, "origins": list(e.origins)}
+                        for e in self.entries],
+            "summary": self.summary(),
+        }
+        return json.dumps(body, indent=2, sort_keys=True) + "\n"
+
+    def to_table(self) -> str:
+        """One line per artifact: kind, status, reference, then what needs it."""
+        rows = [(e.kind, e.status, e.ref, ", ".join(e.origins)) for e in self.entries]
+        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(("KIND", "STATUS", "REFERENCE"))]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(("KIND", "STATUS", "REFERENCE"), widths, strict=True))
+                 + "  NEEDED BY"]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + f"  {r[3]}" for r in rows]
+        counts = self.summary()
+        lines.append(", ".join(f"{n} {k}" for k, n in counts.items()))
+        return "\n".join(lines) + "\n"
+
+    def summary(self) -> dict[str, int]:
+        return {"images": len(self.images), "charts": len(self.charts), "models": len(self.models),
+                "unresolved": len(self.unresolved), "local": sum(e.status == "local" for e in self.entries),
+                "not-mirrorable": sum(e.status == "not-mirrorable" for e in self.entries)}
+
+
+def bill_of_materials(config: PlatformConfig) -> Bom:
+    """Every image, chart and model artifact the platform this config describes needs."""
+    found = _Collector()
+    records = upstream_plan(config)
+    node_os = config.gpu.driver.os if config.gpu else None
+    for record in records:
+        if record.type == HELM_RELEASE:
+            _release(record, found, node_os, vgpu=bool(config.gpu and config.gpu.driver.mode == "vgpu"))
+        elif is_kubernetes_object(record):
+            kind, name = record.inputs["kind"], record.inputs.get("metadata", {}).get("name", record.name)
+            for ref in image_references(record.inputs):
+                found.image(normalized(ref), f"{kind}/{name}")
+    for engine in sorted({m.resolved_engine for m in config.models}):
+        found.image(config.runtimes.image(engine), f"runtime {engine}")
+    for model in config.models:
+        oci = model.source.startswith("oci://")
+        found.add("model", model.source, _status(model.source) if oci else "not-mirrorable", f"model {model.name}")
+    return found.bom()
+
+
+def upstream_plan(config: PlatformConfig) -> list[Registered]:
+    """The platform's offline plan with the mirror unset: every reference in it is upstream."""
+    registry = config.registry.model_copy(update={"mirror": None})
+    upstream = config.model_copy(update={"registry": registry})
+
+    def program() -> None:
+        # The caller's secrets belong to the run that parsed them: stand-ins, marked secret, for the keys set.
+        secrets = Secrets(**{f.name: pulumi.Output.secret(PLACEHOLDER) for f in fields(Secrets)
+                             if getattr(config.secrets, f.name) is not None})
+        Platform("platform", PlatformArgs(config=upstream.model_copy(update={"secrets": secrets})))
+
+    return run_offline(program, StackConfig(stack="bom"))
+
+
+def platform_config(stack: StackConfig) -> PlatformConfig:
+    """Parse a stack file's config as the program does (raises ConfigError naming the stack file and key)."""
+    parsed: list[PlatformConfig] = []
+    run_offline(lambda: parsed.append(PlatformConfig.from_pulumi()), stack)
+    return parsed[0]
+
+
+def image_references(value: Any) -> Iterator[str]:
+    """Every string under an `image` key anywhere in an object: containers of any pod spec, template or CR."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "image" and isinstance(item, str):
+                yield item
+            else:
+                yield from image_references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from image_references(item)
+
+
+def normalized(ref: str) -> str:
+    """A full reference with its registry host: `busybox:1.36` -> `docker.io/library/busybox:1.36`."""
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return ref
+    return f"docker.io/{ref}" if rest else f"docker.io/library/{ref}"
+
+
+def catalog_pin(chart: str, version: str) -> ChartPin:
+    """The catalog's pin of a chart a release installs, by chart name (the last path segment of an OCI source)."""
+    name = chart.rsplit("/", 1)[-1]
+    for pin in CATALOG.charts.values():
+        if pin.chart == name and (version == pin.version or version in pin.versions):
+            return pin.at(version) if pin.versions else pin
+    raise BomError(f"the plan installs chart {chart} {version}, which is not in components/catalog.yaml")
+
+
+def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: bool) -> None:
+    inputs = record.inputs
+    pin = catalog_pin(inputs["chart"], inputs["version"])
+    origin = f"chart {pin.chart} {pin.version}"
+    source = ChartSource(chart=pin.chart, version=pin.version,
+                         oci=inputs["chart"] if inputs["chart"].startswith("oci://") else None,
+                         repo=(inputs.get("repositoryOpts") or {}).get("repo"))
+    found.chart(source, f"release {inputs.get('name', record.name)}")
+    for path, image in sorted(pin.images_at(pin.version).items()):
+        found.image(image.ref, f"{origin}: {path}")
+    values = inputs.get("values") or {}
+    driver = driver_image(values, node_os) if pin.chart == "gpu-operator" and node_os else None
+    if driver is not None:
+        local = vgpu and not driver.startswith(f"{DATACENTER_DRIVER}:")
+        found.add("image", driver, "local" if local else _status(driver), f"{origin}: driver")
+
+
+def _status(ref: str) -> Status:
+    return "resolved" if DIGEST in ref else "unresolved"
+
+
+class _Collector:
+    """Entries by reference without digest: one entry per artifact, the digest kept where any source has it."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], Entry] = {}
+        self.sources: dict[str, ChartSource] = {}
+
+    def image(self, ref: str, origin: str) -> None:
+        self.add("image", ref, _status(ref), origin)
+
+    def chart(self, source: ChartSource, origin: str) -> None:
+        self.sources[source.ref] = source
+        self.add("chart", source.ref, "unresolved", origin)
+
+    def add(self, kind: Kind, ref: str, status: Status, origin: str) -> None:
+        key = (kind, ref.split(DIGEST)[0])
+        before = self.entries.get(key)
+        if before is not None:
+            if DIGEST in before.ref or DIGEST not in ref:
+                ref, status = before.ref, before.status
+            origin_list = tuple(sorted({*before.origins, origin}))
+        else:
+            origin_list = (origin,)
+        self.entries[key] = Entry(kind, ref, status, origin_list)
+
+    def bom(self) -> Bom:
+        entries = sorted(self.entries.values(), key=lambda e: (e.kind, e.ref))
+
+        def refs(kind: Kind) -> list[str]:
+            return sorted(e.ref for e in entries if e.kind == kind and e.status in ("resolved", "unresolved"))
+
+        return Bom(images=refs("image"), charts=refs("chart"), models=refs("model"), entries=entries,
+                   chart_sources=[self.sources[r] for r in refs("chart")])
