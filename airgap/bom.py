@@ -103,8 +103,38 @@ class Bom:
 
 def bill_of_materials(config: PlatformConfig) -> Bom:
     """Every image, chart and model artifact the platform this config describes needs."""
+
+    def program() -> None:
+        # The caller's secrets belong to the run that parsed them: stand-ins, marked secret, for the keys set.
+        secrets = Secrets(**{f.name: pulumi.Output.secret(PLACEHOLDER) for f in fields(Secrets)
+                             if getattr(config.secrets, f.name) is not None})
+        Platform("platform", PlatformArgs(config=upstream(config.model_copy(update={"secrets": secrets}))))
+
+    return collect(config, run_offline(program, StackConfig(stack="bom")))
+
+
+def stack_bill_of_materials(stack: StackConfig) -> Bom:
+    """The bill of materials of a stack file: its config parsed as the program parses it (a ConfigError names
+    the stack file and key), then planned, in one offline run."""
+    parsed: list[PlatformConfig] = []
+
+    def program() -> None:
+        config = PlatformConfig.from_pulumi()
+        parsed.append(config.model_copy(update={"secrets": Secrets()}))  # no Output outlives its run
+        Platform("platform", PlatformArgs(config=upstream(config)))
+
+    records = run_offline(program, stack)
+    return collect(parsed[0], records)
+
+
+def upstream(config: PlatformConfig) -> PlatformConfig:
+    """The same platform with the mirror unset: every reference its plan renders is the upstream one."""
+    return config.model_copy(update={"registry": config.registry.model_copy(update={"mirror": None})})
+
+
+def collect(config: PlatformConfig, records: list[Registered]) -> Bom:
+    """The bill of materials from the upstream plan's records and the config's runtimes and models."""
     found = _Collector()
-    records = upstream_plan(config)
     node_os = config.gpu.driver.os if config.gpu else None
     for record in records:
         if record.type == HELM_RELEASE:
@@ -121,27 +151,6 @@ def bill_of_materials(config: PlatformConfig) -> Bom:
     return found.bom()
 
 
-def upstream_plan(config: PlatformConfig) -> list[Registered]:
-    """The platform's offline plan with the mirror unset: every reference in it is upstream."""
-    registry = config.registry.model_copy(update={"mirror": None})
-    upstream = config.model_copy(update={"registry": registry})
-
-    def program() -> None:
-        # The caller's secrets belong to the run that parsed them: stand-ins, marked secret, for the keys set.
-        secrets = Secrets(**{f.name: pulumi.Output.secret(PLACEHOLDER) for f in fields(Secrets)
-                             if getattr(config.secrets, f.name) is not None})
-        Platform("platform", PlatformArgs(config=upstream.model_copy(update={"secrets": secrets})))
-
-    return run_offline(program, StackConfig(stack="bom"))
-
-
-def platform_config(stack: StackConfig) -> PlatformConfig:
-    """Parse a stack file's config as the program does (raises ConfigError naming the stack file and key)."""
-    parsed: list[PlatformConfig] = []
-    run_offline(lambda: parsed.append(PlatformConfig.from_pulumi()), stack)
-    return parsed[0]
-
-
 def image_references(value: Any) -> Iterator[str]:
     """Every string under an `image` key anywhere in an object: containers of any pod spec, template or CR."""
     if isinstance(value, dict):
@@ -153,6 +162,35 @@ def image_references(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from image_references(item)
+
+
+def value_references(values: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(values path, reference) of every Helm value that names an image or a registry: a `repository` (behind its
+    sibling `registry` where there is one), a lone `registry`, and an `image` string unless it is only the name
+    under a sibling `repository` (the GPU Operator's `repository` + `image` + `version` blocks)."""
+    if isinstance(values, list):
+        for i, item in enumerate(values):
+            yield from value_references(item, f"{path}[{i}]")
+        return
+    if not isinstance(values, dict):
+        return
+    prefix = f"{path}." if path else ""
+    registry, repository, image = (values.get(k) for k in ("registry", "repository", "image"))
+    if isinstance(repository, str) and repository:
+        full = f"{registry}/{repository}" if isinstance(registry, str) and registry else repository
+        yield f"{prefix}repository", full
+    elif isinstance(registry, str) and registry:
+        yield f"{prefix}registry", registry
+    if isinstance(image, str) and image and ("/" in image or not repository):
+        yield f"{prefix}image", image
+    for key, item in values.items():
+        if isinstance(item, dict | list):
+            yield from value_references(item, f"{prefix}{key}")
+
+
+def is_full_reference(ref: str) -> bool:
+    """A reference that names one image: a tag or a digest after the last path segment."""
+    return DIGEST in ref or ":" in ref.rsplit("/", 1)[-1]
 
 
 def normalized(ref: str) -> str:
@@ -183,6 +221,9 @@ def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: b
     for path, image in sorted(pin.images_at(pin.version).items()):
         found.image(image.ref, f"{origin}: {path}")
     values = inputs.get("values") or {}
+    for path, ref in value_references(values):
+        if is_full_reference(ref):
+            found.image(normalized(ref), f"{origin}: values {path}")
     driver = driver_image(values, node_os) if pin.chart == "gpu-operator" and node_os else None
     if driver is not None:
         local = vgpu and not driver.startswith(f"{DATACENTER_DRIVER}:")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from airgap.bom import BomError, bill_of_materials, platform_config
+from airgap.bom import BomError, stack_bill_of_materials
 from components.config import ConfigError
 from paictl import plan as plan_cmd
 from paictl.offline import StackConfig, StackFileError, load_stack_file, stack_path
@@ -39,7 +39,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _bom(args: argparse.Namespace) -> int:
-    bom = bill_of_materials(platform_config(_stack_config(args)))
+    bom = stack_bill_of_materials(_stack_config(args))
     sys.stdout.write(bom.to_json() if args.format == "json" else bom.to_table())
     return 0
 
