@@ -167,7 +167,8 @@ def image_references(value: Any) -> Iterator[str]:
 def value_references(values: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """(values path, reference) of every Helm value that names an image or a registry: a `repository` (behind its
     sibling `registry` where there is one), a lone `registry`, and an `image` string unless it is only the name
-    under a sibling `repository` (the GPU Operator's `repository` + `image` + `version` blocks)."""
+    under a sibling `repository` (the GPU Operator's `repository` + `image` + `version` blocks), and a chart-wide
+    `imageRegistry`."""
     if isinstance(values, list):
         for i, item in enumerate(values):
             yield from value_references(item, f"{path}[{i}]")
@@ -181,6 +182,8 @@ def value_references(values: Any, path: str = "") -> Iterator[tuple[str, str]]:
         yield f"{prefix}repository", full
     elif isinstance(registry, str) and registry:
         yield f"{prefix}registry", registry
+    if isinstance(values.get("imageRegistry"), str) and values["imageRegistry"]:
+        yield f"{prefix}imageRegistry", values["imageRegistry"]  # a chart-wide registry (global.imageRegistry)
     if isinstance(image, str) and image and ("/" in image or not repository):
         yield f"{prefix}image", image
     for key, item in values.items():

@@ -216,10 +216,11 @@ def test_value_references_find_every_way_a_chart_names_an_image() -> None:
     values = {"a": {"registry": "quay.io", "repository": "prometheus/prometheus", "tag": "v3"},
               "b": {"repository": "nvcr.io/nvidia/k8s", "image": "container-toolkit", "version": "v1"},
               "c": {"image": "docker.io/x/y:1"}, "d": [{"image": {"repository": "ghcr.io/z"}}],
-              "global": {"registry": "docker.io"}}
+              "global": {"registry": "docker.io", "imageRegistry": "quay.io"}}
     assert sorted(value_references(values)) == [
         ("a.repository", "quay.io/prometheus/prometheus"), ("b.repository", "nvcr.io/nvidia/k8s"),
-        ("c.image", "docker.io/x/y:1"), ("d[0].image.repository", "ghcr.io/z"), ("global.registry", "docker.io")]
+        ("c.image", "docker.io/x/y:1"), ("d[0].image.repository", "ghcr.io/z"), ("global.imageRegistry", "quay.io"),
+        ("global.registry", "docker.io")]
     assert normalized("busybox:1.36") == "docker.io/library/busybox:1.36"
     assert normalized("envoyproxy/envoy:v1") == "docker.io/envoyproxy/envoy:v1"
     assert normalized("localhost:5000/x:1") == "localhost:5000/x:1"
