@@ -16,7 +16,7 @@ import pulumi
 
 from components.catalog import CATALOG, ChartPin
 from components.config import PlatformConfig, Secrets
-from components.gpu_operator import DATACENTER_DRIVER, driver_image
+from components.gpu_operator import driver_image
 from components.platform import Platform, PlatformArgs
 from paictl.offline import Registered, StackConfig, run_offline
 from paictl.plan import HELM_RELEASE, is_kubernetes_object
@@ -228,9 +228,8 @@ def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: b
         if is_full_reference(ref):
             found.image(normalized(ref), f"{origin}: values {path}")
     driver = driver_image(values, node_os) if pin.chart == "gpu-operator" and node_os else None
-    if driver is not None:
-        local = vgpu and not driver.startswith(f"{DATACENTER_DRIVER}:")
-        found.add("image", driver, "local" if local else _status(driver), f"{origin}: driver")
+    if driver is not None:  # in vgpu mode the customer-built guest driver, already in the private registry
+        found.add("image", driver, "local" if vgpu else _status(driver), f"{origin}: driver")
 
 
 def _status(ref: str) -> Status:
@@ -254,13 +253,13 @@ class _Collector:
     def add(self, kind: Kind, ref: str, status: Status, origin: str) -> None:
         key = (kind, ref.split(DIGEST)[0])
         before = self.entries.get(key)
+        origins: tuple[str, ...] = (origin,)
         if before is not None:
-            if DIGEST in before.ref or DIGEST not in ref:
-                ref, status = before.ref, before.status
-            origin_list = tuple(sorted({*before.origins, origin}))
-        else:
-            origin_list = (origin,)
-        self.entries[key] = Entry(kind, ref, status, origin_list)
+            origins = tuple(sorted({*before.origins, origin}))
+            ref = ref if DIGEST in ref else before.ref
+            special = [s for s in (before.status, status) if s in ("local", "not-mirrorable")]
+            status = special[0] if special else _status(ref)
+        self.entries[key] = Entry(kind, ref, status, origins)
 
     def bom(self) -> Bom:
         entries = sorted(self.entries.values(), key=lambda e: (e.kind, e.ref))

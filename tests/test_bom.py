@@ -20,6 +20,7 @@ from airgap.bom import (
     ChartSource,
     bill_of_materials,
     catalog_pin,
+    collect,
     normalized,
     stack_bill_of_materials,
     value_references,
@@ -27,7 +28,7 @@ from airgap.bom import (
 from components.catalog import CATALOG
 from components.config import PlatformConfig
 from paictl.cli import main
-from paictl.offline import load_stack_file, stack_path
+from paictl.offline import Registered, load_stack_file, stack_path
 
 PIN = CATALOG.chart("gpu-operator")
 PRIVATE = "harbor.example.com/nvidia/vgpu-guest-driver"
@@ -259,3 +260,21 @@ def test_console_script_exit_code() -> None:
                           cwd=REPO, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == stack_bom("dev").to_json()
+
+
+def test_one_entry_per_artifact_keeps_the_digest_and_every_origin() -> None:
+    """The same image named by tag in one object and by digest in the config is one entry, by digest; a model two
+    endpoints serve is one entry with both."""
+    pinned = f"docker.io/michaelf34/infinity:0.0.77@{DIGEST}"
+    embed = {"name": "e", "routingName": "a/e", "type": "embedding", "format": "onnx",
+             "source": "oci://harbor.example.com/models/e:v1", "tenant": "team-a"}
+    config = PlatformConfig.model_validate(minimal(runtimes={"infinity": {"image": pinned}},
+                                                   models=[embed, {**embed, "name": "f", "routingName": "a/f"}]))
+    job = Registered(type="kubernetes:batch/v1:Job", name="warm", parent=None, custom=True, inputs={
+        "kind": "Job", "metadata": {"name": "warm"},
+        "spec": {"template": {"spec": {"containers": [{"name": "w", "image": "michaelf34/infinity:0.0.77"}]}}}})
+    bom = collect(config, [job])
+    assert bom.images == [pinned] and bom.unresolved == ["oci://harbor.example.com/models/e:v1"]
+    assert entry(bom, pinned) == {"kind": "image", "ref": pinned, "status": "resolved",
+                                  "origins": ["Job/warm", "runtime infinity"]}
+    assert [e.origins for e in bom.entries if e.kind == "model"] == [("model e", "model f")]
