@@ -105,9 +105,9 @@ def bill_of_materials(config: PlatformConfig) -> Bom:
     """Every image, chart and model artifact the platform this config describes needs."""
 
     def program() -> None:
-        # The caller's secrets belong to the run that parsed them: stand-ins, marked secret, for the keys set.
-        secrets = Secrets(**{f.name: pulumi.Output.secret(PLACEHOLDER) for f in fields(Secrets)
-                             if getattr(config.secrets, f.name) is not None})
+        # The caller's secrets belong to the run that parsed them (or were never set, in a config built by hand):
+        # every secret stands in as a placeholder, marked secret. Secrets never name an image, chart or model.
+        secrets = Secrets(**{f.name: pulumi.Output.secret(PLACEHOLDER) for f in fields(Secrets)})
         Platform("platform", PlatformArgs(config=upstream(config.model_copy(update={"secrets": secrets}))))
 
     return collect(config, run_offline(program, StackConfig(stack="bom")))
