@@ -114,17 +114,16 @@ def bill_of_materials(config: PlatformConfig) -> Bom:
 
 
 def stack_bill_of_materials(stack: StackConfig) -> Bom:
-    """The bill of materials of a stack file: its config parsed as the program parses it (a ConfigError names
-    the stack file and key), then planned, in one offline run."""
+    """The bill of materials of a stack file."""
+    return bill_of_materials(platform_config(stack))
+
+
+def platform_config(stack: StackConfig) -> PlatformConfig:
+    """A stack file's config parsed as the program parses it (a ConfigError names the stack file and key), without
+    its secrets: no Output outlives the offline run that made it, and secrets never name an artifact."""
     parsed: list[PlatformConfig] = []
-
-    def program() -> None:
-        config = PlatformConfig.from_pulumi()
-        parsed.append(config.model_copy(update={"secrets": Secrets()}))  # no Output outlives its run
-        Platform("platform", PlatformArgs(config=upstream(config)))
-
-    records = run_offline(program, stack)
-    return collect(parsed[0], records)
+    run_offline(lambda: parsed.append(PlatformConfig.from_pulumi().model_copy(update={"secrets": Secrets()})), stack)
+    return parsed[0]
 
 
 def upstream(config: PlatformConfig) -> PlatformConfig:
