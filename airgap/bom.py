@@ -54,7 +54,8 @@ class ChartSource:
 
     @property
     def ref(self) -> str:
-        """`oci://host/path:version`, or for a chart only in a classic repository `<repo URL>#<chart>:<version>`."""
+        """`oci://host/path:version`, or for a chart only in a classic repository `<repo URL>#<chart>:<version>`
+        (e.g. the GPU Operator v25.3.0); a chart in both is mirrored from OCI."""
         return f"{self.oci}:{self.version}" if self.oci else f"{self.repo}#{self.chart}:{self.version}"
 
 
@@ -216,8 +217,9 @@ def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: b
     inputs = record.inputs
     pin = catalog_pin(inputs["chart"], inputs["version"])
     origin = f"chart {pin.chart} {pin.version}"
-    source = ChartSource(chart=pin.chart, version=pin.version,
-                         oci=inputs["chart"] if inputs["chart"].startswith("oci://") else None,
+    release = pin.versions.get(pin.version)
+    oci = inputs["chart"] if inputs["chart"].startswith("oci://") else release.oci if release else None
+    source = ChartSource(chart=pin.chart, version=pin.version, oci=oci,
                          repo=(inputs.get("repositoryOpts") or {}).get("repo"))
     found.chart(source, f"release {inputs.get('name', record.name)}")
     for path, image in sorted(pin.images_at(pin.version).items()):
