@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from airgap.bom import BomError, stack_bill_of_materials
 from components.config import ConfigError
 from paictl import plan as plan_cmd
 from paictl import validate as validate_cmd
@@ -45,6 +46,12 @@ def _validate(args: argparse.Namespace) -> int:
     return validate_cmd.run(args, _stack_config(args))
 
 
+def _bom(args: argparse.Namespace) -> int:
+    bom = stack_bill_of_materials(_stack_config(args))
+    sys.stdout.write(bom.to_json() if args.format == "json" else bom.to_table())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -57,6 +64,12 @@ def parser() -> argparse.ArgumentParser:
     _add_stack_source(validate)
     validate_cmd.add_arguments(validate)
     validate.set_defaults(run=_validate)
+    airgap = commands.add_parser("airgap", help="air-gapped sites: bill of materials, mirroring, bundles")
+    airgap_commands = airgap.add_subparsers(dest="airgap_command", required=True)
+    bom = airgap_commands.add_parser("bom", help="every image, chart and model the stack needs")
+    _add_stack_source(bom)
+    bom.add_argument("--format", choices=["table", "json"], default="table")
+    bom.set_defaults(run=_bom)
     return root
 
 
@@ -64,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (ConfigError, StackFileError, LiveUnavailable) as exc:
+    except (ConfigError, StackFileError, LiveUnavailable, BomError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except InteropError as exc:
