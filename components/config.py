@@ -329,11 +329,13 @@ class HarborStorage(Strict):
 
 
 class HarborConfig(Strict):
-    """Harbor, the registry and model gallery. `host` defaults to harbor.<pai:cluster.ingress.domain>; `tlsSecret`
-    names an existing kubernetes.io/tls Secret in the harbor namespace, else cert-manager issues one."""
+    """Harbor, the registry and model gallery. `host` defaults to harbor.<pai:cluster.ingress.domain>; `expose`
+    `gateway` puts it behind the platform Gateway, `clusterIP` keeps it in-cluster; `tlsSecret` names an existing
+    kubernetes.io/tls Secret in the harbor namespace that the Gateway's Harbor listener (or, in-cluster, Harbor's
+    own proxy) serves, else cert-manager issues one."""
 
     host: str | None = Field(default=None, pattern=HOSTNAME)
-    expose: Literal["ingress", "clusterIP"] = "ingress"
+    expose: Literal["gateway", "clusterIP"] = "gateway"
     tlsSecret: str | None = Field(default=None, pattern=DNS_LABEL)
     verifyTls: bool = True  # whether Pulumi's Harbor provider verifies Harbor's certificate
     storage: HarborStorage = HarborStorage()
@@ -503,6 +505,8 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
         errors.append("pai:grafanaAdminPassword: pai:monitoring needs the Grafana admin password "
                       "(`pulumi config set --secret grafanaAdminPassword ...`)")
     errors += _harbor_errors(cfg, set_keys) + _mlflow_errors(cfg, set_keys)
+    if not [e for e in errors if e.startswith("pai:harbor.host")]:  # harbor_host needs a host or a domain
+        errors += _gateway_host_errors(cfg)
     return errors
 
 
@@ -577,6 +581,35 @@ def harbor_host(cfg: PlatformConfig) -> str:
     """Harbor's DNS name: pai:harbor.host, else harbor.<ingress domain>."""
     assert cfg.harbor is not None
     return cfg.harbor.host or f"harbor.{cfg.cluster.ingress.domain}"
+
+
+def mlflow_host(mlflow: MlflowConfig, cluster: Cluster) -> str | None:
+    """MLflow's Gateway hostname: pai:mlflow.host, else mlflow.<ingress domain>; None keeps MLflow in-cluster only."""
+    return mlflow.host or (f"mlflow.{cluster.ingress.domain}" if cluster.ingress.domain else None)
+
+
+def gateway_hosts(cfg: PlatformConfig) -> dict[str, str]:
+    """Each hostname the platform Gateway listens on, by the config key it comes from."""
+    hosts = {}
+    if cfg.models and cfg.cluster.ingress.domain:
+        hosts["pai:cluster.ingress.domain"] = cfg.cluster.ingress.domain
+    if cfg.harbor is not None and cfg.harbor.expose == "gateway":
+        hosts["pai:harbor.host"] = harbor_host(cfg)
+    mlflow = mlflow_host(cfg.mlflow, cfg.cluster) if cfg.mlflow is not None else None
+    if mlflow:
+        hosts["pai:mlflow.host"] = mlflow
+    return hosts
+
+
+def _gateway_host_errors(cfg: PlatformConfig) -> list[str]:
+    """Two Gateway listeners on one hostname conflict: each service needs its own."""
+    seen: dict[str, str] = {}
+    errors = []
+    for key, host in gateway_hosts(cfg).items():
+        if host in seen:
+            errors.append(f"{key}: {host!r} is also {seen[host]}; the Gateway needs a hostname per service")
+        seen.setdefault(host, key)
+    return errors
 
 
 def harbor_mirror_project(cfg: PlatformConfig) -> str:

@@ -1,5 +1,7 @@
 """Gateway: Envoy Gateway with the Envoy AI Gateway as its extension server, one Gateway for the platform, and one
 AIGatewayRoute that sends each OpenAI-compatible request to the model endpoint behind the request's `model`.
+The same Gateway exposes the platform's web services (Harbor, MLflow): an HTTPS listener per service hostname that
+admits routes only from that service's namespace, TLS terminated at the Gateway.
 
 The AI Gateway's external processor reads `model` from the request body into the `x-ai-eg-model` header before
 routing, so `/v1/chat/completions`, `/v1/completions` and `/v1/embeddings` match one rule per routing name, and
@@ -17,7 +19,7 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.catalog import CATALOG
 from components.config import Ingress, Model, Registry
-from components.kube import helm_release, meta
+from components.kube import certificate, helm_release, meta
 from components.values import merge, mirrored, nested
 
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"  # the chart's config.envoyGateway.gateway
@@ -33,9 +35,25 @@ EXTENSION_SERVER_PORT = 1063
 BODY_BUFFER_LIMIT = "50Mi"
 # Generation takes longer than the AI Gateway's 60 s default request timeout.
 REQUEST_TIMEOUT = "300s"
+# A multi-GB image blob or model artifact takes far longer than Envoy's 15 s default route timeout to stream.
+UPLOAD_TIMEOUT = "1h"
+MODELS_HTTPS = "https"  # the model API's listener, on pai:cluster.ingress.domain
+MODELS_HTTP = "http"  # ... or plain HTTP where no domain is set
 GATEWAY_API = "gateway.networking.k8s.io"
 AI_GATEWAY_API = "aigateway.envoyproxy.io"
 ENVOY_GATEWAY_API = "gateway.envoyproxy.io"
+
+
+@dataclass(frozen=True)
+class Exposed:
+    """A platform web service behind the Gateway: the listener `listener` on `hostname` admits routes from
+    `namespace` only. Its certificate is `tls_secret`, an existing kubernetes.io/tls Secret in `namespace`, else the
+    Gateway's own cert-manager certificate."""
+
+    listener: str
+    hostname: str
+    namespace: str
+    tls_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,10 +64,14 @@ class GatewayArgs:
     tenant_namespaces: dict[str, pulumi.Output[str]]
     # The cert-manager release, so the Certificate waits for its CRD and issuer.
     cert_manager: pulumi.Resource | None = None
+    exposed: tuple[Exposed, ...] = ()
 
 
 class Gateway(pulumi.ComponentResource):
-    """Envoy Gateway and the Envoy AI Gateway releases, the platform's Gateway and its model routes."""
+    """Envoy Gateway and the Envoy AI Gateway releases, the platform's Gateway, its model routes and the listeners
+    of the web services it exposes."""
+
+    api: pulumi.Resource  # the Envoy Gateway release, which installs the Gateway API CRDs routes need
 
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:gateway:Gateway", name, None, opts)
@@ -74,18 +96,29 @@ class Gateway(pulumi.ComponentResource):
         on_envoy_gateway = pulumi.ResourceOptions(parent=self, depends_on=[envoy_gateway])
         on_ai_gateway = pulumi.ResourceOptions(parent=self, depends_on=[crds, ai_gateway])
 
-        domain = args.ingress.domain
+        domain = args.ingress.domain if args.models else None
         gateway_class = custom(f"{name}-class", GATEWAY_API, "v1", "GatewayClass", meta(args.ingress.className),
                                {"controllerName": CONTROLLER_NAME}, on_envoy_gateway)
-        if domain:
-            custom(f"{name}-certificate", "cert-manager.io", "v1", "Certificate", meta(TLS_SECRET, gateway_ns),
-                   certificate_spec(domain),
-                   pulumi.ResourceOptions(parent=self, depends_on=after_cert_manager))
+        dns_names = certificate_dns_names(domain, args.exposed)
+        if dns_names:
+            certificate(f"{name}-certificate", gateway_ns, TLS_SECRET, dns_names,
+                        pulumi.ResourceOptions(parent=self, depends_on=after_cert_manager))
+        for exposed in args.exposed:
+            if exposed.tls_secret:
+                custom(f"{name}-{exposed.listener}-tls-grant", GATEWAY_API, "v1beta1", "ReferenceGrant",
+                       meta(f"{GATEWAY_NAME}-tls", exposed.namespace), tls_grant_spec(exposed.tls_secret),
+                       on_envoy_gateway)
         gateway = custom(f"{name}-gateway", GATEWAY_API, "v1", "Gateway", meta(GATEWAY_NAME, gateway_ns),
-                         gateway_spec(gateway_class["name"], domain), on_envoy_gateway)
+                         gateway_spec(gateway_class["name"], domain, bool(args.models), args.exposed),
+                         on_envoy_gateway)
         gateway_name = gateway["name"]
         custom(f"{name}-client-traffic", ENVOY_GATEWAY_API, "v1alpha1", "ClientTrafficPolicy",
                meta(GATEWAY_NAME, gateway_ns), client_traffic_spec(gateway_name), on_envoy_gateway)
+        if args.exposed:
+            custom(f"{name}-uploads", ENVOY_GATEWAY_API, "v1alpha1", "BackendTrafficPolicy",
+                   meta(f"{GATEWAY_NAME}-uploads", gateway_ns), uploads_spec(gateway_name, args.exposed),
+                   on_envoy_gateway)
+        self.api = envoy_gateway
 
         ai_backends: dict[str, pulumi.Output[Any]] = {}
         for model in args.models:
@@ -101,10 +134,14 @@ class Gateway(pulumi.ComponentResource):
             for grant, spec in reference_grants().items():
                 custom(f"{name}-{tenant}-{grant}", GATEWAY_API, "v1beta1", "ReferenceGrant", meta(grant, tenant_ns),
                        spec, on_envoy_gateway)
-        route = custom(f"{name}-route", AI_GATEWAY_API, "v1beta1", "AIGatewayRoute", meta(ROUTE_NAME, gateway_ns),
-                       route_spec(gateway_name, args.models, ai_backends), on_ai_gateway)
-        self.register_outputs({"gateway": gateway_name, "route": route["name"],
-                               "releases": [envoy_gateway.status, ai_gateway.status]})
+        outputs: dict[str, Any] = {"gateway": gateway_name, "releases": [envoy_gateway.status, ai_gateway.status]}
+        if args.models:
+            route = custom(f"{name}-route", AI_GATEWAY_API, "v1beta1", "AIGatewayRoute",
+                           meta(ROUTE_NAME, gateway_ns),
+                           route_spec(gateway_name, models_listener(domain), args.models, ai_backends),
+                           on_ai_gateway)
+            outputs["route"] = route["name"]
+        self.register_outputs(outputs)
 
 
 def custom(name: str, group: str, version: str, kind: str, metadata: Any, spec: dict[str, Any],
@@ -155,21 +192,66 @@ def ai_gateway_values(registry: Registry, webhook_certificate: bool) -> dict[str
     return values
 
 
-def certificate_spec(domain: str) -> dict[str, Any]:
-    return {"secretName": TLS_SECRET, "dnsNames": [domain],
-            "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": namespaces.CLUSTER_ISSUER}}
+def parent_ref(listener: str) -> dict[str, str]:
+    """How a route in another namespace attaches to the platform Gateway's listener `listener`."""
+    return {"group": GATEWAY_API, "kind": "Gateway", "name": GATEWAY_NAME, "namespace": namespaces.GATEWAY,
+            "sectionName": listener}
 
 
-def gateway_spec(class_name: pulumi.Input[str], domain: str | None) -> dict[str, Any]:
-    """HTTPS on the configured domain with the cert-manager certificate; plain HTTP where no domain is set."""
-    if domain:
-        listener: dict[str, Any] = {
-            "name": "https", "protocol": "HTTPS", "port": 443, "hostname": domain,
-            "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": TLS_SECRET}]},
-        }
-    else:
-        listener = {"name": "http", "protocol": "HTTP", "port": 80}
-    return {"gatewayClassName": class_name, "listeners": [listener]}
+def models_listener(domain: str | None) -> str:
+    return MODELS_HTTPS if domain else MODELS_HTTP
+
+
+def certificate_dns_names(domain: str | None, exposed: tuple[Exposed, ...]) -> list[str]:
+    """The Gateway certificate covers the model API's domain and every exposed hostname without a Secret of its own."""
+    return [*([domain] if domain else []), *(e.hostname for e in exposed if not e.tls_secret)]
+
+
+def https_listener(name: str, hostname: str, secret: dict[str, str]) -> dict[str, Any]:
+    return {"name": name, "protocol": "HTTPS", "port": 443, "hostname": hostname,
+            "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", **secret}]}}
+
+
+def exposed_listener(exposed: Exposed) -> dict[str, Any]:
+    """HTTPS on the service's hostname; only HTTPRoutes from the service's own namespace may attach."""
+    secret = ({"name": exposed.tls_secret, "namespace": exposed.namespace} if exposed.tls_secret
+              else {"name": TLS_SECRET})
+    listener = https_listener(exposed.listener, exposed.hostname, secret)
+    listener["allowedRoutes"] = {
+        "namespaces": {"from": "Selector",
+                       "selector": {"matchLabels": {"kubernetes.io/metadata.name": exposed.namespace}}},
+        "kinds": [{"group": GATEWAY_API, "kind": "HTTPRoute"}],
+    }
+    return listener
+
+
+def gateway_spec(class_name: pulumi.Input[str], domain: str | None, models: bool,
+                 exposed: tuple[Exposed, ...]) -> dict[str, Any]:
+    """The model API (routes from the gateway namespace only): HTTPS on the configured domain with the cert-manager
+    certificate, plain HTTP where no domain is set; then one HTTPS listener per exposed service."""
+    listeners: list[dict[str, Any]] = []
+    if models:
+        if domain:
+            listener = https_listener(MODELS_HTTPS, domain, {"name": TLS_SECRET})
+        else:
+            listener = {"name": MODELS_HTTP, "protocol": "HTTP", "port": 80}
+        listeners.append({**listener, "allowedRoutes": {"namespaces": {"from": "Same"}}})
+    listeners += [exposed_listener(e) for e in exposed]
+    return {"gatewayClassName": class_name, "listeners": listeners}
+
+
+def tls_grant_spec(secret: str) -> dict[str, Any]:
+    """In a service's namespace: the Gateway may read its own TLS Secret."""
+    return {"from": [{"group": GATEWAY_API, "kind": "Gateway", "namespace": namespaces.GATEWAY}],
+            "to": [{"group": "", "kind": "Secret", "name": secret}]}
+
+
+def uploads_spec(gateway_name: pulumi.Input[str], exposed: tuple[Exposed, ...]) -> dict[str, Any]:
+    """Image pushes and pulls, artifact uploads and downloads stream for as long as they need on the services'
+    listeners (Envoy streams request bodies to the backend without a size limit; only its timeouts bound them)."""
+    return {"targetRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name,
+                            "sectionName": e.listener} for e in exposed],
+            "timeout": {"http": {"requestTimeout": UPLOAD_TIMEOUT}}}
 
 
 def client_traffic_spec(gateway_name: pulumi.Input[str]) -> dict[str, Any]:
@@ -217,8 +299,10 @@ def route_rule(model: Model, ai_backend: Any) -> dict[str, Any]:
     }
 
 
-def route_spec(gateway_name: pulumi.Input[str], models: list[Model],
+def route_spec(gateway_name: pulumi.Input[str], listener: str, models: list[Model],
                ai_backends: dict[str, pulumi.Output[Any]]) -> dict[str, Any]:
-    """One rule per routing name, in routing-name order so that reordering the config changes nothing."""
+    """One rule per routing name, in routing-name order so that reordering the config changes nothing; on the model
+    API's listener only."""
     rules = [route_rule(m, ai_backends[m.name]) for m in sorted(models, key=lambda m: m.routingName)]
-    return {"parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name}], "rules": rules}
+    return {"parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name, "sectionName": listener}],
+            "rules": rules}

@@ -1,6 +1,8 @@
 """Harbor: the registry, model gallery and air-gap mirror, installed from its chart and then configured through
 the Harbor API (pulumiverse-harbor): gallery projects with quotas, scan on push, immutable promotion tags and
-retention, robot accounts for serving and publishing, and the projects the air-gap module pushes into."""
+retention, robot accounts for serving and publishing, and the projects the air-gap module pushes into. Exposed
+through the platform Gateway (the chart's HTTPRoute on the Gateway's Harbor listener, TLS terminated there), or
+in-cluster only behind the chart's own TLS proxy."""
 
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ import pulumiverse_harbor as harbor
 from components import namespaces
 from components.catalog import CATALOG
 from components.config import Cluster, Gallery, GalleryProject, HarborConfig, Registry
+from components.gateway import parent_ref
 from components.kube import certificate, helm_release, meta
 from components.values import chart_images, merge, mirrored
 
 ADMIN_SECRET = "harbor-admin"
 ADMIN_PASSWORD_KEY = "HARBOR_ADMIN_PASSWORD"  # the chart's existingSecretAdminPasswordKey default
 TLS_SECRET = "harbor-tls"
+LISTENER = "harbor"  # the platform Gateway's listener for Harbor
 # Trivy's vulnerability databases (OCI artifacts); air-gap mode reads them from the mirror.
 TRIVY_DB = "ghcr.io/aquasecurity/trivy-db"
 TRIVY_JAVA_DB = "ghcr.io/aquasecurity/trivy-java-db"
@@ -39,6 +43,7 @@ class HarborArgs:
     mirror_project: str
     admin_password: pulumi.Output[str]
     cert_manager: pulumi.Resource | None = None  # the release that installs the Certificate CRD
+    gateway_api: pulumi.Resource | None = None  # the release that installs the HTTPRoute CRD
 
 
 class Harbor(pulumi.ComponentResource):
@@ -59,14 +64,18 @@ class Harbor(pulumi.ComponentResource):
         namespace = ns.metadata["name"]
         admin = k8s.core.v1.Secret(f"{name}-admin", metadata=meta(ADMIN_SECRET, namespace), type="Opaque",
                                    string_data={ADMIN_PASSWORD_KEY: args.admin_password}, opts=child)
+        # Behind the Gateway, the Gateway's listener serves pai:harbor.tlsSecret or its own certificate; in-cluster
+        # only, the chart's proxy serves pai:harbor.tlsSecret or a certificate of Harbor's own.
         tls_secret = args.harbor.tlsSecret
-        if tls_secret is None:
+        if tls_secret is None and args.harbor.expose == "clusterIP":
             depends = [args.cert_manager] if args.cert_manager else []
             certificate(f"{name}-certificate", namespace, TLS_SECRET, [args.host],
                         pulumi.ResourceOptions(parent=self, depends_on=depends))
             tls_secret = TLS_SECRET
+        after_gateway_api = [args.gateway_api] if args.gateway_api and args.harbor.expose == "gateway" else []
         release = helm_release(f"{name}-release", "harbor", CATALOG.chart("harbor"), args.registry.mirror,
-                                namespace, harbor_values(args, tls_secret, admin.metadata["name"]), child)
+                                namespace, harbor_values(args, tls_secret, admin.metadata["name"]),
+                                pulumi.ResourceOptions(parent=self, depends_on=after_gateway_api))
         self.url = pulumi.Output.from_input(f"https://{args.host}")
         provider = harbor.Provider(f"{name}-provider", url=self.url, username="admin",
                                    password=args.admin_password,  # a Pulumi secret already (require_secret)
@@ -92,15 +101,22 @@ class Harbor(pulumi.ComponentResource):
                                "pushRobotSecret": self.push_robot_secret})
 
 
-def harbor_values(args: HarborArgs, tls_secret: str, admin_secret: pulumi.Input[str]) -> dict[str, Any]:
-    """Helm values for the harbor chart: TLS from a Secret, persistence, Trivy, the admin password by reference."""
+def expose_values(cfg: HarborConfig, host: str, tls_secret: str | None) -> dict[str, Any]:
+    """Behind the Gateway: the chart's HTTPRoute on the Harbor listener, plain HTTP behind it (TLS ends at the
+    Gateway). In-cluster only: the chart's proxy Service, serving TLS from the Secret."""
+    if cfg.expose == "gateway":
+        return {"type": "route", "tls": {"enabled": False},
+                "route": {"parentRefs": [parent_ref(LISTENER)], "hosts": [host]}}
+    return {"type": "clusterIP",
+            "tls": {"enabled": True, "certSource": "secret", "secret": {"secretName": tls_secret}}}
+
+
+def harbor_values(args: HarborArgs, tls_secret: str | None, admin_secret: pulumi.Input[str]) -> dict[str, Any]:
+    """Helm values for the harbor chart: how it is exposed, persistence, Trivy, the admin password by reference.
+    The external URL is https either way: through the Gateway or the chart's TLS proxy."""
     cfg, mirror = args.harbor, args.registry.mirror
-    expose: dict[str, Any] = {"type": cfg.expose,
-                              "tls": {"enabled": True, "certSource": "secret", "secret": {"secretName": tls_secret}}}
-    if cfg.expose == "ingress":
-        expose["ingress"] = {"hosts": {"core": args.host}, "className": args.cluster.ingress.className}
     values: dict[str, Any] = {
-        "expose": expose,
+        "expose": expose_values(cfg, args.host, tls_secret),
         "externalURL": f"https://{args.host}",
         "persistence": {"enabled": True, "resourcePolicy": "keep",
                         "persistentVolumeClaim": persistence(cfg, args.cluster.storageClass)},

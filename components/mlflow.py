@@ -1,6 +1,7 @@
 """Mlflow: the MLflow tracking server and model registry with a PostgreSQL backend store, an S3-compatible artifact
 store it proxies for its clients, and basic authentication. Every credential is a Pulumi secret put into a
-Kubernetes Secret that the chart references by name, so none appears in the Helm values."""
+Kubernetes Secret that the chart references by name, so none appears in the Helm values. With a hostname, an
+HTTPRoute on the platform Gateway's MLflow listener exposes it (the chart has no Gateway API option)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pulumi_kubernetes as k8s
 
 from components import namespaces
 from components.catalog import CATALOG
-from components.config import Cluster, MlflowConfig, Registry
-from components.kube import certificate, helm_release, meta
+from components.config import Cluster, MlflowConfig, Registry, mlflow_host
+from components.gateway import GATEWAY_API, parent_ref
+from components.kube import helm_release, meta
 from components.values import chart_images, merge
 
 RELEASE = "mlflow"  # the chart's fullname: the bundled subcharts' Secrets are named after it
@@ -21,7 +23,7 @@ SERVICE_PORT = 80  # the chart's service.port
 DB_SECRET = "mlflow-db"
 S3_SECRET = "mlflow-s3"
 ADMIN_SECRET = "mlflow-admin"
-TLS_SECRET = "mlflow-tls"
+LISTENER = "mlflow"  # the platform Gateway's listener for MLflow
 # Secrets the chart reads for its bundled subcharts, by fixed name and keys (templates/_helpers.tpl, deployment.yaml).
 BUNDLED_DB_SECRET = f"{RELEASE}-postgresql"
 BUNDLED_S3_SECRET = f"{RELEASE}-minio"
@@ -42,11 +44,11 @@ class MlflowArgs:
     cluster: Cluster
     registry: Registry
     credentials: Credentials
-    cert_manager: pulumi.Resource | None = None  # the release that installs the Certificate CRD
+    gateway_api: pulumi.Resource | None = None  # the release that installs the HTTPRoute CRD
 
 
 class Mlflow(pulumi.ComponentResource):
-    """The MLflow Helm release, its credential Secrets and, behind an ingress, its certificate."""
+    """The MLflow Helm release, its credential Secrets and, with a hostname, its route through the Gateway."""
 
     tracking_url: pulumi.Output[str]
 
@@ -76,18 +78,21 @@ class Mlflow(pulumi.ComponentResource):
         secret("admin", ADMIN_SECRET, {"username": cfg.adminUser, "password": creds.admin_password})
         host = mlflow_host(cfg, args.cluster)
         if host:
-            depends = [args.cert_manager] if args.cert_manager else []
-            certificate(f"{name}-certificate", namespace, TLS_SECRET, [host],
-                        pulumi.ResourceOptions(parent=self, depends_on=depends))
+            k8s.apiextensions.CustomResource(
+                f"{name}-route", api_version=f"{GATEWAY_API}/v1", kind="HTTPRoute", metadata=meta(RELEASE, namespace),
+                spec=route_spec(host),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.gateway_api] if args.gateway_api else []))
         release = helm_release(f"{name}-release", RELEASE, CATALOG.chart("mlflow"), args.registry.mirror, namespace,
                                 mlflow_values(cfg, args.cluster, args.registry), child)
         self.tracking_url = pulumi.Output.from_input(tracking_url(cfg, args.cluster))
         self.register_outputs({"trackingUrl": self.tracking_url, "release": release.status})
 
 
-def mlflow_host(cfg: MlflowConfig, cluster: Cluster) -> str | None:
-    """The ingress host: pai:mlflow.host, else mlflow.<ingress domain>; None keeps MLflow in-cluster only."""
-    return cfg.host or (f"mlflow.{cluster.ingress.domain}" if cluster.ingress.domain else None)
+def route_spec(host: str) -> dict[str, Any]:
+    """Every path on the hostname to the tracking Service (the chart's fullname, port service.port)."""
+    return {"parentRefs": [parent_ref(LISTENER)], "hostnames": [host],
+            "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                       "backendRefs": [{"name": RELEASE, "port": SERVICE_PORT}]}]}
 
 
 def service_hosts() -> list[str]:
@@ -102,7 +107,8 @@ def tracking_url(cfg: MlflowConfig, cluster: Cluster) -> str:
 
 
 def mlflow_values(cfg: MlflowConfig, cluster: Cluster, registry: Registry) -> dict[str, Any]:
-    """Helm values for the mlflow chart: backend store, proxied artifact store, auth, ingress and images."""
+    """Helm values for the mlflow chart: backend store, proxied artifact store, auth, allowed hosts and images.
+    Behind the Gateway the browser's origin is https://<host>, which the chart would only derive from an ingress."""
     host = mlflow_host(cfg, cluster)
     values: dict[str, Any] = {
         **backend_values(cfg, cluster.storageClass),
@@ -111,12 +117,7 @@ def mlflow_values(cfg: MlflowConfig, cluster: Cluster, registry: Registry) -> di
         "serverAllowedHosts": [*([host] if host else []), *service_hosts()],
     }
     if host:
-        values["ingress"] = {
-            "enabled": True,
-            "className": cluster.ingress.className,
-            "hosts": [{"host": host, "paths": [{"path": "/", "pathType": "Prefix"}]}],
-            "tls": [{"secretName": TLS_SECRET, "hosts": [host]}],
-        }
+        values["corsAllowedOrigins"] = [f"https://{host}"]
     if registry.pullSecret:
         values["imagePullSecrets"] = [{"name": registry.pullSecret}]
     return merge(chart_images(CATALOG.chart("mlflow").images, registry.mirror), values)

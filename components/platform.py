@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import harbor, mlflow, namespaces
 from components.cert_manager import CertManager, CertManagerArgs
-from components.config import PlatformConfig, harbor_host, harbor_mirror_project, stack_file
-from components.gateway import Gateway, GatewayArgs
+from components.config import PlatformConfig, gateway_hosts, harbor_host, harbor_mirror_project, stack_file
+from components.gateway import Exposed, Gateway, GatewayArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
 from components.harbor import Harbor, HarborArgs
 from components.kserve import Kserve, KserveArgs
@@ -100,13 +101,16 @@ class Platform(pulumi.ComponentResource):
             child,
         )
         self.gateway = None
-        if cfg.models:
+        exposed = exposed_services(cfg)
+        if cfg.models or exposed:
             self.gateway = Gateway(
                 f"{name}-gateway",
                 GatewayArgs(models=cfg.models, ingress=cfg.cluster.ingress, registry=cfg.registry,
-                            tenant_namespaces=self.tenancy.namespaces, cert_manager=self.cert_manager.release),
+                            tenant_namespaces=self.tenancy.namespaces, cert_manager=self.cert_manager.release,
+                            exposed=exposed),
                 child,
             )
+        gateway_api = self.gateway.api if self.gateway else None
         cert_manager = self.cert_manager.release
         self.harbor = None
         if cfg.harbor is not None:
@@ -115,7 +119,8 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-harbor",
                 HarborArgs(harbor=cfg.harbor, gallery=cfg.gallery, cluster=cfg.cluster, registry=cfg.registry,
                            host=harbor_host(cfg), mirror_project=harbor_mirror_project(cfg),
-                           admin_password=cfg.secrets.harborAdminPassword, cert_manager=cert_manager),
+                           admin_password=cfg.secrets.harborAdminPassword, cert_manager=cert_manager,
+                           gateway_api=gateway_api),
                 child,
             )
         self.mlflow = None
@@ -125,7 +130,7 @@ class Platform(pulumi.ComponentResource):
                     and secrets.s3SecretAccessKey)  # the config check requires them
             self.mlflow = Mlflow(
                 f"{name}-mlflow",
-                MlflowArgs(mlflow=cfg.mlflow, cluster=cfg.cluster, registry=cfg.registry, cert_manager=cert_manager,
+                MlflowArgs(mlflow=cfg.mlflow, cluster=cfg.cluster, registry=cfg.registry, gateway_api=gateway_api,
                            credentials=Credentials(db_password=secrets.mlflowDbPassword,
                                                    admin_password=secrets.mlflowAdminPassword,
                                                    s3_access_key_id=secrets.s3AccessKeyId,
@@ -133,6 +138,18 @@ class Platform(pulumi.ComponentResource):
                 child,
             )
         self.register_outputs({"tenantNamespaces": self.tenancy.namespaces})
+
+
+def exposed_services(cfg: PlatformConfig) -> tuple[Exposed, ...]:
+    """The web services the platform Gateway exposes: Harbor unless it is in-cluster only, MLflow where it has a
+    hostname."""
+    hosts = gateway_hosts(cfg)
+    found = []
+    if cfg.harbor is not None and "pai:harbor.host" in hosts:
+        found.append(Exposed(harbor.LISTENER, hosts["pai:harbor.host"], namespaces.HARBOR, cfg.harbor.tlsSecret))
+    if "pai:mlflow.host" in hosts:
+        found.append(Exposed(mlflow.LISTENER, hosts["pai:mlflow.host"], namespaces.MLFLOW))
+    return tuple(found)
 
 
 def s3_access(cfg: PlatformConfig) -> S3Access | None:

@@ -204,7 +204,8 @@ def test_a_domain_gets_https_with_a_cluster_issuer_certificate(run_program: Prog
 def test_no_domain_gets_plain_http_and_no_certificate(run_program: Program) -> None:
     records = plan(run_program, domain=None)
     assert gateway_certificates(records) == []
-    assert one(records, "Gateway")["spec"]["listeners"] == [{"name": "http", "protocol": "HTTP", "port": 80}]
+    assert one(records, "Gateway")["spec"]["listeners"] == [
+        {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": {"namespaces": {"from": "Same"}}}]
 
 
 def test_request_bodies_beyond_envoys_default_buffer_are_accepted(run_program: Program) -> None:
@@ -226,8 +227,9 @@ def test_vks_prod_routes_each_routing_name_to_its_endpoint(run_stack: Callable[[
     route = one(records, "AIGatewayRoute")
     gateway = one(records, "Gateway")
     assert route["metadata"]["namespace"] == gateway["metadata"]["namespace"]
+    (listener,) = [x for x in gateway["spec"]["listeners"] if x["hostname"] == "pai.prod.example.internal"]
     assert route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                                            "name": gateway["metadata"]["name"]}]
+                                            "name": gateway["metadata"]["name"], "sectionName": listener["name"]}]
     found = route["spec"]["rules"]
     assert len(found) == len(models) == 3
     for m in models:
@@ -305,7 +307,7 @@ def test_tenants_with_endpoints_grant_the_cross_namespace_references(run_program
                            ("gateway.envoyproxy.io", "Backend"))
 
 
-def test_no_models_installs_no_gateway(run_program: Program) -> None:
+def test_nothing_to_serve_or_expose_installs_no_gateway(run_program: Program) -> None:
     records = run_program(minimal())
     assert gateway_records(records) == []
     assert not [r for r in releases(records) if r["chart"].rsplit("/", 1)[-1] in CHARTS]

@@ -1,5 +1,6 @@
-"""Harbor: chart values against the reference chart, TLS from cert-manager or a given Secret, the admin password by
-reference only, and the gallery the Harbor provider configures, asserted from the inputs it registers."""
+"""Harbor: chart values against the reference chart, its route through the platform Gateway or TLS in-cluster from
+cert-manager or a given Secret, the admin password by reference only, and the gallery the Harbor provider
+configures, asserted from the inputs it registers."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def repositories(values: Any) -> Iterator[str]:
 # --- the chart -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("expose", ["ingress", "clusterIP"])
+@pytest.mark.parametrize("expose", ["gateway", "clusterIP"])
 @pytest.mark.parametrize("registry", [{}, {"mirror": MIRROR, "pullSecret": "mirror-pull"}])
 def test_values_exist_in_the_reference_chart(run_program: Program, expose: str, registry: dict[str, Any]) -> None:
     records = plan(run_program, {"expose": expose}, **({"registry": registry} if registry else {}))
@@ -87,28 +88,62 @@ def test_admin_password_comes_from_a_secret_by_reference(run_program: Program) -
     assert secret["stringData"] == {ADMIN_PASSWORD_KEY: "[secret]"}
 
 
-def test_tls_from_a_cert_manager_certificate(run_program: Program) -> None:
+def harbor_certificates(records: list[Registered]) -> list[dict[str, Any]]:
+    return [c for c in of_kind(records, "Certificate") if c["metadata"]["namespace"] == namespaces.HARBOR]
+
+
+def test_behind_the_gateway_the_chart_routes_on_the_harbor_listener(run_program: Program) -> None:
     records = plan(run_program)
     values = harbor_release(records)["values"]
-    (cert,) = [c for c in of_kind(records, "Certificate") if c["metadata"]["namespace"] == namespaces.HARBOR]
+    assert values["expose"] == {
+        "type": "route",
+        "tls": {"enabled": False},  # TLS ends at the Gateway; the chart serves plain HTTP behind it
+        "route": {"parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "pai-gateway",
+                                  "namespace": namespaces.GATEWAY, "sectionName": "harbor"}],
+                  "hosts": [HOST]},
+    }
+    assert values["externalURL"] == f"https://{HOST}"
+    assert harbor_certificates(records) == []  # the Gateway's certificate covers the host
+    (gateway,) = of_kind(records, "Gateway")
+    (listener,) = [x for x in gateway["spec"]["listeners"] if x["name"] == "harbor"]
+    assert (listener["protocol"], listener["hostname"]) == ("HTTPS", HOST)
+
+
+def test_behind_the_gateway_a_given_secret_is_the_harbor_listeners_certificate(run_program: Program) -> None:
+    records = plan(run_program, {"tlsSecret": "corp-wildcard"})
+    assert harbor_certificates(records) == []
+    (gateway,) = of_kind(records, "Gateway")
+    (listener,) = [x for x in gateway["spec"]["listeners"] if x["name"] == "harbor"]
+    assert listener["tls"]["certificateRefs"] == [{"kind": "Secret", "name": "corp-wildcard",
+                                                   "namespace": namespaces.HARBOR}]
+    (grant,) = [g for g in of_kind(records, "ReferenceGrant") if g["metadata"]["namespace"] == namespaces.HARBOR]
+    validate_object(grant, "1.33")
+    assert grant["spec"] == {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                       "namespace": gateway["metadata"]["namespace"]}],
+                             "to": [{"group": "", "kind": "Secret", "name": "corp-wildcard"}]}
+
+
+def test_in_cluster_tls_from_a_cert_manager_certificate(run_program: Program) -> None:
+    records = plan(run_program, {"expose": "clusterIP"})
+    values = harbor_release(records)["values"]
+    (cert,) = harbor_certificates(records)
     validate_object(cert, "1.33")
     assert cert["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer",
                                          "name": namespaces.CLUSTER_ISSUER}
     assert cert["spec"]["dnsNames"] == [HOST]
-    assert values["expose"]["tls"] == {"enabled": True, "certSource": "secret",
-                                       "secret": {"secretName": cert["spec"]["secretName"]}}
-    assert values["expose"]["ingress"] == {"hosts": {"core": HOST}, "className": "envoy"}
+    assert values["expose"] == {"type": "clusterIP", "tls": {
+        "enabled": True, "certSource": "secret", "secret": {"secretName": cert["spec"]["secretName"]}}}
     assert values["externalURL"] == f"https://{HOST}"
 
 
-def test_tls_from_a_given_secret_needs_no_certificate(run_program: Program) -> None:
+def test_in_cluster_tls_from_a_given_secret_needs_no_certificate(run_program: Program) -> None:
     records = plan(run_program, {"tlsSecret": "corp-wildcard", "expose": "clusterIP", "host": "registry.corp.example"})
     values = harbor_release(records)["values"]
-    assert of_kind(records, "Certificate") == [c for c in of_kind(records, "Certificate")
-                                               if c["metadata"]["namespace"] != namespaces.HARBOR]
-    assert values["expose"]["type"] == "clusterIP" and "ingress" not in values["expose"]
+    assert harbor_certificates(records) == []
+    assert values["expose"]["type"] == "clusterIP" and "route" not in values["expose"]
     assert values["expose"]["tls"]["secret"] == {"secretName": "corp-wildcard"}
     assert values["externalURL"] == "https://registry.corp.example"
+    assert of_kind(records, "Gateway") == []  # nothing to expose, no models: no Gateway
 
 
 def test_every_volume_is_persistent_on_the_cluster_storage_class(run_program: Program) -> None:

@@ -1,5 +1,6 @@
 """Mlflow: chart values against the reference chart, PostgreSQL and S3 credentials by Secret reference only, both
-the external and the bundled stores, auth, TLS, the tracking URL and the air-gap image rewrite."""
+the external and the bundled stores, auth, the route through the platform Gateway, the tracking URL and the air-gap
+image rewrite."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def test_values_exist_in_the_reference_chart(run_program: Program, stores: str, 
     (found,) = [r for r in releases(records) if r["namespace"] == namespaces.MLFLOW]
     assert (found["chart"], found["version"]) == ("mlflow", PIN.version)
     validate_helm_values("mlflow", PIN.version, found["values"])
-    for obj in of_kind(records, "Namespace") + of_kind(records, "Secret") + of_kind(records, "Certificate"):
+    for obj in of_kind(records, "Namespace") + of_kind(records, "Secret") + of_kind(records, "HTTPRoute"):
         validate_object(obj, "1.33")
 
 
@@ -127,23 +128,45 @@ def test_auth_is_on_with_the_admin_from_a_secret(run_program: Program) -> None:
         "name"]
 
 
-def test_ingress_with_tls_from_cert_manager(run_program: Program) -> None:
+def route(records: list[Registered]) -> dict[str, Any]:
+    (found,) = [r for r in of_kind(records, "HTTPRoute") if r["metadata"]["namespace"] == namespaces.MLFLOW]
+    return found
+
+
+def test_a_route_on_the_gateways_mlflow_listener_to_the_tracking_service(run_program: Program) -> None:
     records = plan(run_program, EXTERNAL)
+    found = route(records)
+    validate_object(found, "1.33")
+    assert found["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                            "name": "pai-gateway", "namespace": namespaces.GATEWAY,
+                                            "sectionName": "mlflow"}]
+    assert found["spec"]["hostnames"] == [HOST]
+    (rule,) = found["spec"]["rules"]
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+    # The chart's Service: named after the release (its fullname), on service.port.
+    (release,) = [r for r in releases(records) if r["namespace"] == namespaces.MLFLOW]
+    assert rule["backendRefs"] == [{"name": release["name"],
+                                    "port": chart_defaults("mlflow", PIN.version)["service"]["port"]}]
     values = values_of(records)
-    (cert,) = [c for c in of_kind(records, "Certificate") if c["metadata"]["namespace"] == namespaces.MLFLOW]
-    validate_object(cert, "1.33")
-    assert cert["spec"]["issuerRef"]["name"] == namespaces.CLUSTER_ISSUER
-    assert cert["spec"]["dnsNames"] == [HOST]
-    ingress = values["ingress"]
-    assert ingress["enabled"] is True and ingress["className"] == "envoy"
-    assert ingress["tls"] == [{"secretName": cert["spec"]["secretName"], "hosts": [HOST]}]
-    assert HOST in values["serverAllowedHosts"]
+    assert "ingress" not in values  # the chart's Ingress stays off
+    assert HOST in values["serverAllowedHosts"] and values["corsAllowedOrigins"] == [f"https://{HOST}"]
+    # TLS ends at the Gateway: MLflow has no certificate of its own.
+    assert not [c for c in of_kind(records, "Certificate") if c["metadata"]["namespace"] == namespaces.MLFLOW]
+
+
+def test_an_explicit_host_is_routed_without_a_domain(run_program: Program) -> None:
+    records = run_program(config({**EXTERNAL, "host": "tracking.corp.example"}, domain=None), SECRETS)
+    assert route(records)["spec"]["hostnames"] == ["tracking.corp.example"]
+    (gateway,) = of_kind(records, "Gateway")
+    assert [listener["hostname"] for listener in gateway["spec"]["listeners"]] == ["tracking.corp.example"]
 
 
 def test_without_a_domain_mlflow_stays_in_the_cluster(run_program: Program) -> None:
     records = run_program(config(EXTERNAL, domain=None), SECRETS)
-    assert "ingress" not in values_of(records)
-    assert not [c for c in of_kind(records, "Certificate") if c["metadata"]["namespace"] == namespaces.MLFLOW]
+    values = values_of(records)
+    assert "ingress" not in values and "corsAllowedOrigins" not in values
+    assert of_kind(records, "HTTPRoute") == []
+    assert of_kind(records, "Gateway") == []  # nothing else to expose, no models: no Gateway at all
 
 
 @pytest.mark.parametrize(("domain", "url"), [(DOMAIN, f"https://{HOST}"),
