@@ -88,3 +88,15 @@ def at(values: dict[str, Any], path: str) -> Any:
     for key in path.split("."):
         values = values[key]
     return values
+
+
+class DependencyMonitor(RecordingMonitor):
+    """Also keeps, by resource name, the names of the resources each one waits for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deps: dict[str, set[str]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.deps[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
+        return super().RegisterResource(request)

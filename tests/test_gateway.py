@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 import yaml
-from conftest import Program, minimal, of_kind, releases, stack_config, strings
+from conftest import DependencyMonitor, Program, minimal, of_kind, releases, stack_config, strings
 from schemas import REFERENCE, chart_defaults, crd_storage_version, validate_helm_values, validate_object
 
 from components import namespaces
@@ -98,18 +98,6 @@ def test_custom_resources_use_their_crds_storage_version(run_program: Program) -
     for obj in customs:
         group, version = obj["apiVersion"].split("/")
         assert version == crd_storage_version(group, obj["kind"]), obj["kind"]
-
-
-class DependencyMonitor(RecordingMonitor):
-    """Also keeps, by resource name, the names of the resources each one waits for."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.deps: dict[str, set[str]] = {}
-
-    def RegisterResource(self, request: Any) -> Any:
-        self.deps[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
-        return super().RegisterResource(request)
 
 
 def test_custom_resources_wait_for_the_release_that_installs_their_crd(run_program: Program) -> None:
