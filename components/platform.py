@@ -15,7 +15,7 @@ from components.harbor import Harbor, HarborArgs
 from components.kserve import Kserve, KserveArgs
 from components.kueue import Kueue, KueueArgs
 from components.mlflow import Credentials, Mlflow, MlflowArgs
-from components.model_endpoints import ModelEndpoints, ModelEndpointsArgs, S3Access
+from components.model_endpoints import GalleryPull, ModelEndpoints, ModelEndpointsArgs, S3Access
 from components.monitoring import Monitoring, MonitoringArgs
 from components.serving_runtimes import ServingRuntimes, ServingRuntimesArgs
 from components.tenancy import Tenancy, TenancyArgs
@@ -91,10 +91,25 @@ class Platform(pulumi.ComponentResource):
             ServingRuntimesArgs(runtimes=cfg.runtimes, registry=cfg.registry, kserve=self.kserve.release),
             child,
         )
+        cert_manager = self.cert_manager.release
+        self.harbor = None
+        if cfg.harbor is not None:
+            assert cfg.secrets.harborAdminPassword is not None  # the config check requires it
+            self.harbor = Harbor(
+                f"{name}-harbor",
+                HarborArgs(harbor=cfg.harbor, gallery=cfg.gallery, cluster=cfg.cluster, registry=cfg.registry,
+                           host=harbor_host(cfg), mirror_project=harbor_mirror_project(cfg),
+                           admin_password=cfg.secrets.harborAdminPassword, cert_manager=cert_manager),
+                child,
+            )
+        gallery = None
+        if self.harbor is not None:  # its pull robot pulls the tenants' models from the gallery
+            gallery = GalleryPull(host=harbor_host(cfg), robot_name=self.harbor.pull_robot_name,
+                                  robot_secret=self.harbor.pull_robot_secret)
         self.model_endpoints = ModelEndpoints(
             f"{name}-model-endpoints",
             ModelEndpointsArgs(models=cfg.models, tenant_namespaces=self.tenancy.namespaces,
-                               runtime_names=self.serving_runtimes.names, s3=s3_access(cfg),
+                               runtime_names=self.serving_runtimes.names, s3=s3_access(cfg), gallery=gallery,
                                # Kueue's webhooks admit the endpoints' pods through their tenant's queue.
                                depends_on=[self.kserve.release, *([self.kueue.release] if self.kueue else [])]),
             child,
@@ -105,17 +120,6 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-gateway",
                 GatewayArgs(models=cfg.models, ingress=cfg.cluster.ingress, registry=cfg.registry,
                             tenant_namespaces=self.tenancy.namespaces, cert_manager=self.cert_manager.release),
-                child,
-            )
-        cert_manager = self.cert_manager.release
-        self.harbor = None
-        if cfg.harbor is not None:
-            assert cfg.secrets.harborAdminPassword is not None  # the config check requires it
-            self.harbor = Harbor(
-                f"{name}-harbor",
-                HarborArgs(harbor=cfg.harbor, gallery=cfg.gallery, cluster=cfg.cluster, registry=cfg.registry,
-                           host=harbor_host(cfg), mirror_project=harbor_mirror_project(cfg),
-                           admin_password=cfg.secrets.harborAdminPassword, cert_manager=cert_manager),
                 child,
             )
         self.mlflow = None
