@@ -97,10 +97,11 @@ class ModelEndpoints(pulumi.ComponentResource):
         readers: dict[str, Reader] = {}
         for tenant in sorted({m.tenant for m in args.models if from_s3(m) or from_gallery(m)}):
             own = [m for m in args.models if m.tenant == tenant]
-            if any(map(from_s3, own)) and args.s3 is None:
+            reads_s3 = any(map(from_s3, own))
+            if reads_s3 and args.s3 is None:
                 raise ValueError("s3:// model sources need the S3 store and its keys")
             readers[tenant] = model_reader(f"{name}-{tenant}", args.tenant_namespaces[tenant],
-                                           args.s3 if any(map(from_s3, own)) else None,
+                                           args.s3 if reads_s3 else None,
                                            gallery if any(map(from_gallery, own)) else None, child)
         after = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
         for model in args.models:
@@ -133,7 +134,7 @@ def endpoint_annotations(model: Model) -> dict[str, str]:
 
 
 def predictor(model: Model, runtime: pulumi.Input[str], service_account: pulumi.Input[str] | None,
-              pull_secret: pulumi.Input[str] | None = None) -> dict[str, Any]:
+              pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
     """The predictor: the model on our runtime, its replicas, GPUs and node selection, and how it reads its
     weights (the ServiceAccount; the gallery's pull Secret for the modelcar image)."""
     # The runtime's defaults, set here in full: KServe would otherwise default the endpoint's own.
