@@ -6,10 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from airgap import bundle
+from airgap.mirror import ImageListError, TerminalProgress, jobs_for, mirror, read_image_list, stack_jobs
+from airgap.oci import Job, OciError
 from components.config import ConfigError
 from paictl import plan as plan_cmd
 from paictl.offline import StackConfig, StackFileError, load_stack_file, stack_path
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
@@ -37,6 +41,64 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _airgap_jobs(args: argparse.Namespace) -> list[Job]:
+    if args.images:
+        return jobs_for(read_image_list(args.images))
+    jobs, skipped = stack_jobs(load_stack_file(stack_path(args.stack), args.stack))
+    for ref in skipped:
+        print(f"warning: {ref} is in a classic Helm repository, not OCI: not copied", file=sys.stderr)
+    return jobs
+
+
+def _airgap_mirror(args: argparse.Namespace) -> int:
+    progress = TerminalProgress("mirrored")
+    stats = mirror(_airgap_jobs(args), args.to, plain_http=args.plain_http, authfile=args.authfile,
+                   workers=args.workers, progress=progress)
+    print(progress.summary(stats), file=sys.stderr)
+    return 0
+
+
+def _airgap_export(args: argparse.Namespace) -> int:
+    progress = TerminalProgress("exported")
+    stats = bundle.export(_airgap_jobs(args), args.out, plain_http=args.plain_http, authfile=args.authfile,
+                          workers=args.workers, progress=progress)
+    print(progress.summary(stats) + f"; bundle {args.out}", file=sys.stderr)
+    return 0
+
+
+def _airgap_import(args: argparse.Namespace) -> int:
+    progress = TerminalProgress("imported")
+    stats = bundle.import_bundle(args.bundle, args.to, plain_http=args.plain_http, authfile=args.authfile,
+                                 workers=args.workers, progress=progress)
+    print(progress.summary(stats), file=sys.stderr)
+    return 0
+
+
+def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    airgap = commands.add_parser("airgap", help="mirror images, charts and models; export and import bundles")
+    verbs = airgap.add_subparsers(dest="verb", required=True)
+    mirror_cmd = verbs.add_parser("mirror", help="copy registry to registry, digests unchanged")
+    export_cmd = verbs.add_parser("export", help="write a portable bundle (an OCI layout in a tar)")
+    import_cmd = verbs.add_parser("import", help="verify a bundle, then push it to a registry")
+    for cmd in (mirror_cmd, export_cmd):
+        source = cmd.add_mutually_exclusive_group(required=True)
+        source.add_argument("--stack", help="every artifact in this stack's bill of materials")
+        source.add_argument("--images", type=Path, help="a file with one image reference per line")
+    import_cmd.add_argument("bundle", type=Path, help="a bundle written by `paictl airgap export`")
+    export_cmd.add_argument("--out", type=Path, required=True, help="the bundle tar to write")
+    for cmd in (mirror_cmd, import_cmd):
+        cmd.add_argument("--to", required=True,
+                         help="REGISTRY[/prefix]; host/path:tag lands at REGISTRY/prefix/path:tag")
+    for cmd in (mirror_cmd, export_cmd, import_cmd):
+        cmd.add_argument("--plain-http", action="store_true", help="plain HTTP, for loopback registries only")
+        cmd.add_argument("--authfile", type=Path, help="docker config file (default $REGISTRY_AUTH_FILE, "
+                         "~/.docker/config.json)")
+        cmd.add_argument("--workers", type=int, default=8, help="concurrent blob transfers (default 8)")
+    mirror_cmd.set_defaults(run=_airgap_mirror)
+    export_cmd.set_defaults(run=_airgap_export)
+    import_cmd.set_defaults(run=_airgap_import)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -45,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=["table", "json"], default="table")
     plan.add_argument("--out", type=Path, help="also write one YAML file per object and per Helm release here")
     plan.set_defaults(run=_plan)
+    _add_airgap(commands)
     return root
 
 
@@ -52,9 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (ConfigError, StackFileError) as exc:
+    except (ConfigError, StackFileError, ImageListError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OciError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return code
 
 
