@@ -6,10 +6,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from airgap.oci import Copier, Job, Reference, Registries, RegistryTarget, Stats
-from paictl.offline import StackConfig
+
+if TYPE_CHECKING:
+    from paictl.offline import StackConfig
 
 
 class ImageListError(ValueError):
@@ -40,9 +42,9 @@ def stack_jobs(stack: StackConfig) -> tuple[list[Job], list[str]]:
     """Jobs for every image, chart and model artifact in the stack's bill of materials, and the references that
     cannot travel by OCI (charts only in a classic Helm repository). Charts land at charts/<chart>, where the
     air-gap plan pulls them from."""
-    from airgap import bom  # type: ignore[attr-defined,unused-ignore]  # the bill-of-materials part
+    from airgap.bom import stack_bill_of_materials
 
-    bill = bom.bill_of_materials(bom.platform_config(stack))
+    bill = stack_bill_of_materials(stack)
     jobs = jobs_for([Reference.parse(ref) for ref in [*bill.images, *bill.models]])
     skipped: list[str] = []
     for text in bill.charts:

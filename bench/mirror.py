@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from registries import RegistryProcess, gzip_layer, push_image  # noqa: E402
+from registries import RegistryProcess, gzip_layer, push_image
 
-from airgap.mirror import human  # noqa: E402
-from airgap.oci import Reference, Registry  # noqa: E402
+from airgap.mirror import human
+from airgap.oci import Reference, Registry
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = 40
@@ -84,7 +84,7 @@ def timed(cmd: subprocess.Popen[bytes]) -> float:
     started = time.monotonic()
     _, err = cmd.communicate()
     if cmd.returncode:
-        raise SystemExit(f"{cmd.args} failed: {err.decode()[-2000:]}")
+        raise SystemExit(f"{cmd.args!r} failed: {err.decode()[-2000:]}")
     return time.monotonic() - started
 
 
@@ -111,11 +111,11 @@ def main() -> None:
             f"    {Reference.parse(r).path}: [v1]\n" for r in refs))
         print(f"workload: {len(refs)} images, {human(unique)} unique (seeded in {time.monotonic() - t0:.1f} s)")
 
-        # skopeo sync into a fresh target
+        # skopeo sync into a fresh target (without --scoped it lands at <dest>/<last path part>: bench/app-N)
         theirs_target = registry("skopeo-target")
         before = received(theirs_target)
         skopeo = subprocess.Popen(["skopeo", "sync", "--src", "yaml", "--dest", "docker", "--all",
-                                   "--preserve-digests", "--dest-tls-verify=false", str(sync_yaml),  # lands at bench/<name>
+                                   "--preserve-digests", "--dest-tls-verify=false", str(sync_yaml),
                                    f"{theirs_target.host}/bench"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         skopeo_s = timed(skopeo)
         skopeo_bytes = received(theirs_target) - before

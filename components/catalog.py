@@ -18,10 +18,10 @@ class Pinned(BaseModel):
     unverified: bool = False
 
 
-class OperatorRelease(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    defaultDriver: str
+def _no_latest(value: str) -> str:
+    if value == "latest":
+        raise ValueError("the tag 'latest' is not a pin")
+    return value
 
 
 class ChartImage(BaseModel):
@@ -33,9 +33,21 @@ class ChartImage(BaseModel):
     tag: str
     digest: str | None = None
 
+    _tag = field_validator("tag")(_no_latest)
+
     @property
     def ref(self) -> str:
         return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
+
+
+class OperatorRelease(BaseModel):
+    """One release of a chart the catalog pins several of (the GPU Operator): its default driver and the
+    images it deploys, keyed by values path as in `ChartPin.images`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defaultDriver: str
+    images: dict[str, ChartImage] = {}
 
 
 class ChartPin(Pinned):
@@ -56,6 +68,14 @@ class ChartPin(Pinned):
             raise KeyError(f"{self.chart} {version} is not in the catalog ({', '.join(self.versions)})")
         return self.model_copy(update={"version": version})
 
+    def images_at(self, version: str) -> dict[str, ChartImage]:
+        """The images this chart deploys at `version`: the release's own where the catalog pins several."""
+        if version in self.versions:
+            return self.versions[version].images
+        if version != self.version:
+            raise KeyError(f"{self.chart} {version} is not in the catalog ({self.version})")
+        return self.images
+
     def source_for(self, mirror: str | None) -> tuple[str, str | None]:
         """(chart, repo) as helm.v3.Release takes them: the mirror's OCI path in air-gap mode."""
         if mirror:
@@ -73,12 +93,7 @@ class ImagePin(Pinned):
     digest: str | None = None
     cuda: str | None = None
 
-    @field_validator("tag")
-    @classmethod
-    def _no_latest(cls, value: str) -> str:
-        if value == "latest":
-            raise ValueError("the tag 'latest' is not a pin")
-        return value
+    _tag = field_validator("tag")(_no_latest)
 
     @property
     def ref(self) -> str:

@@ -61,6 +61,9 @@ SECRET_KEYS = (
 )
 
 Engine = Literal["vllm", "infinity", "llamacpp"]
+# The GPU nodes' OS as the GPU Operator names it in the driver image tag (<version>-<os>): the OSes its driver
+# images are built for. VKS GPU nodes run the Ubuntu node image (there is no driver image for Photon OS).
+NodeOS = Literal["ubuntu20.04", "ubuntu22.04", "ubuntu24.04", "rhel8.10", "rhel9.4", "rhel9.6"]
 ENGINE_FORMATS: dict[str, tuple[str, ...]] = {
     "vllm": ("safetensors",),
     "infinity": ("safetensors", "onnx"),
@@ -108,6 +111,7 @@ class Driver(Strict):
     mode: Literal["datacenter", "vgpu", "preinstalled"]
     version: str | None = None
     image: str | None = None
+    os: NodeOS = "ubuntu22.04"
     licensing: Licensing | None = None
 
     @field_validator("version")

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import namespaces
-from components.catalog import CATALOG
+from components.catalog import CATALOG, ChartImage
 from components.config import Gpu, Registry
 from components.kube import meta
 from components.values import merge, mirrored, nested
@@ -22,35 +22,12 @@ CONFIGMAP_LICENSING = {"v25.3.0"}
 # The driver container copies these two keys into the guest: gridd.conf and the NLS client configuration token.
 GRIDD_CONF = "gridd.conf"
 NLS_TOKEN = "client_configuration_token.tok"
-# Operand image repositories and their upstream values, as in the chart's values.yaml of each catalog version
-# (tests/test_gpu_operator.py holds this table to the reference values). Only the repository moves in air-gap
-# mode; image names and tags stay the chart's.
-_REPOSITORIES = {
-    "validator": "nvcr.io/nvidia", "operator": "nvcr.io/nvidia", "driver": "nvcr.io/nvidia",
-    "driver.manager": "nvcr.io/nvidia/cloud-native", "toolkit": "nvcr.io/nvidia/k8s", "devicePlugin": "nvcr.io/nvidia",
-    "dcgm": "nvcr.io/nvidia/cloud-native", "dcgmExporter": "nvcr.io/nvidia/k8s", "gfd": "nvcr.io/nvidia",
-    "migManager": "nvcr.io/nvidia/cloud-native", "nodeStatusExporter": "nvcr.io/nvidia",
-    "gds": "nvcr.io/nvidia/cloud-native", "gdrcopy": "nvcr.io/nvidia/cloud-native",
-    "vgpuManager.driverManager": "nvcr.io/nvidia/cloud-native", "vgpuDeviceManager": "nvcr.io/nvidia/cloud-native",
-    "vfioManager": "nvcr.io/nvidia/cloud-native", "vfioManager.driverManager": "nvcr.io/nvidia/cloud-native",
-    "sandboxDevicePlugin": "nvcr.io/nvidia", "kataSandboxDevicePlugin": "nvcr.io/nvidia/cloud-native",
-    "ccManager": "nvcr.io/nvidia/cloud-native", "draDriver": "nvcr.io/nvidia",
-}
-OPERAND_REPOSITORIES: dict[str, dict[str, str]] = {
-    "v26.7.0": _REPOSITORIES,
-    "v25.3.0": {
-        **{k: v for k, v in _REPOSITORIES.items() if k not in ("kataSandboxDevicePlugin", "draDriver")},
-        "validator": "nvcr.io/nvidia/cloud-native", "nodeStatusExporter": "nvcr.io/nvidia/cloud-native",
-        "vfioManager": "nvcr.io/nvidia", "operator.initContainer": "nvcr.io/nvidia",
-        "kataManager": "nvcr.io/nvidia/cloud-native",
-    },
-}
 # Operands whose values have no imagePullSecrets key: nested driver managers (they run in their operand's pod)
 # and the two DCGM blocks (the chart's values.yaml does not offer the key).
 NO_PULL_SECRETS = {"dcgm", "dcgmExporter"}
-# The bundled Node Feature Discovery subchart (not in the reference data: its released chart's default image).
+# The bundled Node Feature Discovery subchart: its values, and its image block in the catalog.
 NFD = "node-feature-discovery"
-NFD_REPOSITORY = "registry.k8s.io/nfd/node-feature-discovery"
+NFD_IMAGE = f"{NFD}.image"
 # The chart's default tolerations (operands; NFD worker), kept when tolerations are added. v25.3.0's NFD worker
 # also tolerated node-role.kubernetes.io/master, a taint Kubernetes stopped setting in 1.25.
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -198,20 +175,38 @@ def nfd_worker(gpu: Gpu) -> dict[str, Any]:
     return worker
 
 
+def operand_images(version: str) -> dict[str, ChartImage]:
+    """The operand images (and NFD's) this operator release deploys, by values path, from the catalog."""
+    return CATALOG.chart("gpu-operator").images_at(version)
+
+
 def image_values(version: str, registry: Registry) -> dict[str, Any]:
-    """Air-gap mode: every operand repository on the mirror; with a pull secret, every operand uses it."""
+    """Air-gap mode: every operand repository on the mirror; with a pull secret, every operand uses it. An operand
+    block names its repository without the image name (`nvcr.io/nvidia/k8s` + `container-toolkit`); only the
+    repository moves, image names and tags stay the chart's."""
     values: dict[str, Any] = {}
-    for path, upstream in OPERAND_REPOSITORIES[version].items():
+    for path, image in operand_images(version).items():
+        if path == NFD_IMAGE:
+            continue
         block: dict[str, Any] = {}
         if registry.mirror:
-            block["repository"] = mirrored(upstream, registry.mirror)
+            block["repository"] = mirrored(split_image(image.repository)[0], registry.mirror)
         if registry.pullSecret and "." not in path and path not in NO_PULL_SECRETS:
             block["imagePullSecrets"] = [registry.pullSecret]
         if block:
             values = merge(values, nested(path, block))
     nfd: dict[str, Any] = {}
     if registry.mirror:
-        nfd["image"] = {"repository": mirrored(NFD_REPOSITORY, registry.mirror)}
+        nfd["image"] = {"repository": mirrored(operand_images(version)[NFD_IMAGE].repository, registry.mirror)}
     if registry.pullSecret:
         nfd["imagePullSecrets"] = [{"name": registry.pullSecret}]
     return merge(values, {NFD: nfd}) if nfd else values
+
+
+def driver_image(values: dict[str, Any], node_os: str) -> str | None:
+    """The driver image the operator pulls for these release values: `<repository>/<image>:<version>-<node OS>`
+    (the operator appends the OS it reads from the node, e.g. ubuntu22.04); None where no driver is installed."""
+    driver = values.get("driver", {})
+    if not driver.get("enabled"):
+        return None
+    return f"{driver['repository']}/{driver['image']}:{driver['version']}-{node_os}"

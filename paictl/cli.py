@@ -1,17 +1,20 @@
-"""paictl: the platform's command line. Exit codes: 0 success, 1 a failed check, 2 a usage or config error."""
+"""paictl: the platform's command line. Exit codes: 0 success, 1 a failed check, 2 a usage or config error.
+
+The Pulumi program and the config models are imported only by commands that read a stack, so `airgap
+mirror/export/import --images` start fast."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from airgap import bundle
-from airgap.mirror import ImageListError, TerminalProgress, jobs_for, mirror, read_image_list, stack_jobs
+from airgap.mirror import ImageListError, TerminalProgress
 from airgap.oci import Job, OciError
-from components.config import ConfigError
-from paictl import plan as plan_cmd
-from paictl.offline import StackConfig, StackFileError, load_stack_file, stack_path
+
+if TYPE_CHECKING:
+    from paictl.offline import StackConfig
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -24,12 +27,16 @@ def _add_stack_source(parser: argparse.ArgumentParser) -> None:
 
 
 def _stack_config(args: argparse.Namespace) -> StackConfig:
+    from paictl.offline import load_stack_file, stack_path
+
     if args.stack:
         return load_stack_file(stack_path(args.stack), args.stack)
     return load_stack_file(args.config_file)
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from paictl import plan as plan_cmd
+
     config = _stack_config(args)
     records = plan_cmd.plan(config)
     if args.out:
@@ -41,16 +48,29 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bom(args: argparse.Namespace) -> int:
+    from airgap.bom import stack_bill_of_materials
+
+    bom = stack_bill_of_materials(_stack_config(args))
+    sys.stdout.write(bom.to_json() if args.format == "json" else bom.to_table())
+    return 0
+
+
 def _airgap_jobs(args: argparse.Namespace) -> list[Job]:
+    from airgap.mirror import jobs_for, read_image_list, stack_jobs
+
     if args.images:
         return jobs_for(read_image_list(args.images))
-    jobs, skipped = stack_jobs(load_stack_file(stack_path(args.stack), args.stack))
+    args.config_file = None
+    jobs, skipped = stack_jobs(_stack_config(args))
     for ref in skipped:
         print(f"warning: {ref} is in a classic Helm repository, not OCI: not copied", file=sys.stderr)
     return jobs
 
 
 def _airgap_mirror(args: argparse.Namespace) -> int:
+    from airgap.mirror import mirror
+
     progress = TerminalProgress("mirrored")
     stats = mirror(_airgap_jobs(args), args.to, plain_http=args.plain_http, authfile=args.authfile,
                    workers=args.workers, progress=progress)
@@ -59,6 +79,8 @@ def _airgap_mirror(args: argparse.Namespace) -> int:
 
 
 def _airgap_export(args: argparse.Namespace) -> int:
+    from airgap import bundle
+
     progress = TerminalProgress("exported")
     stats = bundle.export(_airgap_jobs(args), args.out, plain_http=args.plain_http, authfile=args.authfile,
                           workers=args.workers, progress=progress)
@@ -67,6 +89,8 @@ def _airgap_export(args: argparse.Namespace) -> int:
 
 
 def _airgap_import(args: argparse.Namespace) -> int:
+    from airgap import bundle
+
     progress = TerminalProgress("imported")
     stats = bundle.import_bundle(args.bundle, args.to, plain_http=args.plain_http, authfile=args.authfile,
                                  workers=args.workers, progress=progress)
@@ -75,11 +99,15 @@ def _airgap_import(args: argparse.Namespace) -> int:
 
 
 def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    airgap = commands.add_parser("airgap", help="mirror images, charts and models; export and import bundles")
-    verbs = airgap.add_subparsers(dest="verb", required=True)
-    mirror_cmd = verbs.add_parser("mirror", help="copy registry to registry, digests unchanged")
-    export_cmd = verbs.add_parser("export", help="write a portable bundle (an OCI layout in a tar)")
-    import_cmd = verbs.add_parser("import", help="verify a bundle, then push it to a registry")
+    airgap = commands.add_parser("airgap", help="air-gapped sites: bill of materials, mirroring, bundles")
+    airgap_commands = airgap.add_subparsers(dest="airgap_command", required=True)
+    bom = airgap_commands.add_parser("bom", help="every image, chart and model the stack needs")
+    _add_stack_source(bom)
+    bom.add_argument("--format", choices=["table", "json"], default="table")
+    bom.set_defaults(run=_bom)
+    mirror_cmd = airgap_commands.add_parser("mirror", help="copy registry to registry, digests unchanged")
+    export_cmd = airgap_commands.add_parser("export", help="write a portable bundle (an OCI layout in a tar)")
+    import_cmd = airgap_commands.add_parser("import", help="verify a bundle, then push it to a registry")
     for cmd in (mirror_cmd, export_cmd):
         source = cmd.add_mutually_exclusive_group(required=True)
         source.add_argument("--stack", help="every artifact in this stack's bill of materials")
@@ -111,11 +139,23 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _usage_errors(args: argparse.Namespace) -> tuple[type[Exception], ...]:
+    """The errors that mean bad input (exit 2); the stack-reading ones only where a stack is read."""
+    if not getattr(args, "stack", None) and not getattr(args, "config_file", None):
+        return (ImageListError,)
+    from airgap.bom import BomError
+    from components.config import ConfigError
+    from paictl.offline import StackFileError
+
+    return (ImageListError, ConfigError, StackFileError, BomError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    usage = _usage_errors(args)
     try:
         code: int = args.run(args)
-    except (ConfigError, StackFileError, ImageListError) as exc:
+    except usage as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OciError as exc:

@@ -4,6 +4,7 @@ project's own client."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -280,10 +281,8 @@ class FaultProxy:
         finally:
             done.set()
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 s.close()
 
     def _chunks(self, src: socket.socket) -> Iterator[bytes]:

@@ -9,12 +9,21 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import yaml
 from conftest import Program, minimal, of_kind, releases
-from schemas import chart_defaults, validate_helm_values, validate_object
+from schemas import REFERENCE, chart_defaults, validate_helm_values, validate_object
 
 from components.catalog import CATALOG
 from components.config import ConfigError, Gpu
-from components.gpu_operator import GRIDD_CONF, NLS_TOKEN, OPERAND_REPOSITORIES, gridd_conf
+from components.gpu_operator import (
+    DATACENTER_DRIVER,
+    GRIDD_CONF,
+    NFD_IMAGE,
+    NLS_TOKEN,
+    gridd_conf,
+    operand_images,
+    split_image,
+)
 from paictl.offline import Registered
 
 PIN = CATALOG.chart("gpu-operator")
@@ -240,9 +249,34 @@ def test_preinstalled_disables_only_the_driver(run_program: Program) -> None:
 # --- air gap -----------------------------------------------------------------------------------------------
 
 
+def operand_blocks(defaults: dict[str, Any], version: str) -> dict[str, tuple[str, str, str]]:
+    """(repository, image, tag) of every operand image block in a chart's default values; a block without a
+    version runs the chart's appVersion, which for a released chart is the release tag."""
+    return {path: (repository, at(defaults, path)["image"], at(defaults, path).get("version") or version)
+            for path, repository in repositories(defaults).items()}
+
+
 @pytest.mark.parametrize("version", VERSIONS)
-def test_operand_table_matches_the_reference_chart(version: str) -> None:
-    assert OPERAND_REPOSITORIES[version] == repositories(chart_defaults("gpu-operator", version))
+def test_catalog_operand_images_match_the_reference_chart(version: str) -> None:
+    """The catalog's operand images are the chart's values.yaml, block by block, repository, image name and tag;
+    the driver (its tag is built per node OS) comes from DATACENTER_DRIVER and the catalog's default driver."""
+    defaults = chart_defaults("gpu-operator", version)
+    catalog = {path: (*split_image(image.repository), image.tag)
+               for path, image in operand_images(version).items() if path != NFD_IMAGE}
+    expected = operand_blocks(defaults, version)
+    assert expected.pop("driver") == (*split_image(DATACENTER_DRIVER), PIN.versions[version].defaultDriver)
+    assert catalog == expected
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_catalog_nfd_image_is_the_bundled_subcharts_release(version: str) -> None:
+    """NFD's image tag defaults to its chart's appVersion, which NFD releases equal to the chart version that the
+    operator's Chart.yaml depends on."""
+    chart = yaml.safe_load((REFERENCE / "charts" / "gpu-operator" / version / "Chart.yaml").read_text())
+    (dependency,) = [d for d in chart["dependencies"] if d["name"] == "node-feature-discovery"]
+    image = operand_images(version)[NFD_IMAGE]
+    assert image.repository == "registry.k8s.io/nfd/node-feature-discovery"
+    assert image.tag == "v" + dependency["version"].removeprefix("v")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -251,6 +285,8 @@ def test_air_gap_moves_every_operand_to_the_mirror(run_program: Program, version
                           registry={"mirror": MIRROR, "pullSecret": "mirror-pull"}))["values"]
     defaults = chart_defaults("gpu-operator", version)
     for path, upstream in repositories(defaults).items():
+        if path == "driver":
+            continue  # preinstalled: no driver (datacenter and vgpu drivers are tested above)
         assert at(values, path)["repository"] == f"{MIRROR}/{upstream.split('/', 1)[1]}", path
         block = at(defaults, path)
         if "imagePullSecrets" in block:

@@ -1,0 +1,271 @@
+"""The air-gap bill of materials: every image, chart and model artifact a stack needs, read from the stack's
+offline plan (the Helm releases and objects it emits) and the catalog (the images each chart deploys).
+
+The plan is run with the mirror unset, so every reference in it is the upstream one a mirror copies from; in
+air-gap mode the same plan renders each of them as `components.values.mirrored(ref, mirror)`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import pulumi
+
+from components.catalog import CATALOG, ChartPin
+from components.config import PlatformConfig, Secrets
+from components.gpu_operator import driver_image
+from components.platform import Platform, PlatformArgs
+from paictl.offline import Registered, StackConfig, run_offline
+from paictl.plan import HELM_RELEASE, is_kubernetes_object
+
+Kind = Literal["image", "chart", "model"]
+# resolved: pinned by digest; unresolved: by tag only; local: already in the site's private registry (the
+# customer-built vGPU guest driver), never mirrored from upstream; not-mirrorable: a model in S3 or on a PVC.
+Status = Literal["resolved", "unresolved", "local", "not-mirrorable"]
+PLACEHOLDER = "bom-placeholder"
+DIGEST = "@sha256:"
+
+
+class BomError(Exception):
+    """A plan names something the bill of materials cannot account for (a chart outside the catalog)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One artifact: its reference, whether it is pinned by digest, and what in the stack needs it."""
+
+    kind: Kind
+    ref: str
+    status: Status
+    origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    """A Helm chart at one version: from an OCI registry, else from a classic repository."""
+
+    chart: str
+    version: str
+    oci: str | None = None
+    repo: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """`oci://host/path:version`, or for a chart only in a classic repository `<repo URL>#<chart>:<version>`."""
+        return f"{self.oci}:{self.version}" if self.oci else f"{self.repo}#{self.chart}:{self.version}"
+
+
+@dataclass(frozen=True)
+class Bom:
+    """What a stack needs. `images`, `charts`, `models`: the references to mirror, sorted and unique (the local
+    vGPU driver and S3/PVC models are in `entries` only); `entries`: every artifact with its status and origins."""
+
+    images: list[str]
+    charts: list[str]
+    models: list[str]
+    entries: list[Entry] = field(default_factory=list)
+    chart_sources: list[ChartSource] = field(default_factory=list)
+
+    @property
+    def unresolved(self) -> list[str]:
+        """References pinned by tag only, not yet by digest."""
+        return [e.ref for e in self.entries if e.status == "unresolved"]
+
+    def to_json(self) -> str:
+        """Stable JSON: the same stack gives the same bytes."""
+        body = {
+            "images": self.images, "charts": self.charts, "models": self.models,
+            "entries": [{"kind": e.kind, "ref": e.ref, "status": e.status, "origins": list(e.origins)}
+                        for e in self.entries],
+            "summary": self.summary(),
+        }
+        return json.dumps(body, indent=2, sort_keys=True) + "\n"
+
+    def to_table(self) -> str:
+        """One line per artifact: kind, status, reference, then what needs it."""
+        rows = [(e.kind, e.status, e.ref, ", ".join(e.origins)) for e in self.entries]
+        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(("KIND", "STATUS", "REFERENCE"))]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(("KIND", "STATUS", "REFERENCE"), widths, strict=True))
+                 + "  NEEDED BY"]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + f"  {r[3]}" for r in rows]
+        counts = self.summary()
+        lines.append(", ".join(f"{n} {k}" for k, n in counts.items()))
+        return "\n".join(lines) + "\n"
+
+    def summary(self) -> dict[str, int]:
+        return {"images": len(self.images), "charts": len(self.charts), "models": len(self.models),
+                "unresolved": len(self.unresolved), "local": sum(e.status == "local" for e in self.entries),
+                "not-mirrorable": sum(e.status == "not-mirrorable" for e in self.entries)}
+
+
+def bill_of_materials(config: PlatformConfig) -> Bom:
+    """Every image, chart and model artifact the platform this config describes needs."""
+
+    def program() -> None:
+        # The caller's secrets belong to the run that parsed them (or were never set, in a config built by hand):
+        # every secret stands in as a placeholder, marked secret. Secrets never name an image, chart or model.
+        secrets = Secrets(**{f.name: pulumi.Output.secret(PLACEHOLDER) for f in fields(Secrets)})
+        Platform("platform", PlatformArgs(config=upstream(config.model_copy(update={"secrets": secrets}))))
+
+    return collect(config, run_offline(program, StackConfig(stack="bom")))
+
+
+def stack_bill_of_materials(stack: StackConfig) -> Bom:
+    """The bill of materials of a stack file: its config parsed as the program parses it (a ConfigError names
+    the stack file and key), then planned, in one offline run."""
+    parsed: list[PlatformConfig] = []
+
+    def program() -> None:
+        config = PlatformConfig.from_pulumi()
+        parsed.append(config.model_copy(update={"secrets": Secrets()}))  # no Output outlives its run
+        Platform("platform", PlatformArgs(config=upstream(config)))
+
+    records = run_offline(program, stack)
+    return collect(parsed[0], records)
+
+
+def upstream(config: PlatformConfig) -> PlatformConfig:
+    """The same platform with the mirror unset: every reference its plan renders is the upstream one."""
+    return config.model_copy(update={"registry": config.registry.model_copy(update={"mirror": None})})
+
+
+def collect(config: PlatformConfig, records: list[Registered]) -> Bom:
+    """The bill of materials from the upstream plan's records and the config's runtimes and models."""
+    found = _Collector()
+    node_os = config.gpu.driver.os if config.gpu else None
+    for record in records:
+        if record.type == HELM_RELEASE:
+            _release(record, found, node_os, vgpu=bool(config.gpu and config.gpu.driver.mode == "vgpu"))
+        elif is_kubernetes_object(record):
+            kind, name = record.inputs["kind"], record.inputs.get("metadata", {}).get("name", record.name)
+            for ref in image_references(record.inputs):
+                found.image(normalized(ref), f"{kind}/{name}")
+    for engine in sorted({m.resolved_engine for m in config.models}):
+        found.image(config.runtimes.image(engine), f"runtime {engine}")
+    for model in config.models:
+        oci = model.source.startswith("oci://")
+        found.add("model", model.source, _status(model.source) if oci else "not-mirrorable", f"model {model.name}")
+    return found.bom()
+
+
+def image_references(value: Any) -> Iterator[str]:
+    """Every string under an `image` key anywhere in an object: containers of any pod spec, template or CR."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "image" and isinstance(item, str):
+                yield item
+            else:
+                yield from image_references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from image_references(item)
+
+
+def value_references(values: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(values path, reference) of every Helm value that names an image or a registry: a `repository` (behind its
+    sibling `registry` where there is one), a lone `registry`, and an `image` string unless it is only the name
+    under a sibling `repository` (the GPU Operator's `repository` + `image` + `version` blocks), and a chart-wide
+    `imageRegistry`."""
+    if isinstance(values, list):
+        for i, item in enumerate(values):
+            yield from value_references(item, f"{path}[{i}]")
+        return
+    if not isinstance(values, dict):
+        return
+    prefix = f"{path}." if path else ""
+    registry, repository, image = (values.get(k) for k in ("registry", "repository", "image"))
+    if isinstance(repository, str) and repository:
+        full = f"{registry}/{repository}" if isinstance(registry, str) and registry else repository
+        yield f"{prefix}repository", full
+    elif isinstance(registry, str) and registry:
+        yield f"{prefix}registry", registry
+    if isinstance(values.get("imageRegistry"), str) and values["imageRegistry"]:
+        yield f"{prefix}imageRegistry", values["imageRegistry"]  # a chart-wide registry (global.imageRegistry)
+    if isinstance(image, str) and image and ("/" in image or not repository):
+        yield f"{prefix}image", image
+    for key, item in values.items():
+        if isinstance(item, dict | list):
+            yield from value_references(item, f"{prefix}{key}")
+
+
+def is_full_reference(ref: str) -> bool:
+    """A reference that names one image: a tag or a digest after the last path segment."""
+    return DIGEST in ref or ":" in ref.rsplit("/", 1)[-1]
+
+
+def normalized(ref: str) -> str:
+    """A full reference with its registry host: `busybox:1.36` -> `docker.io/library/busybox:1.36`."""
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return ref
+    return f"docker.io/{ref}" if rest else f"docker.io/library/{ref}"
+
+
+def catalog_pin(chart: str, version: str) -> ChartPin:
+    """The catalog's pin of a chart a release installs, by chart name (the last path segment of an OCI source)."""
+    name = chart.rsplit("/", 1)[-1]
+    for pin in CATALOG.charts.values():
+        if pin.chart == name and (version == pin.version or version in pin.versions):
+            return pin.at(version) if pin.versions else pin
+    raise BomError(f"the plan installs chart {chart} {version}, which is not in components/catalog.yaml")
+
+
+def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: bool) -> None:
+    inputs = record.inputs
+    pin = catalog_pin(inputs["chart"], inputs["version"])
+    origin = f"chart {pin.chart} {pin.version}"
+    source = ChartSource(chart=pin.chart, version=pin.version,
+                         oci=inputs["chart"] if inputs["chart"].startswith("oci://") else None,
+                         repo=(inputs.get("repositoryOpts") or {}).get("repo"))
+    found.chart(source, f"release {inputs.get('name', record.name)}")
+    for path, image in sorted(pin.images_at(pin.version).items()):
+        found.image(image.ref, f"{origin}: {path}")
+    values = inputs.get("values") or {}
+    for path, ref in value_references(values):
+        if is_full_reference(ref):
+            found.image(normalized(ref), f"{origin}: values {path}")
+    driver = driver_image(values, node_os) if pin.chart == "gpu-operator" and node_os else None
+    if driver is not None:  # in vgpu mode the customer-built guest driver, already in the private registry
+        found.add("image", driver, "local" if vgpu else _status(driver), f"{origin}: driver")
+
+
+def _status(ref: str) -> Status:
+    return "resolved" if DIGEST in ref else "unresolved"
+
+
+class _Collector:
+    """Entries by reference without digest: one entry per artifact, the digest kept where any source has it."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], Entry] = {}
+        self.sources: dict[str, ChartSource] = {}
+
+    def image(self, ref: str, origin: str) -> None:
+        self.add("image", ref, _status(ref), origin)
+
+    def chart(self, source: ChartSource, origin: str) -> None:
+        self.sources[source.ref] = source
+        self.add("chart", source.ref, "unresolved", origin)
+
+    def add(self, kind: Kind, ref: str, status: Status, origin: str) -> None:
+        key = (kind, ref.split(DIGEST)[0])
+        before = self.entries.get(key)
+        origins: tuple[str, ...] = (origin,)
+        if before is not None:
+            origins = tuple(sorted({*before.origins, origin}))
+            ref = ref if DIGEST in ref else before.ref
+            special = [s for s in (before.status, status) if s in ("local", "not-mirrorable")]
+            status = special[0] if special else _status(ref)
+        self.entries[key] = Entry(kind, ref, status, origins)
+
+    def bom(self) -> Bom:
+        entries = sorted(self.entries.values(), key=lambda e: (e.kind, e.ref))
+
+        def refs(kind: Kind) -> list[str]:
+            return sorted(e.ref for e in entries if e.kind == kind and e.status in ("resolved", "unresolved"))
+
+        return Bom(images=refs("image"), charts=refs("chart"), models=refs("model"), entries=entries,
+                   chart_sources=[self.sources[r] for r in refs("chart")])

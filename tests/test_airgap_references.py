@@ -1,0 +1,159 @@
+"""Air-gap mode: every image and chart reference the airgap plan renders is on the mirror (`pai:registry.mirror`),
+except the customer-built vGPU guest driver, which is already in the site's private registry.
+
+The walk is generic: every Helm release's chart source, every Helm value that names an image or a registry,
+every catalog image of each chart installed (a chart default left in place is a miss), and every `image` in
+every object the plan emits. A component added later is covered with no change here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import Program, minimal, stack_config
+
+from airgap.bom import (
+    catalog_pin,
+    image_references,
+    is_full_reference,
+    normalized,
+    stack_bill_of_materials,
+    value_references,
+)
+from components.gpu_operator import split_image
+from components.values import mirrored
+from paictl.offline import Registered, load_stack_file, stack_path
+from paictl.plan import HELM_RELEASE, is_kubernetes_object
+
+Runner = Callable[[str], list[Registered]]
+AIRGAP = load_stack_file(stack_path("airgap"), "airgap")
+MIRROR = json.loads(AIRGAP.values["pai:registry"])["mirror"]
+VGPU_DRIVER = json.loads(AIRGAP.values["pai:gpu"])["driver"]["image"]
+
+
+def allowed_private(driver_image: str | None) -> set[str]:
+    """The vGPU guest driver as the chart values name it (repository, and repository/image): nothing else."""
+    return {driver_image, split_image(driver_image)[0]} if driver_image else set()
+
+
+def on_mirror(ref: str, mirror: str, private: set[str]) -> bool:
+    return ref == mirror or ref.startswith(f"{mirror}/") or ref in private
+
+
+def block_reference(values: dict[str, Any], path: str) -> str | None:
+    """What the values name at a catalog image path: the string there, or its block's own image reference."""
+    block: Any = values
+    for key in path.split("."):
+        if not isinstance(block, dict) or key not in block:
+            return None
+        block = block[key]
+    if isinstance(block, str):
+        return block
+    own = [ref for where, ref in value_references(block) if "." not in where and "[" not in where]
+    return own[0] if own else None
+
+
+def rendered_references(records: list[Registered]) -> list[tuple[str, str]]:
+    """(where, reference) of every image or chart reference the plan renders."""
+    found: list[tuple[str, str]] = []
+    for record in records:
+        if record.type == HELM_RELEASE:
+            inputs = record.inputs
+            repo = (inputs.get("repositoryOpts") or {}).get("repo")
+            found.append((f"{record.name}: chart", f"{repo}#{inputs['chart']}" if repo else inputs["chart"]))
+            values = inputs.get("values") or {}
+            found += [(f"{record.name}: values {path}", ref) for path, ref in value_references(values)]
+        elif is_kubernetes_object(record):
+            found += [(f"{record.inputs['kind']}/{record.name}", normalized(ref))
+                      for ref in image_references(record.inputs)]
+    return found
+
+
+def off_mirror(records: list[Registered], mirror: str, private: set[str]) -> list[str]:
+    """Every reference outside the mirror, and every catalog image of an installed chart the values leave at the
+    chart's upstream default."""
+    problems = [f"{where}: {ref}" for where, ref in rendered_references(records)
+                if not on_mirror(ref.removeprefix("oci://"), mirror, private)
+                or (where.endswith(": chart") and not ref.startswith(f"oci://{mirror}/charts/"))]
+    for record in records:
+        if record.type != HELM_RELEASE:
+            continue
+        pin = catalog_pin(record.inputs["chart"], record.inputs["version"])
+        values = record.inputs.get("values") or {}
+        for path, image in pin.images_at(pin.version).items():
+            named = block_reference(values, path)
+            if named is None or not on_mirror(named, mirror, private):
+                problems.append(f"{record.name}: values {path} leaves {image.ref} (named: {named})")
+    return problems
+
+
+def test_the_airgap_stack_renders_every_reference_from_the_mirror(run_stack: Runner) -> None:
+    records = run_stack("airgap")
+    assert [r for r in records if r.type == HELM_RELEASE], "the airgap stack installs no chart"
+    assert off_mirror(records, MIRROR, allowed_private(VGPU_DRIVER)) == []
+
+
+def test_every_mirrored_reference_is_a_bill_of_materials_entry(run_stack: Runner) -> None:
+    """What the airgap plan pulls from the mirror is what the bill of materials mirrors there: each full
+    reference is a BOM image moved onto the mirror, each repository a prefix of one."""
+    bom = stack_bill_of_materials(AIRGAP)
+    on_the_mirror = {mirrored(ref, MIRROR) for ref in bom.images}
+    local = {e.ref for e in bom.entries if e.status == "local"}
+    for where, ref in rendered_references(run_stack("airgap")):
+        if ref in allowed_private(VGPU_DRIVER) or ref == MIRROR or where.endswith(": chart"):
+            continue
+        if is_full_reference(ref):
+            assert ref in on_the_mirror, f"{where}: {ref}"
+        else:
+            assert [m for m in on_the_mirror if m.startswith((f"{ref}/", f"{ref}:"))], f"{where}: {ref}"
+    assert local == {f"{VGPU_DRIVER}:580.95.05-ubuntu22.04"}
+
+
+def test_the_charts_come_from_the_mirror_under_the_same_name(run_stack: Runner) -> None:
+    bom = stack_bill_of_materials(AIRGAP)
+    charts = sorted(r.inputs["chart"] for r in run_stack("airgap") if r.type == HELM_RELEASE)
+    assert charts == sorted(f"oci://{MIRROR}/charts/{source.chart}" for source in bom.chart_sources)
+
+
+@pytest.mark.parametrize("mode", ["datacenter", "preinstalled"])
+def test_other_driver_modes_render_from_the_mirror_too(run_program: Program, mode: str) -> None:
+    mirror = "registry.site.example/mirror"
+    values = minimal(registry={"mirror": mirror, "pullSecret": "pull"},
+                     gpu={"driver": {"mode": mode}, "products": ["NVIDIA-L40S"]})
+    assert off_mirror(run_program(values), mirror, set()) == []
+
+
+def test_the_walk_catches_upstream_references(run_stack: Runner) -> None:
+    """The same walk over a plan without a mirror names the chart source, operand repositories left at the chart
+    defaults, and an upstream image in any object."""
+    records = run_stack("vks-prod")
+    pod = Registered(type="kubernetes:batch/v1:Job", name="probe", parent=None, custom=True, inputs={
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "probe"},
+        "spec": {"template": {"spec": {"initContainers": [{"name": "a", "image": f"{MIRROR}/x/y:1"}],
+                                       "containers": [{"name": "b", "image": "busybox:1.36"}]}}}})
+    problems = off_mirror([*records, pod], MIRROR, allowed_private(VGPU_DRIVER))
+    assert "platform-gpu-operator-release: chart: https://helm.ngc.nvidia.com/nvidia#gpu-operator" in problems
+    assert "Job/probe: docker.io/library/busybox:1.36" in problems
+    assert not [p for p in problems if f"{MIRROR}/x/y" in p]
+    assert [p for p in problems if "values toolkit leaves nvcr.io/nvidia/k8s/container-toolkit:v1.20.0" in p]
+    assert [p for p in problems if "values node-feature-discovery.image leaves" in p]
+
+
+def test_a_private_registry_other_than_the_driver_is_not_allowed(run_program: Program) -> None:
+    """Only the vGPU driver itself may come from outside the mirror, not anything else on that registry."""
+    values = minimal(registry={"mirror": MIRROR}, gpu={
+        "driver": {"mode": "vgpu", "version": "580.95.05", "image": VGPU_DRIVER}, "products": ["NVIDIA-L40S"]})
+    records = run_program(values, {"nlsClientToken": "T"})
+    assert off_mirror(records, MIRROR, allowed_private(VGPU_DRIVER)) == []
+    other = allowed_private("harbor.pai.prod.example.internal/other/driver")
+    assert off_mirror(records, MIRROR, other) == ["platform-gpu-operator-release: values driver.repository: "
+                                                  "harbor.pai.prod.example.internal/nvidia"]
+
+
+def test_stack_config_helper_keeps_the_mirror() -> None:
+    """The BOM of a config with a mirror lists upstream references, never mirrored ones."""
+    values = minimal(registry={"mirror": MIRROR}, gpu={"driver": {"mode": "preinstalled"}, "products": ["X"]})
+    bom = stack_bill_of_materials(stack_config(values))
+    assert bom.images and not [i for i in bom.images if i.startswith(MIRROR)]
