@@ -26,6 +26,7 @@ from airgap.oci import (
     CHUNK,
     OCI_INDEX,
     OCI_MANIFEST,
+    Chunk,
     Copier,
     DigestMismatch,
     Job,
@@ -54,7 +55,7 @@ def _blob_path(root: Path, digest: str) -> Path:
     return root / "blobs" / algorithm / hexdigest
 
 
-def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
+def _write_atomic(path: Path, chunks: Iterable[Chunk]) -> None:
     """Write to a temporary name beside `path`, fsync, rename: a reader sees the whole file or none."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
@@ -100,11 +101,11 @@ class LayoutTarget:
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
         return self.has_blob(repo, digest)
 
-    def put_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[bytes]]) -> None:
+    def put_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]]) -> None:
         _write_atomic(_blob_path(self.root, digest), chunks())
 
 
-def _file_chunks(path: Path) -> Iterator[bytes]:
+def _file_chunks(path: Path) -> Iterator[Chunk]:
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
             yield chunk
@@ -204,7 +205,7 @@ class BundleSource:
     def _read(self, name: str) -> bytes:
         return b"".join(self._chunks(name))
 
-    def _chunks(self, name: str) -> Iterator[bytes]:
+    def _chunks(self, name: str) -> Iterator[Chunk]:
         member = self.members[name]
         with open(self.path, "rb") as f:
             f.seek(member.offset)
@@ -250,7 +251,7 @@ class BundleSource:
             raise DigestMismatch(f"{self.path}: manifest {digest} was altered")
         return Manifest(data, json.loads(data).get("mediaType") or OCI_INDEX)
 
-    def blob_chunks(self, repo: Repo, digest: str, size: int) -> Iterator[bytes]:
+    def blob_chunks(self, repo: Repo, digest: str, size: int) -> Iterator[Chunk]:
         name = f"blobs/sha256/{digest.removeprefix('sha256:')}"
         if name not in self.members:
             raise BundleError(f"{self.path}: blob {digest} is missing")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 CHUNK = 1 << 20
+Chunk = bytes | memoryview  # a piece of a blob on its way; a memoryview is valid until the next piece is asked for
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -162,10 +163,12 @@ class Response:
         finally:
             self.release()
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[Chunk]:
+        """The body in chunks read into one reused buffer: each chunk is valid until the next is asked for."""
+        view = memoryview(bytearray(CHUNK))
         try:
-            while chunk := self._resp.read(CHUNK):
-                yield chunk
+            while n := self._resp.readinto(view):
+                yield view[:n]
         finally:
             self.release()
 
@@ -278,7 +281,7 @@ class Registry:
     # -- requests
 
     def request(self, method: str, path: str, *, scope: str, headers: dict[str, str] | None = None,
-                body: bytes | Iterable[bytes] | None = None, ok: tuple[int, ...] = (200,),
+                body: bytes | Iterable[Chunk] | None = None, ok: tuple[int, ...] = (200,),
                 retry: bool = True) -> Response:
         """One API call; retried with backoff on 429/5xx and network errors (only when `body` can be resent).
         Statuses outside `ok` raise OciError; a 404 in `ok` is returned for the caller to judge."""
@@ -359,7 +362,7 @@ class Registry:
         resp.read()
         return resp.status == 200
 
-    def blob_chunks(self, repo: str, digest: str, size: int) -> Iterator[bytes]:
+    def blob_chunks(self, repo: str, digest: str, size: int) -> Iterator[Chunk]:
         """The blob's bytes in chunks, verified against its digest; a dropped download resumes with Range."""
         hasher, got = hashlib.sha256(), 0
         for attempt in range(self._retries):
@@ -419,7 +422,7 @@ class Registry:
             self.request("DELETE", f"{url.path}?{url.query}" if url.query else url.path, scope=_push(repo),
                          ok=(204, 404)).read()
 
-    def push_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[bytes]]) -> None:
+    def push_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]]) -> None:
         """Monolithic upload streamed from `chunks()`; a failed upload restarts from a fresh session."""
         for attempt in range(self._retries):
             resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope=_push(repo), ok=(202,))
@@ -504,7 +507,7 @@ class Repo:
 class Source(Protocol):
     def manifest(self, repo: Repo, ref: str) -> Manifest | None: ...
 
-    def blob_chunks(self, repo: Repo, digest: str, size: int) -> Iterator[bytes]: ...
+    def blob_chunks(self, repo: Repo, digest: str, size: int) -> Iterator[Chunk]: ...
 
     def referrers(self, repo: Repo, digest: str) -> list[dict[str, Any]] | None: ...
 
@@ -518,7 +521,7 @@ class Target(Protocol):
 
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool: ...
 
-    def put_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[bytes]]) -> None: ...
+    def put_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]]) -> None: ...
 
 
 class Registries:
@@ -540,7 +543,7 @@ class Registries:
     def manifest(self, repo: Repo, ref: str) -> Manifest | None:
         return self.client(str(repo.host)).get_manifest(repo.path, ref)
 
-    def blob_chunks(self, repo: Repo, digest: str, size: int) -> Iterator[bytes]:
+    def blob_chunks(self, repo: Repo, digest: str, size: int) -> Iterator[Chunk]:
         return self.client(str(repo.host)).blob_chunks(repo.path, digest, size)
 
     def referrers(self, repo: Repo, digest: str) -> list[dict[str, Any]] | None:
@@ -573,7 +576,7 @@ class RegistryTarget:
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
         return self.client.mount_blob(self.repo(repo), digest, self.repo(from_repo))
 
-    def put_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[bytes]]) -> None:
+    def put_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]]) -> None:
         self.client.push_blob(self.repo(repo), digest, size, chunks)
 
 
@@ -733,7 +736,7 @@ class Copier:
             self._count(size, "moved")
         self._tick()
 
-    def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    def _counted(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
         for chunk in chunks:
             with self._lock:
                 self.stats.bytes_moved += len(chunk)
