@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airgap.helmrepo import ClassicCharts
 from airgap.mirror import TerminalProgress
 from airgap.oci import (
     CHUNK,
@@ -105,12 +106,6 @@ class LayoutTarget:
         _write_atomic(_blob_path(self.root, digest), chunks())
 
 
-def _file_chunks(path: Path) -> Iterator[Chunk]:
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
-
-
 def export(jobs: list[Job], out: Path, *, plain_http: bool = False, authfile: Path | None = None,
            workers: int = 8, progress: TerminalProgress | None = None) -> Stats:
     """Copy every job into the bundle `out` (a tar); blobs already staged by an earlier run are not fetched."""
@@ -118,9 +113,11 @@ def export(jobs: list[Job], out: Path, *, plain_http: bool = False, authfile: Pa
     (staging / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
     registries = Registries(plain_http=plain_http, authfile=authfile)
     target = LayoutTarget(staging)
+    source = ClassicCharts(registries, jobs, plain_http=plain_http)
     try:
-        stats = Copier(registries, target, workers=workers, progress=progress).run(jobs)
+        stats = Copier(source, target, workers=workers, progress=progress).run(jobs)
     finally:
+        source.close()
         registries.close()
     for job in jobs:
         if not job.source.tag:

@@ -38,22 +38,22 @@ def read_image_list(path: Path) -> list[Reference]:
     return refs
 
 
-def stack_jobs(stack: StackConfig) -> tuple[list[Job], list[str]]:
-    """Jobs for every image, chart and model artifact in the stack's bill of materials, and the references that
-    cannot travel by OCI (charts only in a classic Helm repository). Charts land at charts/<chart>, where the
-    air-gap plan pulls them from."""
+def stack_jobs(stack: StackConfig) -> list[Job]:
+    """Jobs for every image, chart and model artifact in the stack's bill of materials. Charts land at
+    charts/<chart>, where the air-gap plan pulls them from; one only in a classic Helm repository is packaged as
+    the OCI artifact `helm push` makes."""
     from airgap.bom import stack_bill_of_materials
+    from airgap.helmrepo import classic_job
 
     bill = stack_bill_of_materials(stack)
     jobs = jobs_for([Reference.parse(ref) for ref in [*bill.images, *bill.models]])
-    skipped: list[str] = []
     for text in bill.charts:
-        if "#" in text or not text.startswith("oci://"):
-            skipped.append(text)
-            continue
-        ref = Reference.parse(text)
-        jobs.append(Job(ref, "charts/" + ref.path.rsplit("/", 1)[-1]))
-    return jobs, skipped
+        if text.startswith("oci://"):
+            ref = Reference.parse(text)
+            jobs.append(Job(ref, "charts/" + ref.path.rsplit("/", 1)[-1]))
+        else:
+            jobs.append(classic_job(text))
+    return jobs
 
 
 def jobs_for(refs: list[Reference]) -> list[Job]:
@@ -106,9 +106,13 @@ class TerminalProgress:
 def mirror(jobs: list[Job], destination: str, *, plain_http: bool = False, authfile: Path | None = None,
            workers: int = 8, progress: TerminalProgress | None = None) -> Stats:
     """Copy every job to `destination` (REGISTRY[/prefix]); raises OciError naming what failed."""
+    from airgap.helmrepo import ClassicCharts
+
     registries = Registries(plain_http=plain_http, authfile=authfile)
+    source = ClassicCharts(registries, jobs, plain_http=plain_http)
     try:
         target = RegistryTarget(destination, registries)
-        return Copier(registries, target, workers=workers, progress=progress).run(jobs)
+        return Copier(source, target, workers=workers, progress=progress).run(jobs)
     finally:
+        source.close()
         registries.close()

@@ -488,6 +488,12 @@ class Manifest:
         return list(self.body.get("manifests", [])) if self.is_index else []
 
 
+def file_chunks(path: Path) -> Iterator[Chunk]:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
 def fallback_tag(digest: str) -> str:
     """The Referrers tag schema: sha256:<hex> -> sha256-<hex>."""
     return digest.replace(":", "-")
@@ -582,10 +588,12 @@ class RegistryTarget:
 
 @dataclass(frozen=True)
 class Job:
-    """Copy `source` to `path:tag` (or `path@digest`) on the target."""
+    """Copy `source` to `path:tag` (or `path@digest`) on the target; `chart_repo`: the classic Helm repository
+    URL a chart is packaged from (airgap.helmrepo) instead of a registry."""
 
     source: Reference
     path: str
+    chart_repo: str | None = None
 
     @property
     def ref(self) -> str:

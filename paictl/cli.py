@@ -62,10 +62,7 @@ def _airgap_jobs(args: argparse.Namespace) -> list[Job]:
     if args.images:
         return jobs_for(read_image_list(args.images))
     args.config_file = None
-    jobs, skipped = stack_jobs(_stack_config(args))
-    for ref in skipped:
-        print(f"warning: {ref} is in a classic Helm repository, not OCI: not copied", file=sys.stderr)
-    return jobs
+    return stack_jobs(_stack_config(args))
 
 
 def _airgap_mirror(args: argparse.Namespace) -> int:

@@ -455,3 +455,79 @@ def test_a_registry_requiring_a_bearer_token(start_registry: StartRegistry, tmp_
     plain = start_registry("plain")
     assert paictl("airgap", "import", str(tar), "--to", plain.host, "--plain-http").returncode == 0
     assert landed(seeded, plain.host) == {ref: m.digest for ref, m in seeded.manifests.items()}
+
+
+# ------------------------------------------------------------------------------------------ classic charts
+
+
+@pytest.fixture
+def chart_repo(tmp_path: Path) -> Iterator[tuple[str, bytes]]:
+    """A classic Helm repository on 127.0.0.1: index.yaml and demo-1.2.3.tgz; yields (URL, the .tgz bytes)."""
+    import functools
+    import io
+    from http.server import SimpleHTTPRequestHandler
+
+    root = tmp_path / "helm-repo"
+    root.mkdir()
+    chart_yaml = b"apiVersion: v2\nname: demo\nversion: 1.2.3\nappVersion: '9.9'\n"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("demo/Chart.yaml")
+        info.size = len(chart_yaml)
+        tar.addfile(info, io.BytesIO(chart_yaml))
+    tgz = buffer.getvalue()
+    (root / "demo-1.2.3.tgz").write_bytes(tgz)
+    (root / "index.yaml").write_text(json.dumps({"apiVersion": "v1", "entries": {"demo": [
+        {"name": "demo", "version": "1.2.3", "digest": hashlib.sha256(tgz).hexdigest(),
+         "urls": ["demo-1.2.3.tgz"]}]}}))
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", tgz
+    httpd.shutdown()
+
+
+def test_a_classic_chart_lands_as_a_helm_oci_artifact(start_registry: StartRegistry,
+                                                      chart_repo: tuple[str, bytes]) -> None:
+    from airgap.helmrepo import HELM_CONFIG, HELM_CONTENT, classic_job
+    from airgap.mirror import mirror
+
+    url, tgz = chart_repo
+    target = start_registry("target")
+    job = classic_job(f"{url}#demo:1.2.3")
+    assert job.path == "charts/demo"
+    mirror([job], f"{target.host}/site", plain_http=True)
+
+    client = Registry(target.host, plain_http=True)
+    manifest = client.get_manifest("site/charts/demo", "1.2.3")
+    assert manifest is not None
+    config, content = manifest.blobs()
+    assert (config["mediaType"], content["mediaType"]) == (HELM_CONFIG, HELM_CONTENT)
+    assert b"".join(client.blob_chunks("site/charts/demo", content["digest"], content["size"])) == tgz
+    meta = json.loads(b"".join(client.blob_chunks("site/charts/demo", config["digest"], config["size"])))
+    assert (meta["name"], meta["version"]) == ("demo", "1.2.3")
+    # The packaging is deterministic: a second run finds the chart already there.
+    assert mirror([job], f"{target.host}/site", plain_http=True).manifests == 0
+
+    with pytest.raises(OciError, match=r"no chart demo at version 9\.9\.9"):
+        mirror([classic_job(f"{url}#demo:9.9.9")], target.host, plain_http=True)
+
+
+def test_stack_jobs_cover_the_bill_of_materials() -> None:
+    from airgap.bom import stack_bill_of_materials
+    from airgap.mirror import stack_jobs
+    from paictl.offline import load_stack_file, stack_path
+
+    stack = load_stack_file(stack_path("airgap"), "airgap")
+    bill = stack_bill_of_materials(stack)
+    jobs = stack_jobs(stack)
+    assert len(jobs) == len(set(bill.images)) + len(bill.models) + len(bill.charts)
+    charts = [job for job in jobs if job.path.startswith("charts/")]
+    assert len(charts) == len(bill.charts)
+    for job in jobs:
+        if job not in charts:
+            assert job.path == job.source.path  # host/path:tag lands at REGISTRY/prefix/path:tag
