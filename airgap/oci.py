@@ -671,11 +671,15 @@ class Copier:
         tracked = True
         if not self.target.has_manifest(path, ref, manifest.digest):
             waits = [self._blob(src, path, desc) for desc in manifest.blobs()]
+            children = []
             for desc in manifest.children():
                 child = self.source.manifest(src, desc["digest"])
                 if child is None:
                     raise OciError(f"{src.host}/{src.path}@{desc['digest']} (a platform of {ref}) not found")
-                self._copy_manifest(src, path, desc["digest"], child, carry_referrers=True)
+                children.append(child)
+                waits += [self._blob(src, path, blob) for blob in child.blobs()]  # all platforms' blobs at once
+            for child in children:
+                self._copy_manifest(src, path, child.digest, child, carry_referrers=True)
             for wait in waits:
                 wait.result()
             tracked = self.target.put_manifest(path, ref, manifest)
