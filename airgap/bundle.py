@@ -99,11 +99,12 @@ class LayoutTarget:
     def has_blob(self, repo: str, digest: str) -> bool:
         return _blob_path(self.root, digest).is_file()
 
-    def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
-        return self.has_blob(repo, digest)
-
-    def put_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]]) -> None:
+    def ensure_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]],
+                    from_repo: str) -> str:
+        if self.has_blob(repo, digest):
+            return "skipped"
         _write_atomic(_blob_path(self.root, digest), chunks())
+        return "moved"
 
 
 def export(jobs: list[Job], out: Path, *, plain_http: bool = False, authfile: Path | None = None,

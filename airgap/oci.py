@@ -406,34 +406,25 @@ class Registry:
             raise _Retryable(f"redirected blob {digest}: HTTP {raw.status}")
         return Response(self, conn, raw, pooled=not url.netloc)
 
-    def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
-        query = urllib.parse.urlencode({"mount": digest, "from": from_repo})
-        resp = self.request("POST", f"/v2/{repo}/blobs/uploads/?{query}", scope=f"{_push(repo)} {_pull(from_repo)}",
-                            ok=(201, 202))
-        resp.read()
-        if resp.status == 202:
-            self._cancel(resp, repo)
-        return resp.status == 201
-
-    def _cancel(self, resp: Response, repo: str) -> None:
-        location = resp.headers.get("Location")
-        if location:
-            url = urllib.parse.urlsplit(location)
-            self.request("DELETE", f"{url.path}?{url.query}" if url.query else url.path, scope=_push(repo),
-                         ok=(204, 404)).read()
-
-    def push_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]]) -> None:
-        """Monolithic upload streamed from `chunks()`; a failed upload restarts from a fresh session."""
+    def push_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]],
+                  mount_from: str | None = None) -> bool:
+        """Mount the blob from `mount_from` (the same repository: is it already there?), else upload it
+        monolithically, streamed from `chunks()`; a failed upload restarts from a fresh session. Returns
+        whether it was mounted (nothing sent)."""
+        query = urllib.parse.urlencode({"mount": digest, "from": mount_from}) if mount_from else ""
+        scope = _push(repo) + (f" {_pull(mount_from)}" if mount_from and mount_from != repo else "")
         for attempt in range(self._retries):
-            resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope=_push(repo), ok=(202,))
+            resp = self.request("POST", f"/v2/{repo}/blobs/uploads/?{query}", scope=scope, ok=(201, 202))
             resp.read()
+            if resp.status == 201:
+                return True
             url = urllib.parse.urlsplit(resp.headers["Location"])
-            query = (url.query + "&" if url.query else "") + urllib.parse.urlencode({"digest": digest})
+            put = (url.query + "&" if url.query else "") + urllib.parse.urlencode({"digest": digest})
             try:
-                self.request("PUT", f"{url.path}?{query}", scope=_push(repo), body=chunks(), retry=False,
+                self.request("PUT", f"{url.path}?{put}", scope=_push(repo), body=chunks(), retry=False,
                              headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
                              ok=(201,)).read()
-                return
+                return False
             except _Retryable:
                 _backoff(attempt)
         raise OciError(f"pushing blob {digest} to {self.host}/{repo}: gave up after {self._retries} attempts")
@@ -523,11 +514,11 @@ class Target(Protocol):
 
     def put_manifest(self, repo: str, ref: str, manifest: Manifest) -> bool: ...
 
-    def has_blob(self, repo: str, digest: str) -> bool: ...
-
-    def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool: ...
-
-    def put_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]]) -> None: ...
+    def ensure_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]],
+                    from_repo: str) -> str:
+        """Make the blob present in `repo`: "skipped" (it was), "mounted" (from `from_repo`), or "moved"
+        (`chunks()` sent)."""
+        ...
 
 
 class Registries:
@@ -576,14 +567,12 @@ class RegistryTarget:
     def put_manifest(self, repo: str, ref: str, manifest: Manifest) -> bool:
         return self.client.put_manifest(self.repo(repo), ref, manifest)
 
-    def has_blob(self, repo: str, digest: str) -> bool:
-        return self.client.has_blob(self.repo(repo), digest)
-
-    def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
-        return self.client.mount_blob(self.repo(repo), digest, self.repo(from_repo))
-
-    def put_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]]) -> None:
-        self.client.push_blob(self.repo(repo), digest, size, chunks)
+    def ensure_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]],
+                    from_repo: str) -> str:
+        # Mounting from the repository itself asks "is it there?" and opens the upload in one request.
+        if self.client.push_blob(self.repo(repo), digest, size, chunks, mount_from=self.repo(from_repo)):
+            return "skipped" if from_repo == repo else "mounted"
+        return "moved"
 
 
 @dataclass(frozen=True)
@@ -626,7 +615,7 @@ class Copier:
         self.source, self.target, self.progress = source, target, progress
         self.stats = Stats()
         self._blob_pool = ThreadPoolExecutor(workers, thread_name_prefix="blob")
-        self._image_pool = ThreadPoolExecutor(workers, thread_name_prefix="image")
+        self._image_pool = ThreadPoolExecutor(2 * workers, thread_name_prefix="image")
         self._lock = threading.Lock()
         self._landed: dict[str, tuple[Future[None], str]] = {}
         self._per_repo: dict[tuple[str, str], Future[None]] = {}
@@ -739,13 +728,9 @@ class Copier:
             out.set_exception(OciError(f"blob {digest}: {exc}"))
 
     def _transfer(self, src: Repo, path: str, digest: str, size: int, from_path: str | None = None) -> None:
-        if from_path is not None and self.target.mount_blob(path, digest, from_path):
-            self._count(size, "mounted")
-        elif self.target.has_blob(path, digest):
-            self._count(size, "skipped")
-        else:
-            self.target.put_blob(path, digest, size, lambda: self._counted(self.source.blob_chunks(src, digest, size)))
-            self._count(size, "moved")
+        how = self.target.ensure_blob(path, digest, size, lambda: self._counted(self.source.blob_chunks(
+            src, digest, size)), from_path or path)
+        self._count(size, how)
         self._tick()
 
     def _counted(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:

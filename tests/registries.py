@@ -120,9 +120,7 @@ def _descriptor(media_type: str, data: bytes, **extra: Any) -> dict[str, Any]:
 
 
 def push_blob(client: Registry, repo: str, data: bytes) -> None:
-    digest = sha256_digest(data)
-    if not client.has_blob(repo, digest):
-        client.push_blob(repo, digest, len(data), lambda: [data])
+    client.push_blob(repo, sha256_digest(data), len(data), lambda: [data], mount_from=repo)
 
 
 def push_image(client: Registry, repo: str, tag: str, layers: list[bytes], *, arch: str = "amd64",
