@@ -196,6 +196,7 @@ class Registry:
         self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}
         self._use_basic = False
+        self._referrers_api = True
         self._ssl = ssl.create_default_context()
 
     # -- connections
@@ -347,11 +348,14 @@ class Registry:
         return "OCI-Subject" in resp.headers
 
     def referrers(self, repo: str, digest: str) -> list[dict[str, Any]] | None:
-        """The Referrers API's descriptors, or None when the registry does not offer the API."""
+        """The Referrers API's descriptors, or None when the registry does not offer the API (asked once)."""
+        if not self._referrers_api:
+            return None
         resp = self.request("GET", f"/v2/{repo}/referrers/{digest}", scope=_pull(repo), ok=(200, 400, 404, 405),
                             headers={"Accept": OCI_INDEX})
         data = resp.read()
         if resp.status != 200 or not resp.headers.get("Content-Type", "").startswith(OCI_INDEX):
+            self._referrers_api = resp.status == 404 and resp.headers.get("Content-Type", "").startswith(OCI_INDEX)
             return None
         return list(json.loads(data).get("manifests", []))
 
