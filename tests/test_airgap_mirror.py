@@ -355,6 +355,23 @@ def test_bad_image_list_names_the_file_and_line(tmp_path: Path, capsys: pytest.C
         Registry("registry.example", plain_http=True)
 
 
+@pytest.mark.parametrize(("text", "parsed"), [
+    ("nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3", Reference("nvcr.io", "nvidia/k8s/dcgm-exporter", "4.2.3")),
+    ("oci://127.0.0.1:5000/charts/demo:0.1.0", Reference("127.0.0.1:5000", "charts/demo", "0.1.0")),
+    ("docker.io/library/busybox:1.36@sha256:" + "a" * 64,
+     Reference("docker.io", "library/busybox", "1.36", "sha256:" + "a" * 64)),
+])
+def test_references_parse_host_path_tag_digest(text: str, parsed: Reference) -> None:
+    assert Reference.parse(text) == parsed
+    assert str(parsed) == text.removeprefix("oci://")
+
+
+@pytest.mark.parametrize("text", ["busybox:1.36", "registry.example/team/app", "registry.example/Team/app:v1"])
+def test_references_without_registry_or_tag_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"reference|neither a tag"):
+        Reference.parse(text)
+
+
 # ------------------------------------------------------------------------------------------------- auth
 
 
