@@ -5,7 +5,7 @@ Two local registries (Debian docker-registry): a source seeded with 40 synthetic
 target received (read from the target registry process's /proc/<pid>/io) against the unique bytes, the cost of
 a resume after a kill -9 at 50%, and as its last line `mirror_vs_skopeo_sync=<skopeo seconds / our seconds>`.
 
-Run: .venv/bin/python bench/mirror.py [--scale 0.1] [--workers 8]
+Run: .venv/bin/python bench/mirror.py [--scale 0.1] [--workers 8] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import argparse
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="layer sizes x scale (1.0: about 1 GB unique)")
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each contender; the medians are compared")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="pai-bench-mirror-"))
     registries: list[RegistryProcess] = []
@@ -111,28 +113,30 @@ def main() -> None:
             f"    {Reference.parse(r).path}: [v1]\n" for r in refs))
         print(f"workload: {len(refs)} images, {human(unique)} unique (seeded in {time.monotonic() - t0:.1f} s)")
 
-        # skopeo sync into a fresh target (without --scoped it lands at <dest>/<last path part>: bench/app-N)
-        theirs_target = registry("skopeo-target")
-        before = received(theirs_target)
-        skopeo = subprocess.Popen(["skopeo", "sync", "--src", "yaml", "--dest", "docker", "--all",
-                                   "--preserve-digests", "--dest-tls-verify=false", str(sync_yaml),
-                                   f"{theirs_target.host}/bench"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        skopeo_s = timed(skopeo)
-        skopeo_bytes = received(theirs_target) - before
-        check(refs, source, theirs_target)
-        shutil.rmtree(theirs_target.storage)
-        print(f"skopeo sync: {skopeo_s:.2f} s, target received {human(skopeo_bytes)} "
-              f"({skopeo_bytes / unique:.3f} x unique)")
+        def skopeo(target: RegistryProcess) -> subprocess.Popen[bytes]:
+            # without --scoped, skopeo sync lands each image at <dest>/<last path part>: bench/app-N
+            return subprocess.Popen(["skopeo", "sync", "--src", "yaml", "--dest", "docker", "--all",
+                                     "--preserve-digests", "--dest-tls-verify=false", str(sync_yaml),
+                                     f"{target.host}/bench"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-        # ours into a fresh target
-        our_target = registry("our-target")
-        before = received(our_target)
-        our_s = timed(ours(images, our_target, args.workers))
-        our_bytes = received(our_target) - before
-        check(refs, source, our_target)
-        print(f"paictl airgap mirror: {our_s:.2f} s, target received {human(our_bytes)} "
-              f"({our_bytes / unique:.3f} x unique; stored {human(stored(our_target))})")
-        shutil.rmtree(our_target.storage)
+        def our_mirror(target: RegistryProcess) -> subprocess.Popen[bytes]:
+            return ours(images, target, args.workers)
+
+        contenders = {"skopeo sync": skopeo, "paictl airgap mirror": our_mirror}
+        seconds: dict[str, list[float]] = {name: [] for name in contenders}
+        for round_ in range(args.repeat):
+            for name, start in contenders.items():  # alternating, each into a fresh target
+                target = registry(f"target-{round_}-{len(seconds[name])}-{name.split()[0]}")
+                before = received(target)
+                seconds[name].append(timed(start(target)))
+                got = received(target) - before
+                check(refs, source, target)
+                print(f"{name}: {seconds[name][-1]:.2f} s, target received {human(got)} ({got / unique:.3f} x "
+                      f"unique; stored {human(stored(target))})")
+                target.stop()
+                shutil.rmtree(target.storage)
+        skopeo_s, our_s = (statistics.median(seconds[name]) for name in contenders)
+        print(f"median of {args.repeat}: skopeo sync {skopeo_s:.2f} s, paictl airgap mirror {our_s:.2f} s")
 
         # resume: kill -9 at 50% of the unique bytes stored on the target, then run again
         resumed = registry("resume-target")
