@@ -54,7 +54,8 @@ class ChartSource:
 
     @property
     def ref(self) -> str:
-        """`oci://host/path:version`, or for a chart only in a classic repository `<repo URL>#<chart>:<version>`."""
+        """`oci://host/path:version`, or for a chart only in a classic repository `<repo URL>#<chart>:<version>`
+        (e.g. the GPU Operator v25.3.0); a chart in both is mirrored from OCI."""
         return f"{self.oci}:{self.version}" if self.oci else f"{self.repo}#{self.chart}:{self.version}"
 
 
@@ -114,17 +115,16 @@ def bill_of_materials(config: PlatformConfig) -> Bom:
 
 
 def stack_bill_of_materials(stack: StackConfig) -> Bom:
-    """The bill of materials of a stack file: its config parsed as the program parses it (a ConfigError names
-    the stack file and key), then planned, in one offline run."""
+    """The bill of materials of a stack file."""
+    return bill_of_materials(platform_config(stack))
+
+
+def platform_config(stack: StackConfig) -> PlatformConfig:
+    """A stack file's config parsed as the program parses it (a ConfigError names the stack file and key), without
+    its secrets: no Output outlives the offline run that made it, and secrets never name an artifact."""
     parsed: list[PlatformConfig] = []
-
-    def program() -> None:
-        config = PlatformConfig.from_pulumi()
-        parsed.append(config.model_copy(update={"secrets": Secrets()}))  # no Output outlives its run
-        Platform("platform", PlatformArgs(config=upstream(config)))
-
-    records = run_offline(program, stack)
-    return collect(parsed[0], records)
+    run_offline(lambda: parsed.append(PlatformConfig.from_pulumi().model_copy(update={"secrets": Secrets()})), stack)
+    return parsed[0]
 
 
 def upstream(config: PlatformConfig) -> PlatformConfig:
@@ -217,8 +217,9 @@ def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: b
     inputs = record.inputs
     pin = catalog_pin(inputs["chart"], inputs["version"])
     origin = f"chart {pin.chart} {pin.version}"
-    source = ChartSource(chart=pin.chart, version=pin.version,
-                         oci=inputs["chart"] if inputs["chart"].startswith("oci://") else None,
+    release = pin.versions.get(pin.version)
+    oci = inputs["chart"] if inputs["chart"].startswith("oci://") else release.oci if release else None
+    source = ChartSource(chart=pin.chart, version=pin.version, oci=oci,
                          repo=(inputs.get("repositoryOpts") or {}).get("repo"))
     found.chart(source, f"release {inputs.get('name', record.name)}")
     for path, image in sorted(pin.images_at(pin.version).items()):

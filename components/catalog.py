@@ -48,6 +48,9 @@ class OperatorRelease(BaseModel):
 
     defaultDriver: str
     images: dict[str, ChartImage] = {}
+    # The release's chart as an OCI artifact, where one is published (the air-gap mirror copies it from there;
+    # installs keep the chart's classic repository, which has every release).
+    oci: str | None = None
 
 
 class ChartPin(Pinned):

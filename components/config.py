@@ -34,6 +34,7 @@ ROUTING_NAME = r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.:-]*$"
 GPU_PRODUCT = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 REGISTRY_PREFIX = r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"
 HOSTNAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+OBJECT_NAME = r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"
 # What each pattern means, for error messages.
 PATTERNS = {
     DNS_LABEL: "a DNS label (lowercase letters, digits and '-', at most 63 characters)",
@@ -43,7 +44,11 @@ PATTERNS = {
     GPU_PRODUCT: "a GPU Feature Discovery product name like NVIDIA-H100-80GB-HBM3",
     REGISTRY_PREFIX: "a registry host with an optional path, like harbor.example.com/mirror",
     HOSTNAME: "a DNS name like pai.example.com",
+    OBJECT_NAME: "a Kubernetes object name (lowercase letters, digits, '-' and '.')",
 }
+# One AIGatewayRoute holds at most 15 rules (the Gateway API's 16 HTTPRoute rules, one kept for the controller's
+# catch-all): the gateway routes one routing name per rule.
+MAX_ROUTING_NAMES = 15
 IMAGE_REF = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
 OCI_SOURCE = re.compile(r"^oci://[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$")
 S3_SOURCE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
@@ -82,7 +87,7 @@ class Strict(BaseModel):
 
 
 class Ingress(Strict):
-    className: str = "envoy"
+    className: str = Field(default="envoy", pattern=OBJECT_NAME, max_length=253)
     domain: str | None = Field(default=None, pattern=HOSTNAME)
 
 
@@ -207,6 +212,11 @@ class Model(Strict):
         """The engine this model is served by: the configured one, else the engine rule's choice."""
         return self.engine or rule_engine(self)
 
+    @property
+    def route_key(self) -> str:
+        """The routing name as a DNS label (openai/gpt-oss-20b -> openai-gpt-oss-20b): the gateway rule's name."""
+        return re.sub(r"[^a-z0-9]+", "-", self.routingName.lower()).strip("-")[:63].rstrip("-")
+
 
 Quantity = Annotated[str, Field(pattern=QUANTITY)]
 
@@ -326,6 +336,7 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
         seen = Counter(values)
         errors += [f"pai:models[{i}].{field}: {v!r} is used by more than one model"
                    for i, v in enumerate(values) if seen[v] > 1 and values.index(v) != i]
+    errors += _routing_errors(cfg.models)
     tenant_names = [t.name for t in cfg.tenants]
     errors += [f"pai:tenants[{i}].name: {n!r} is used by more than one tenant"
                for i, n in enumerate(tenant_names) if tenant_names.index(n) != i]
@@ -338,6 +349,21 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
         errors += _model_errors(f"pai:models[{i}]", model, cfg, tenant_names)
     if cfg.gpu:
         errors += _driver_errors(cfg.gpu.driver, set_keys)
+    return errors
+
+
+def _routing_errors(models: list[Model]) -> list[str]:
+    """The gateway names one rule per routing name, at most MAX_ROUTING_NAMES, each by its route key."""
+    errors = []
+    if len(models) > MAX_ROUTING_NAMES:
+        errors.append(f"pai:models: {len(models)} models, but the gateway routes at most {MAX_ROUTING_NAMES} "
+                      "routing names (one AIGatewayRoute rule each)")
+    first: dict[str, Model] = {}
+    for i, model in enumerate(models):
+        other = first.setdefault(model.route_key, model)
+        if other is not model and other.routingName != model.routingName:
+            errors.append(f"pai:models[{i}].routingName: {model.routingName!r} and {other.routingName!r} give the "
+                          f"same gateway rule name {model.route_key!r}; rename one")
     return errors
 
 

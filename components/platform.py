@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import PlatformConfig
+from components.gateway import Gateway, GatewayArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
 from components.tenancy import Tenancy, TenancyArgs
 
@@ -22,6 +23,7 @@ class Platform(pulumi.ComponentResource):
 
     tenancy: Tenancy
     gpu_operator: GpuOperator | None
+    gateway: Gateway | None
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:platform:Platform", name, None, opts)
@@ -37,6 +39,14 @@ class Platform(pulumi.ComponentResource):
             self.gpu_operator = GpuOperator(
                 f"{name}-gpu-operator",
                 GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken),
+                child,
+            )
+        self.gateway = None
+        if cfg.models:
+            self.gateway = Gateway(
+                f"{name}-gateway",
+                GatewayArgs(models=cfg.models, ingress=cfg.cluster.ingress, registry=cfg.registry,
+                            tenant_namespaces=self.tenancy.namespaces),
                 child,
             )
         self.register_outputs({"tenantNamespaces": self.tenancy.namespaces})

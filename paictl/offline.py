@@ -8,6 +8,7 @@ value is masked as "[secret]" in what is recorded.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -37,7 +38,24 @@ class _SharedExecutor(ThreadPoolExecutor):
         """Kept open for the next run; the threads end with the process."""
 
 
-_EXECUTOR = _SharedExecutor(thread_name_prefix="pai-offline")
+_THREAD_LOOPS: list[asyncio.AbstractEventLoop] = []
+
+
+def _thread_loop() -> None:
+    """Each executor thread's event loop (Pulumi's sync awaits run on it), made here so that it is closed when the
+    process exits rather than finalized after its self-pipe ("Exception ignored ... Invalid file descriptor")."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    _THREAD_LOOPS.append(loop)
+
+
+def _close_thread_loops() -> None:
+    for loop in _THREAD_LOOPS:
+        loop.close()
+
+
+_EXECUTOR = _SharedExecutor(thread_name_prefix="pai-offline", initializer=_thread_loop)
+atexit.register(_close_thread_loops)
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 STACKS_DIR = Path(__file__).resolve().parents[1] / "stacks"

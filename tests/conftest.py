@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +69,15 @@ def of_kind(records: list[Registered], kind: str) -> list[dict[str, Any]]:
 
 def releases(records: list[Registered]) -> list[dict[str, Any]]:
     return [r.inputs for r in records if r.type == HELM_RELEASE]
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string anywhere in a nested value."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+    elif isinstance(value, str):
+        yield value

@@ -5,12 +5,12 @@ the chart's values.yaml itself, none only in its comments."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
-from conftest import Program, minimal, of_kind, releases
+from conftest import Program, minimal, of_kind, releases, strings
 from schemas import REFERENCE, chart_defaults, validate_helm_values, validate_object
 
 from components.catalog import CATALOG
@@ -49,20 +49,9 @@ def plan(run_program: Program, driver: dict[str, Any], version: str = PIN.versio
 
 
 def release(records: list[Registered]) -> dict[str, Any]:
-    (found,) = releases(records)
+    """The GPU Operator's release (a stack installs others too)."""
+    (found,) = [r for r in releases(records) if r["chart"].rsplit("/", 1)[-1] == "gpu-operator"]
     return found
-
-
-def strings(value: Any) -> Iterator[str]:
-    """Every string anywhere in a nested value."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings(item)
-    elif isinstance(value, str):
-        yield value
 
 
 def repositories(defaults: dict[str, Any], prefix: str = "") -> dict[str, str]:

@@ -59,8 +59,10 @@ def test_out_writes_one_file_per_object(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["plan", "--stack", "dev", "--format", "json", "--out", str(tmp_path)]) == 0
     plan = json.loads(capsys.readouterr().out)
     kube_objects = [r for r in plan["resources"] if r["type"].startswith("kubernetes:") and "kind" in r["inputs"]]
+    helm_releases = [r for r in plan["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release"]
     files = sorted(tmp_path.rglob("*.yaml"))
-    assert len(files) == len(kube_objects)
+    assert len(files) == len(kube_objects) + len(helm_releases)
+    assert len(list((tmp_path / "helm").glob("*.values.yaml"))) == len(helm_releases)
     quota = yaml.safe_load((tmp_path / "team-a" / "resourcequota-pai-tenant-quota.yaml").read_text())
     assert quota["kind"] == "ResourceQuota" and quota["metadata"]["namespace"] == "team-a"
     assert (tmp_path / "_cluster" / "namespace-team-a.yaml").is_file()

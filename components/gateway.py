@@ -1,0 +1,239 @@
+"""Gateway: Envoy Gateway with the Envoy AI Gateway as its extension server, one Gateway for the platform, and one
+AIGatewayRoute that sends each OpenAI-compatible request to the model endpoint behind the request's `model`.
+
+The AI Gateway's external processor reads `model` from the request body into the `x-ai-eg-model` header before
+routing, so `/v1/chat/completions`, `/v1/completions` and `/v1/embeddings` match one rule per routing name, and
+`/v1/models` lists exactly those header values. A rule is keyed by its routing name: moving a routing name to
+another model changes only that rule's backend, never what clients send."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import namespaces
+from components.catalog import CATALOG, ChartPin
+from components.config import Ingress, Model, Registry
+from components.kube import meta
+from components.values import merge, mirrored, nested
+
+CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"  # the chart's config.envoyGateway.gateway
+GATEWAY_NAME = "pai-gateway"
+ROUTE_NAME = "pai-models"
+TLS_SECRET = "pai-gateway-tls"
+MODEL_HEADER = "x-ai-eg-model"  # set by the AI Gateway from the request body's `model`
+PREDICTOR_PORT = 80  # every model endpoint's predictor Service
+# The AI Gateway controller's gRPC extension server, as its chart names it (controller.fullnameOverride).
+EXTENSION_SERVER = f"ai-gateway-controller.{namespaces.AI_GATEWAY}.svc.cluster.local"
+EXTENSION_SERVER_PORT = 1063
+# Envoy buffers a whole request body for the AI Gateway to read `model`; its 32 KiB default refuses long prompts.
+BODY_BUFFER_LIMIT = "50Mi"
+# Generation takes longer than the AI Gateway's 60 s default request timeout.
+REQUEST_TIMEOUT = "300s"
+GATEWAY_API = "gateway.networking.k8s.io"
+AI_GATEWAY_API = "aigateway.envoyproxy.io"
+ENVOY_GATEWAY_API = "gateway.envoyproxy.io"
+
+
+@dataclass(frozen=True)
+class GatewayArgs:
+    models: list[Model]
+    ingress: Ingress
+    registry: Registry
+    tenant_namespaces: dict[str, pulumi.Output[str]]
+    # The cert-manager release, so the Certificate waits for its CRD and issuer.
+    cert_manager: pulumi.Resource | None = None
+
+
+class Gateway(pulumi.ComponentResource):
+    """Envoy Gateway and the Envoy AI Gateway releases, the platform's Gateway and its model routes."""
+
+    def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pai:gateway:Gateway", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        registry = args.registry
+        gateway_ns = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata=meta(namespaces.GATEWAY, labels={namespaces.PLATFORM_LABEL: "true"}),
+            opts=child,
+        ).metadata["name"]
+        ai_ns = k8s.core.v1.Namespace(
+            f"{name}-ai-namespace", metadata=meta(namespaces.AI_GATEWAY, labels={namespaces.PLATFORM_LABEL: "true"}),
+            opts=child,
+        ).metadata["name"]
+        envoy_gateway = release(f"{name}-envoy-gateway", "envoy-gateway", CATALOG.chart("envoy-gateway"), gateway_ns,
+                                envoy_gateway_values(registry), registry, child)
+        crds = release(f"{name}-ai-gateway-crds", "ai-gateway-crds", CATALOG.chart("ai-gateway-crds"), ai_ns, {},
+                       registry, child)
+        after_cert_manager = [args.cert_manager] if args.cert_manager else []
+        ai_gateway = release(f"{name}-ai-gateway", "ai-gateway", CATALOG.chart("ai-gateway"), ai_ns,
+                             ai_gateway_values(registry, webhook_certificate=args.cert_manager is not None),
+                             registry, pulumi.ResourceOptions(parent=self, depends_on=[crds, *after_cert_manager]))
+        on_envoy_gateway = pulumi.ResourceOptions(parent=self, depends_on=[envoy_gateway])
+        on_ai_gateway = pulumi.ResourceOptions(parent=self, depends_on=[crds, ai_gateway])
+
+        domain = args.ingress.domain
+        gateway_class = custom(f"{name}-class", GATEWAY_API, "v1", "GatewayClass", meta(args.ingress.className),
+                               {"controllerName": CONTROLLER_NAME}, on_envoy_gateway)
+        if domain:
+            custom(f"{name}-certificate", "cert-manager.io", "v1", "Certificate", meta(TLS_SECRET, gateway_ns),
+                   certificate_spec(domain),
+                   pulumi.ResourceOptions(parent=self, depends_on=after_cert_manager))
+        gateway = custom(f"{name}-gateway", GATEWAY_API, "v1", "Gateway", meta(GATEWAY_NAME, gateway_ns),
+                         gateway_spec(gateway_class["name"], domain), on_envoy_gateway)
+        gateway_name = gateway["name"]
+        custom(f"{name}-client-traffic", ENVOY_GATEWAY_API, "v1alpha1", "ClientTrafficPolicy",
+               meta(GATEWAY_NAME, gateway_ns), client_traffic_spec(gateway_name), on_envoy_gateway)
+
+        ai_backends: dict[str, pulumi.Output[Any]] = {}
+        for model in args.models:
+            tenant_ns = args.tenant_namespaces[model.tenant]
+            backend = custom(f"{name}-{model.name}-backend", ENVOY_GATEWAY_API, "v1alpha1", "Backend",
+                             meta(model.name, tenant_ns), backend_spec(model), on_envoy_gateway)
+            ai_backends[model.name] = custom(
+                f"{name}-{model.name}-ai-backend", AI_GATEWAY_API, "v1beta1", "AIServiceBackend",
+                meta(model.name, tenant_ns), ai_service_backend_spec(backend["name"]), on_ai_gateway,
+            )
+        for tenant in sorted({m.tenant for m in args.models}):
+            tenant_ns = args.tenant_namespaces[tenant]
+            for grant, spec in reference_grants().items():
+                custom(f"{name}-{tenant}-{grant}", GATEWAY_API, "v1beta1", "ReferenceGrant", meta(grant, tenant_ns),
+                       spec, on_envoy_gateway)
+        route = custom(f"{name}-route", AI_GATEWAY_API, "v1beta1", "AIGatewayRoute", meta(ROUTE_NAME, gateway_ns),
+                       route_spec(gateway_name, args.models, ai_backends), on_ai_gateway)
+        self.register_outputs({"gateway": gateway_name, "route": route["name"],
+                               "releases": [envoy_gateway.status, ai_gateway.status]})
+
+
+def release(name: str, release_name: str, pin: ChartPin, namespace: pulumi.Input[str], values: dict[str, Any],
+            registry: Registry, opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+    chart, repo = pin.source_for(registry.mirror)
+    return k8s.helm.v3.Release(
+        name,
+        name=release_name,
+        chart=chart,
+        version=pin.version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
+        namespace=namespace,
+        values=values,
+        opts=opts,
+    )
+
+
+def custom(name: str, group: str, version: str, kind: str, metadata: Any, spec: dict[str, Any],
+           opts: pulumi.ResourceOptions) -> pulumi.Output[Any]:
+    """A custom resource; returns its metadata, whose outputs carry the dependency on it."""
+    resource = k8s.apiextensions.CustomResource(name, api_version=f"{group}/{version}", kind=kind,
+                                                metadata=metadata, spec=spec, opts=opts)
+    created: pulumi.Output[Any] = resource.metadata  # type: ignore[attr-defined]  # an output set at run time
+    return created
+
+
+def envoy_gateway_values(registry: Registry) -> dict[str, Any]:
+    """Envoy Gateway as the AI Gateway needs it: the Backend API, EnvoyPatchPolicy, and the AI Gateway controller as
+    extension server on the translation, cluster and route hooks (envoyproxy/ai-gateway
+    manifests/envoy-gateway-values.yaml)."""
+    translation = {kind: {"includeAll": True} for kind in ("listener", "route", "cluster", "secret")}
+    config = {
+        "gateway": {"controllerName": CONTROLLER_NAME},
+        "extensionApis": {"enableEnvoyPatchPolicy": True, "enableBackend": True},
+        "extensionManager": {
+            "hooks": {"xdsTranslator": {"translation": translation, "post": ["Translation", "Cluster", "Route"]}},
+            "service": {"fqdn": {"hostname": EXTENSION_SERVER, "port": EXTENSION_SERVER_PORT}},
+        },
+    }
+    images: dict[str, Any] = {}
+    for path, image in CATALOG.chart("envoy-gateway").images.items():
+        repository = mirrored(image.repository, registry.mirror) if registry.mirror else image.repository
+        block: dict[str, Any] = {"image": f"{repository}:{image.tag}"}
+        if registry.pullSecret:
+            block["pullSecrets"] = [{"name": registry.pullSecret}]
+        images = merge(images, nested(path, block))
+    return merge({"config": {"envoyGateway": config}}, images)
+
+
+def ai_gateway_values(registry: Registry, webhook_certificate: bool) -> dict[str, Any]:
+    """The AI Gateway controller, told where Envoy Gateway runs; its and the external processor's images pinned.
+    With cert-manager installed, cert-manager issues and rotates the certificate of the webhook that injects the
+    external processor into Envoy pods, instead of the self-signed one the chart embeds (not for production, says
+    the chart)."""
+    values: dict[str, Any] = {"envoyGateway": {"namespace": namespaces.GATEWAY}}
+    if webhook_certificate:
+        values["controller"] = {"mutatingWebhook": {"certManager": {"enable": True}}}
+    for path, image in CATALOG.chart("ai-gateway").images.items():
+        repository = mirrored(image.repository, registry.mirror) if registry.mirror else image.repository
+        values = merge(values, nested(path, {"repository": repository, "tag": image.tag}))
+    if registry.pullSecret:
+        values["global"] = {"imagePullSecrets": [{"name": registry.pullSecret}]}
+    return values
+
+
+def certificate_spec(domain: str) -> dict[str, Any]:
+    return {"secretName": TLS_SECRET, "dnsNames": [domain],
+            "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": namespaces.CLUSTER_ISSUER}}
+
+
+def gateway_spec(class_name: pulumi.Input[str], domain: str | None) -> dict[str, Any]:
+    """HTTPS on the configured domain with the cert-manager certificate; plain HTTP where no domain is set."""
+    if domain:
+        listener: dict[str, Any] = {
+            "name": "https", "protocol": "HTTPS", "port": 443, "hostname": domain,
+            "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": TLS_SECRET}]},
+        }
+    else:
+        listener = {"name": "http", "protocol": "HTTP", "port": 80}
+    return {"gatewayClassName": class_name, "listeners": [listener]}
+
+
+def client_traffic_spec(gateway_name: pulumi.Input[str]) -> dict[str, Any]:
+    return {"targetRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name}],
+            "connection": {"bufferLimit": BODY_BUFFER_LIMIT}}
+
+
+def predictor_host(model: Model) -> str:
+    """The model endpoint's predictor Service (KServe RawDeployment names it `<isvc>-predictor`)."""
+    return f"{model.name}-predictor.{model.tenant}.svc.cluster.local"
+
+
+def backend_spec(model: Model) -> dict[str, Any]:
+    return {"endpoints": [{"fqdn": {"hostname": predictor_host(model), "port": PREDICTOR_PORT}}]}
+
+
+def ai_service_backend_spec(backend_name: pulumi.Input[str]) -> dict[str, Any]:
+    """Every runtime speaks the OpenAI API."""
+    return {"schema": {"name": "OpenAI"},
+            "backendRef": {"group": ENVOY_GATEWAY_API, "kind": "Backend", "name": backend_name}}
+
+
+def reference_grants() -> dict[str, dict[str, Any]]:
+    """In a tenant namespace: the route may name the tenant's AIServiceBackends, and the HTTPRoute the AI Gateway
+    generates from it (in the gateway namespace) may send traffic to the tenant's Backends."""
+    return {
+        "pai-gateway-route": {
+            "from": [{"group": AI_GATEWAY_API, "kind": "AIGatewayRoute", "namespace": namespaces.GATEWAY}],
+            "to": [{"group": AI_GATEWAY_API, "kind": "AIServiceBackend"}],
+        },
+        "pai-gateway-http-route": {
+            "from": [{"group": GATEWAY_API, "kind": "HTTPRoute", "namespace": namespaces.GATEWAY}],
+            "to": [{"group": ENVOY_GATEWAY_API, "kind": "Backend"}],
+        },
+    }
+
+
+def route_rule(model: Model, ai_backend: Any) -> dict[str, Any]:
+    """Requests whose `model` is the routing name go to this model's AIServiceBackend (its metadata)."""
+    return {
+        "name": model.route_key,
+        "matches": [{"headers": [{"type": "Exact", "name": MODEL_HEADER, "value": model.routingName}]}],
+        "backendRefs": [{"name": ai_backend["name"], "namespace": ai_backend["namespace"]}],
+        "timeouts": {"request": REQUEST_TIMEOUT},
+    }
+
+
+def route_spec(gateway_name: pulumi.Input[str], models: list[Model],
+               ai_backends: dict[str, pulumi.Output[Any]]) -> dict[str, Any]:
+    """One rule per routing name, in routing-name order so that reordering the config changes nothing."""
+    rules = [route_rule(m, ai_backends[m.name]) for m in sorted(models, key=lambda m: m.routingName)]
+    return {"parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name}], "rules": rules}
