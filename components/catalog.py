@@ -32,6 +32,16 @@ class ChartImage(BaseModel):
     repository: str
     tag: str
     digest: str | None = None
+    unverified: bool = False  # the tag was not read from the pinned chart's own values
+
+    @property
+    def registry(self) -> str:
+        return self.repository.split("/", 1)[0]
+
+    @property
+    def path(self) -> str:
+        """The repository without its registry host."""
+        return self.repository.split("/", 1)[1]
 
     _tag = field_validator("tag")(_no_latest)
 

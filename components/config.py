@@ -34,7 +34,10 @@ ROUTING_NAME = r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.:-]*$"
 GPU_PRODUCT = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 REGISTRY_PREFIX = r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$"
 HOSTNAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+ENDPOINT = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$"
 OBJECT_NAME = r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"
+DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
+HTTP_URL = r"^https?://[a-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$"
 # What each pattern means, for error messages.
 PATTERNS = {
     DNS_LABEL: "a DNS label (lowercase letters, digits and '-', at most 63 characters)",
@@ -44,7 +47,10 @@ PATTERNS = {
     GPU_PRODUCT: "a GPU Feature Discovery product name like NVIDIA-H100-80GB-HBM3",
     REGISTRY_PREFIX: "a registry host with an optional path, like harbor.example.com/mirror",
     HOSTNAME: "a DNS name like pai.example.com",
+    ENDPOINT: "a host with an optional port, like minio.example.com:9000",
     OBJECT_NAME: "a Kubernetes object name (lowercase letters, digits, '-' and '.')",
+    DURATION: "a Prometheus duration like 15d or 12h",
+    HTTP_URL: "an http(s) URL like https://s3.example.com",
 }
 # One AIGatewayRoute holds at most 15 rules (the Gateway API's 16 HTTPRoute rules, one kept for the controller's
 # catch-all): the gateway routes one routing name per rule.
@@ -62,6 +68,7 @@ SECRET_KEYS = (
     "mlflowDbPassword",
     "s3AccessKeyId",
     "s3SecretAccessKey",
+    "mlflowAdminPassword",
     "kubeconfig",
 )
 
@@ -179,11 +186,13 @@ class Runtime(Strict):
 class Runtimes(Strict):
     vllm: Runtime = Runtime(image="vllm")
     infinity: Runtime = Runtime(image="infinity")
+    infinityCpu: Runtime = Runtime(image="infinity-cpu")  # Infinity's CPU build, for embeddings with no GPU
     llamacpp: Runtime = Runtime(image="llamacpp")
 
-    def image(self, engine: str) -> str:
-        """The full image reference an engine runs, resolved through the catalog."""
-        ref: str = getattr(self, engine).image
+    def image(self, runtime: str) -> str:
+        """The full image reference a runtime (vllm, infinity, infinityCpu, llamacpp) runs, resolved through the
+        catalog."""
+        ref: str = getattr(self, runtime).image
         return CATALOG.image(ref).ref if ref in CATALOG.images else ref
 
 
@@ -257,6 +266,137 @@ class Tenant(Strict):
         return values
 
 
+class S3(Strict):
+    """The S3-compatible object store `s3://` model sources are read from; the keys are the secrets
+    pai:s3AccessKeyId and pai:s3SecretAccessKey."""
+
+    endpoint: str = Field(pattern=ENDPOINT)
+    region: str | None = None
+    useHttps: bool = True
+    verifySsl: bool = True
+
+
+class Kueue(Strict):
+    """Kueue quotas: every tenant's ClusterQueue joins `cohort`, so idle quota is lent to the others."""
+
+    cohort: str = Field(default="pai", pattern=DNS_LABEL)
+    reclaim: bool = True  # a tenant may preempt borrowers to get its nominal quota back
+
+
+# Histogram bucket bounds the latency SLOs can be measured at: a threshold must be a bucket bound of the
+# runtime's latency histogram (vLLM's vllm:e2e_request_latency_seconds; Infinity's http_request_duration_seconds,
+# the buckets prometheus-fastapi-instrumentator sets by default).
+COMPLETION_LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
+                              120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+EMBEDDING_LATENCY_BUCKETS = (0.1, 0.5, 1.0)
+
+
+class Slo(Strict):
+    """Service level objectives of every model endpoint, over 30 days."""
+
+    availability: float = Field(default=0.99, ge=0.9, lt=1)  # share of requests that are not 5xx
+    latencyTarget: float = Field(default=0.95, ge=0.5, lt=1)  # share of requests faster than the thresholds
+    completionSeconds: float = 10.0
+    embeddingSeconds: float = 1.0
+
+    @field_validator("completionSeconds")
+    @classmethod
+    def _completion_bucket(cls, value: float) -> float:
+        return _bucket(value, COMPLETION_LATENCY_BUCKETS, "vllm:e2e_request_latency_seconds")
+
+    @field_validator("embeddingSeconds")
+    @classmethod
+    def _embedding_bucket(cls, value: float) -> float:
+        return _bucket(value, EMBEDDING_LATENCY_BUCKETS, "http_request_duration_seconds")
+
+
+class Monitoring(Strict):
+    """kube-prometheus-stack with Grafana; the admin password is the secret pai:grafanaAdminPassword."""
+
+    retention: str = Field(default="15d", pattern=DURATION)
+    storageSize: Quantity = "50Gi"
+    slo: Slo = Slo()
+
+
+class HarborStorage(Strict):
+    """Persistent volume sizes of Harbor's stateful parts (all on pai:cluster.storageClass)."""
+
+    registry: Quantity = "200Gi"
+    database: Quantity = "10Gi"
+    redis: Quantity = "2Gi"
+    jobservice: Quantity = "1Gi"
+    trivy: Quantity = "5Gi"
+
+
+class HarborConfig(Strict):
+    """Harbor, the registry and model gallery. `host` defaults to harbor.<pai:cluster.ingress.domain>; `tlsSecret`
+    names an existing kubernetes.io/tls Secret in the harbor namespace, else cert-manager issues one."""
+
+    host: str | None = Field(default=None, pattern=HOSTNAME)
+    expose: Literal["ingress", "clusterIP"] = "ingress"
+    tlsSecret: str | None = Field(default=None, pattern=DNS_LABEL)
+    verifyTls: bool = True  # whether Pulumi's Harbor provider verifies Harbor's certificate
+    storage: HarborStorage = HarborStorage()
+
+
+class GalleryMember(Strict):
+    """A directory group given a role in a gallery project."""
+
+    group: str
+    type: Literal["oidc", "ldap", "internal"] = "oidc"
+    role: Literal["projectadmin", "maintainer", "developer", "guest", "limitedguest"] = "guest"
+
+
+class GalleryProject(Strict):
+    name: str = Field(pattern=DNS_LABEL)
+    quotaGb: int = Field(default=500, ge=1)
+    members: list[GalleryMember] = []
+
+
+class Gallery(Strict):
+    """The model gallery's Harbor projects: models are pushed to dev, promoted to prod by tag."""
+
+    dev: GalleryProject = GalleryProject(name="dev-models")
+    prod: GalleryProject = GalleryProject(name="prod-models", quotaGb=1000)
+    promotionTags: list[Annotated[str, Field(pattern=r"^[\w][\w.-]{0,127}$")]] = Field(
+        default=["approved", "prod"], min_length=1)
+    retainLast: int = Field(default=10, ge=1, le=1000)
+    retentionSchedule: str = "Daily"
+    charts: str = Field(default="charts", pattern=DNS_LABEL)
+    chartsQuotaGb: int = Field(default=50, ge=1)
+    mirrorQuotaGb: int = Field(default=2000, ge=1)
+
+
+class MlflowDatabase(Strict):
+    """PostgreSQL backend store: an external server at `host`, else the chart's bundled PostgreSQL."""
+
+    host: str | None = Field(default=None, pattern=HOSTNAME)
+    port: int = Field(default=5432, ge=1, le=65535)
+    name: str = "mlflow"
+    authName: str = "mlflow_auth"
+    user: str = "mlflow"
+    size: Quantity = "20Gi"
+
+
+class MlflowArtifacts(Strict):
+    """S3-compatible artifact store: an existing `endpoint`, else the chart's bundled MinIO."""
+
+    endpoint: str | None = Field(default=None, pattern=HTTP_URL)
+    bucket: str = Field(default="mlflow", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    path: str = ""
+    size: Quantity = "50Gi"
+
+
+class MlflowConfig(Strict):
+    """MLflow tracking server with basic auth; `host` defaults to mlflow.<pai:cluster.ingress.domain>."""
+
+    host: str | None = Field(default=None, pattern=HOSTNAME)
+    database: MlflowDatabase = MlflowDatabase()
+    artifacts: MlflowArtifacts = MlflowArtifacts()
+    adminUser: str = Field(default="admin", pattern=r"^[A-Za-z0-9_.-]+$")
+    defaultPermission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
+
+
 class Validation(Strict):
     allowFailures: list[str] = []
 
@@ -271,6 +411,7 @@ class Secrets:
     mlflowDbPassword: pulumi.Output[str] | None = None
     s3AccessKeyId: pulumi.Output[str] | None = None
     s3SecretAccessKey: pulumi.Output[str] | None = None
+    mlflowAdminPassword: pulumi.Output[str] | None = None
     kubeconfig: pulumi.Output[str] | None = None
 
 
@@ -282,9 +423,17 @@ class PlatformConfig(Strict):
     cluster: Cluster
     gpu: Gpu | None = None
     registry: Registry = Registry()
+    s3: S3 | None = None
     runtimes: Runtimes = Runtimes()
     models: list[Model] = []
     tenants: list[Tenant] = []
+    kueue: Kueue | None = None
+    monitoring: Monitoring | None = None
+
+
+    harbor: HarborConfig | None = None
+    gallery: Gallery = Gallery()
+    mlflow: MlflowConfig | None = None
     validation: Validation = Validation()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
@@ -347,8 +496,25 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
                    for p in tenant.quota.gpus if p not in products]
     for i, model in enumerate(cfg.models):
         errors += _model_errors(f"pai:models[{i}]", model, cfg, tenant_names)
+    errors += _s3_errors(cfg, set_keys)
     if cfg.gpu:
         errors += _driver_errors(cfg.gpu.driver, set_keys)
+    if cfg.monitoring is not None and "grafanaAdminPassword" not in set_keys:
+        errors.append("pai:grafanaAdminPassword: pai:monitoring needs the Grafana admin password "
+                      "(`pulumi config set --secret grafanaAdminPassword ...`)")
+    errors += _harbor_errors(cfg, set_keys) + _mlflow_errors(cfg, set_keys)
+    return errors
+
+
+def _s3_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
+    """A model read from S3 needs the store's endpoint and both keys, as secrets."""
+    readers = [m for m in cfg.models if m.source.startswith("s3://")]
+    if not readers:
+        return []
+    first = f"model {readers[0].name!r} reads {readers[0].source}"
+    errors = [] if cfg.s3 else [f"pai:s3: {first}: set pai:s3.endpoint (and region, useHttps, verifySsl as needed)"]
+    errors += [f"pai:{key}: {first}: set it with `pulumi config set --secret {key} ...`"
+               for key in ("s3AccessKeyId", "s3SecretAccessKey") if key not in set_keys]
     return errors
 
 
@@ -365,6 +531,63 @@ def _routing_errors(models: list[Model]) -> list[str]:
             errors.append(f"pai:models[{i}].routingName: {model.routingName!r} and {other.routingName!r} give the "
                           f"same gateway rule name {model.route_key!r}; rename one")
     return errors
+
+
+def _harbor_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
+    if cfg.harbor is None:
+        return []
+    errors = []
+    if "harborAdminPassword" not in set_keys:
+        errors.append("pai:harborAdminPassword: Harbor needs its admin password "
+                      "(`pulumi config set --secret harborAdminPassword ...`)")
+    if cfg.harbor.host is None and cfg.cluster.ingress.domain is None:
+        errors.append("pai:harbor.host: required when pai:cluster.ingress.domain is not set")
+    gallery = cfg.gallery
+    names = [("dev.name", gallery.dev.name), ("prod.name", gallery.prod.name), ("charts", gallery.charts),
+             ("mirror", harbor_mirror_project(cfg))]
+    seen = [n for _, n in names]
+    errors += [f"pai:gallery.{key}: {name!r} is used by more than one gallery project"
+               for i, (key, name) in enumerate(names) if seen.index(name) != i]
+    prefix = f"oci://{harbor_host(cfg)}/"
+    projects = [gallery.dev.name, gallery.prod.name]
+    for i, model in enumerate(cfg.models):
+        project = model.source.removeprefix(prefix).split("/", 1)[0]
+        if model.source.startswith(prefix) and project not in projects:
+            errors.append(f"pai:models[{i}].source: {project!r} is not a gallery project on this Harbor "
+                          f"({', '.join(projects)})")
+    return errors
+
+
+def _mlflow_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
+    if cfg.mlflow is None:
+        return []
+    needed = ["mlflowDbPassword", "mlflowAdminPassword", "s3AccessKeyId", "s3SecretAccessKey"]
+    errors = [f"pai:{k}: MLflow needs it (`pulumi config set --secret {k} ...`)" for k in needed if k not in set_keys]
+    if cfg.registry.mirror:
+        if cfg.mlflow.database.host is None:
+            errors.append("pai:mlflow.database.host: air-gap mode needs an external PostgreSQL (the chart's bundled "
+                          "PostgreSQL image is not in the catalog)")
+        if cfg.mlflow.artifacts.endpoint is None:
+            errors.append("pai:mlflow.artifacts.endpoint: air-gap mode needs an existing S3 endpoint (the chart's "
+                          "bundled MinIO image is not in the catalog)")
+    return errors
+
+
+def harbor_host(cfg: PlatformConfig) -> str:
+    """Harbor's DNS name: pai:harbor.host, else harbor.<ingress domain>."""
+    assert cfg.harbor is not None
+    return cfg.harbor.host or f"harbor.{cfg.cluster.ingress.domain}"
+
+
+def harbor_mirror_project(cfg: PlatformConfig) -> str:
+    """The Harbor project the air-gap mirror pushes into: the mirror's first path part when the mirror is on
+    this Harbor, else `mirror`."""
+    mirror = cfg.registry.mirror
+    if cfg.harbor is not None and mirror and "/" in mirror:
+        host, project = mirror.split("/")[:2]
+        if host == harbor_host(cfg):
+            return project
+    return "mirror"
 
 
 def _model_errors(path: str, model: Model, cfg: PlatformConfig, tenants: list[str]) -> list[str]:
@@ -447,6 +670,13 @@ def _one_of(value: str, allowed: list[str]) -> str:
 def _driver(value: str | None) -> str | None:
     if value is not None and not DRIVER_VERSION.match(value):
         raise ValueError(f"{value!r} is not a driver version like 580.95.05")
+    return value
+
+
+def _bucket(value: float, buckets: tuple[float, ...], histogram: str) -> float:
+    if value not in buckets:
+        raise ValueError(f"{value!r} is not a bucket bound of {histogram} "
+                         f"({', '.join(f'{b:g}' for b in buckets)})")
     return value
 
 

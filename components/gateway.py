@@ -15,9 +15,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import namespaces
-from components.catalog import CATALOG, ChartPin
+from components.catalog import CATALOG
 from components.config import Ingress, Model, Registry
-from components.kube import meta
+from components.kube import helm_release, meta
 from components.values import merge, mirrored, nested
 
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"  # the chart's config.envoyGateway.gateway
@@ -63,14 +63,14 @@ class Gateway(pulumi.ComponentResource):
             f"{name}-ai-namespace", metadata=meta(namespaces.AI_GATEWAY, labels={namespaces.PLATFORM_LABEL: "true"}),
             opts=child,
         ).metadata["name"]
-        envoy_gateway = release(f"{name}-envoy-gateway", "envoy-gateway", CATALOG.chart("envoy-gateway"), gateway_ns,
-                                envoy_gateway_values(registry), registry, child)
-        crds = release(f"{name}-ai-gateway-crds", "ai-gateway-crds", CATALOG.chart("ai-gateway-crds"), ai_ns, {},
-                       registry, child)
+        envoy_gateway = helm_release(f"{name}-envoy-gateway", "envoy-gateway", CATALOG.chart("envoy-gateway"),
+                                     registry.mirror, gateway_ns, envoy_gateway_values(registry), child)
+        crds = helm_release(f"{name}-ai-gateway-crds", "ai-gateway-crds", CATALOG.chart("ai-gateway-crds"),
+                            registry.mirror, ai_ns, {}, child)
         after_cert_manager = [args.cert_manager] if args.cert_manager else []
-        ai_gateway = release(f"{name}-ai-gateway", "ai-gateway", CATALOG.chart("ai-gateway"), ai_ns,
-                             ai_gateway_values(registry, webhook_certificate=args.cert_manager is not None),
-                             registry, pulumi.ResourceOptions(parent=self, depends_on=[crds, *after_cert_manager]))
+        ai_gateway = helm_release(f"{name}-ai-gateway", "ai-gateway", CATALOG.chart("ai-gateway"), registry.mirror,
+                                  ai_ns, ai_gateway_values(registry, webhook_certificate=args.cert_manager is not None),
+                                  pulumi.ResourceOptions(parent=self, depends_on=[crds, *after_cert_manager]))
         on_envoy_gateway = pulumi.ResourceOptions(parent=self, depends_on=[envoy_gateway])
         on_ai_gateway = pulumi.ResourceOptions(parent=self, depends_on=[crds, ai_gateway])
 
@@ -105,21 +105,6 @@ class Gateway(pulumi.ComponentResource):
                        route_spec(gateway_name, args.models, ai_backends), on_ai_gateway)
         self.register_outputs({"gateway": gateway_name, "route": route["name"],
                                "releases": [envoy_gateway.status, ai_gateway.status]})
-
-
-def release(name: str, release_name: str, pin: ChartPin, namespace: pulumi.Input[str], values: dict[str, Any],
-            registry: Registry, opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
-    chart, repo = pin.source_for(registry.mirror)
-    return k8s.helm.v3.Release(
-        name,
-        name=release_name,
-        chart=chart,
-        version=pin.version,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
-        namespace=namespace,
-        values=values,
-        opts=opts,
-    )
 
 
 def custom(name: str, group: str, version: str, kind: str, metadata: Any, spec: dict[str, Any],

@@ -3,7 +3,7 @@ container toolkit, device plugin, GPU Feature Discovery and the DCGM exporter in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.catalog import CATALOG, ChartImage
 from components.config import Gpu, Registry
-from components.kube import meta
+from components.kube import helm_release, meta, privileged_platform_labels
 from components.values import merge, mirrored, nested
 
 DATACENTER_DRIVER = "nvcr.io/nvidia/driver"
@@ -31,6 +31,47 @@ NFD_IMAGE = f"{NFD}.image"
 # The chart's default tolerations (operands; NFD worker), kept when tolerations are added. v25.3.0's NFD worker
 # also tolerated node-role.kubernetes.io/master, a taint Kubernetes stopped setting in 1.25.
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+# The DCGM exporter's metrics: the counters the operator's exporter publishes by default (dcgm-exporter's
+# etc/dcp-metrics-included.csv, which the operator selects) plus the ECC and throttling counters that file leaves
+# commented out, which the platform's GPU fault alerts need. The chart creates the ConfigMap
+# (dcgmExporter.config, documented in the chart's values.yaml comments).
+DCGM_CONFIG_MAP = "pai-dcgm-metrics"
+DCGM_DEFAULT_FIELDS = (
+    ("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz)."),
+    ("DCGM_FI_DEV_MEM_CLOCK", "gauge", "Memory clock frequency (in MHz)."),
+    ("DCGM_FI_DEV_MEMORY_TEMP", "gauge", "Memory temperature (in C)."),
+    ("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (in C)."),
+    ("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W)."),
+    ("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "counter", "Total energy consumption since boot (in mJ)."),
+    ("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "counter", "Total number of PCIe retries."),
+    ("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %)."),
+    ("DCGM_FI_DEV_MEM_COPY_UTIL", "gauge", "Memory utilization (in %)."),
+    ("DCGM_FI_DEV_ENC_UTIL", "gauge", "Encoder utilization (in %)."),
+    ("DCGM_FI_DEV_DEC_UTIL", "gauge", "Decoder utilization (in %)."),
+    ("DCGM_FI_DEV_XID_ERRORS", "gauge", "Value of the last XID error encountered."),
+    ("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB)."),
+    ("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB)."),
+    ("DCGM_FI_DEV_FB_RESERVED", "gauge", "Framebuffer memory reserved (in MiB)."),
+    ("DCGM_FI_DEV_RETIRED_SBE", "counter", "Total number of retired pages due to single-bit errors."),
+    ("DCGM_FI_DEV_RETIRED_DBE", "counter", "Total number of retired pages due to double-bit errors."),
+    ("DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", "counter", "Total number of NVLink bandwidth counters for all lanes."),
+    ("DCGM_FI_DEV_VGPU_LICENSE_STATUS", "gauge", "vGPU License status"),
+    ("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "counter", "Number of remapped rows for uncorrectable errors"),
+    ("DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", "counter", "Number of remapped rows for correctable errors"),
+    ("DCGM_FI_DEV_ROW_REMAP_FAILURE", "gauge", "Whether remapping of rows has failed"),
+    ("DCGM_FI_DRIVER_VERSION", "label", "Driver Version"),
+    ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "gauge", "Ratio of time the graphics engine is active."),
+    ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "gauge", "Ratio of cycles the tensor (HMMA) pipe is active."),
+    ("DCGM_FI_PROF_DRAM_ACTIVE", "gauge", "Ratio of cycles the device memory interface is active."),
+    ("DCGM_FI_PROF_PCIE_TX_BYTES", "gauge", "The rate of data transmitted over the PCIe bus in bytes per second."),
+    ("DCGM_FI_PROF_PCIE_RX_BYTES", "gauge", "The rate of data received over the PCIe bus in bytes per second."),
+)
+DCGM_EXTRA_FIELDS = (
+    ("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "counter", "Total number of single-bit volatile ECC errors."),
+    ("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "counter", "Total number of double-bit volatile ECC errors."),
+    ("DCGM_FI_DEV_THERMAL_VIOLATION", "counter", "Throttling duration due to thermal constraints (in ns)."),
+    ("DCGM_FI_DEV_POWER_VIOLATION", "counter", "Throttling duration due to power constraints (in ns)."),
+)
 CONTROL_PLANE_TOLERATION = {"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "value": "",
                             "effect": "NoSchedule"}
 
@@ -40,6 +81,7 @@ class GpuOperatorArgs:
     gpu: Gpu
     registry: Registry
     nls_client_token: pulumi.Output[str] | None = None
+    depends_on: list[pulumi.Resource] = field(default_factory=list)  # e.g. the release with ServiceMonitor's CRD
 
 
 class GpuOperator(pulumi.ComponentResource):
@@ -66,27 +108,19 @@ class GpuOperator(pulumi.ComponentResource):
                 f"{name}-licensing", pin.version, self.namespace,
                 licensing_data(gpu, args.nls_client_token), child,
             ).metadata["name"]
-        chart, repo = pin.source_for(args.registry.mirror)
-        release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name="gpu-operator",
-            chart=chart,
-            version=pin.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo) if repo else None,
-            namespace=self.namespace,
+        release = helm_release(
+            f"{name}-release", "gpu-operator", pin, args.registry.mirror, self.namespace,
+            operator_values(gpu, args.registry, licensing_name),
+            pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
             # The chart's CRD upgrade hook needs this (see operator.upgradeCRD in the chart's values).
             disable_openapi_validation=True,
-            values=operator_values(gpu, args.registry, licensing_name),
-            opts=child,
         )
         self.register_outputs({"namespace": self.namespace, "release": release.status})
 
 
 def namespace_labels() -> dict[str, str]:
     """Platform namespace; privileged Pod Security, as the driver and toolkit daemonsets need host access."""
-    psa = "pod-security.kubernetes.io"
-    return {namespaces.PLATFORM_LABEL: "true", f"{psa}/enforce": "privileged", f"{psa}/warn": "privileged",
-            f"{psa}/audit": "privileged"}
+    return privileged_platform_labels()
 
 
 def licensing_object(name: str, version: str, namespace: pulumi.Input[str], data: dict[str, Any],
@@ -125,7 +159,9 @@ def operator_values(gpu: Gpu, registry: Registry, licensing_name: pulumi.Input[s
         "toolkit": {"enabled": True},
         "devicePlugin": {"enabled": True},
         "gfd": {"enabled": True},
-        "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": True}},
+        # honorLabels keeps the exporter's pod/namespace labels (the GPU's workload) instead of exported_pod.
+        "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": True, "honorLabels": True},
+                         "config": {"name": DCGM_CONFIG_MAP, "create": True, "data": dcgm_metrics_csv()}},
         "mig": {"strategy": gpu.migStrategy},
     }
     if gpu.tolerations:
@@ -134,6 +170,12 @@ def operator_values(gpu: Gpu, registry: Registry, licensing_name: pulumi.Input[s
         values[NFD] = {"worker": nfd_worker(gpu)}
     # A configured driver image is a full reference already: it wins over the mirror rewrite.
     return merge(image_values(gpu.operator.version, registry), values)
+
+
+def dcgm_metrics_csv() -> str:
+    """The exporter's metrics file: DCGM field, Prometheus type, help."""
+    rows = [f"{field}, {kind}, {text}" for field, kind, text in (*DCGM_DEFAULT_FIELDS, *DCGM_EXTRA_FIELDS)]
+    return "# DCGM FIELD, Prometheus metric type, help message\n" + "\n".join(rows) + "\n"
 
 
 def driver_values(gpu: Gpu, registry: Registry, licensing_name: pulumi.Input[str] | None) -> dict[str, Any]:

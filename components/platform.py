@@ -7,10 +7,19 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import PlatformConfig
+from components.cert_manager import CertManager, CertManagerArgs
+from components.config import PlatformConfig, harbor_host, harbor_mirror_project, stack_file
 from components.gateway import Gateway, GatewayArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
+from components.harbor import Harbor, HarborArgs
+from components.kserve import Kserve, KserveArgs
+from components.kueue import Kueue, KueueArgs
+from components.mlflow import Credentials, Mlflow, MlflowArgs
+from components.model_endpoints import ModelEndpoints, ModelEndpointsArgs, S3Access
+from components.monitoring import Monitoring, MonitoringArgs
+from components.serving_runtimes import ServingRuntimes, ServingRuntimesArgs
 from components.tenancy import Tenancy, TenancyArgs
+from validation.preflight import preflight
 
 
 @dataclass(frozen=True)
@@ -23,7 +32,15 @@ class Platform(pulumi.ComponentResource):
 
     tenancy: Tenancy
     gpu_operator: GpuOperator | None
+    cert_manager: CertManager
+    kserve: Kserve
+    serving_runtimes: ServingRuntimes
+    model_endpoints: ModelEndpoints
     gateway: Gateway | None
+    kueue: Kueue | None
+    monitoring: Monitoring | None
+    harbor: Harbor | None
+    mlflow: Mlflow | None
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:platform:Platform", name, None, opts)
@@ -31,30 +48,106 @@ class Platform(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.tenancy = Tenancy(
             f"{name}-tenancy",
-            TenancyArgs(tenants=cfg.tenants, kubernetes_version=cfg.cluster.kubernetesVersion),
+            TenancyArgs(tenants=cfg.tenants, kubernetes_version=cfg.cluster.kubernetesVersion,
+                        gpus_queued=cfg.kueue is not None and cfg.gpu is not None),
             child,
         )
-        self.gpu_operator = None
-        if cfg.gpu is not None:
-            self.gpu_operator = GpuOperator(
-                f"{name}-gpu-operator",
-                GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken),
+        self.kueue = None
+        if cfg.kueue is not None:
+            self.kueue = Kueue(
+                f"{name}-kueue",
+                KueueArgs(kueue=cfg.kueue, tenants=cfg.tenants, tenant_namespaces=dict(self.tenancy.namespaces),
+                          registry=cfg.registry, gpu=cfg.gpu),
                 child,
             )
+        self.monitoring = None
+        if cfg.monitoring is not None:
+            assert cfg.secrets.grafanaAdminPassword is not None  # the config refuses pai:monitoring without it
+            self.monitoring = Monitoring(
+                f"{name}-monitoring",
+                MonitoringArgs(monitoring=cfg.monitoring, registry=cfg.registry,
+                               tenant_namespaces=dict(self.tenancy.namespaces),
+                               grafana_admin_password=cfg.secrets.grafanaAdminPassword, gpu=cfg.gpu,
+                               storage_class=cfg.cluster.storageClass),
+                child,
+            )
+        self.gpu_operator = None
+        if cfg.gpu is not None:
+            # After the monitoring stack, whose CRDs the operator's DCGM exporter ServiceMonitor needs.
+            self.gpu_operator = GpuOperator(
+                f"{name}-gpu-operator",
+                GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken,
+                                depends_on=[self.monitoring.release] if self.monitoring else []),
+                child,
+            )
+        self.cert_manager = CertManager(f"{name}-cert-manager", CertManagerArgs(registry=cfg.registry), child)
+        self.kserve = Kserve(
+            f"{name}-kserve",
+            KserveArgs(cluster=cfg.cluster, registry=cfg.registry, cert_manager=self.cert_manager.release),
+            child,
+        )
+        self.serving_runtimes = ServingRuntimes(
+            f"{name}-serving-runtimes",
+            ServingRuntimesArgs(runtimes=cfg.runtimes, registry=cfg.registry, kserve=self.kserve.release),
+            child,
+        )
+        self.model_endpoints = ModelEndpoints(
+            f"{name}-model-endpoints",
+            ModelEndpointsArgs(models=cfg.models, tenant_namespaces=self.tenancy.namespaces,
+                               runtime_names=self.serving_runtimes.names, s3=s3_access(cfg),
+                               # Kueue's webhooks admit the endpoints' pods through their tenant's queue.
+                               depends_on=[self.kserve.release, *([self.kueue.release] if self.kueue else [])]),
+            child,
+        )
         self.gateway = None
         if cfg.models:
             self.gateway = Gateway(
                 f"{name}-gateway",
                 GatewayArgs(models=cfg.models, ingress=cfg.cluster.ingress, registry=cfg.registry,
-                            tenant_namespaces=self.tenancy.namespaces),
+                            tenant_namespaces=self.tenancy.namespaces, cert_manager=self.cert_manager.release),
+                child,
+            )
+        cert_manager = self.cert_manager.release
+        self.harbor = None
+        if cfg.harbor is not None:
+            assert cfg.secrets.harborAdminPassword is not None  # the config check requires it
+            self.harbor = Harbor(
+                f"{name}-harbor",
+                HarborArgs(harbor=cfg.harbor, gallery=cfg.gallery, cluster=cfg.cluster, registry=cfg.registry,
+                           host=harbor_host(cfg), mirror_project=harbor_mirror_project(cfg),
+                           admin_password=cfg.secrets.harborAdminPassword, cert_manager=cert_manager),
+                child,
+            )
+        self.mlflow = None
+        if cfg.mlflow is not None:
+            secrets = cfg.secrets
+            assert (secrets.mlflowDbPassword and secrets.mlflowAdminPassword and secrets.s3AccessKeyId
+                    and secrets.s3SecretAccessKey)  # the config check requires them
+            self.mlflow = Mlflow(
+                f"{name}-mlflow",
+                MlflowArgs(mlflow=cfg.mlflow, cluster=cfg.cluster, registry=cfg.registry, cert_manager=cert_manager,
+                           credentials=Credentials(db_password=secrets.mlflowDbPassword,
+                                                   admin_password=secrets.mlflowAdminPassword,
+                                                   s3_access_key_id=secrets.s3AccessKeyId,
+                                                   s3_secret_access_key=secrets.s3SecretAccessKey)),
                 child,
             )
         self.register_outputs({"tenantNamespaces": self.tenancy.namespaces})
 
 
+def s3_access(cfg: PlatformConfig) -> S3Access | None:
+    """The S3 store with its secret keys, where the stack configures one (the config checks they come together)."""
+    key_id, secret_key = cfg.secrets.s3AccessKeyId, cfg.secrets.s3SecretAccessKey
+    if cfg.s3 is None or key_id is None or secret_key is None:
+        return None
+    return S3Access(store=cfg.s3, access_key_id=key_id, secret_access_key=secret_key)
+
+
 def deploy() -> Platform:
-    """The program: parse the stack config once, then build the platform on one Kubernetes provider."""
+    """The program: parse the stack config once, run the interop preflight, then build the platform on one
+    Kubernetes provider."""
     cfg = PlatformConfig.from_pulumi()
+    preflight(cfg, stack_file())
     provider = k8s.Provider(
         "k8s",
         kubeconfig=cfg.secrets.kubeconfig,
@@ -62,4 +155,12 @@ def deploy() -> Platform:
     )
     platform = Platform("platform", PlatformArgs(config=cfg), pulumi.ResourceOptions(providers=[provider]))
     pulumi.export("tenantNamespaces", platform.tenancy.namespaces)
+    if platform.harbor is not None:
+        pulumi.export("harborUrl", platform.harbor.url)
+        pulumi.export("galleryPullRobot", platform.harbor.pull_robot_name)
+        pulumi.export("galleryPullRobotSecret", platform.harbor.pull_robot_secret)
+        pulumi.export("galleryPushRobot", platform.harbor.push_robot_name)
+        pulumi.export("galleryPushRobotSecret", platform.harbor.push_robot_secret)
+    if platform.mlflow is not None:
+        pulumi.export("mlflowTrackingUrl", platform.mlflow.tracking_url)
     return platform

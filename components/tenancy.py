@@ -30,6 +30,9 @@ DEPLOYER_RULES: Any = [
 class TenancyArgs:
     tenants: list[Tenant]
     kubernetes_version: str
+    # Kueue admits GPU workloads against its ClusterQueues, where a tenant may borrow idle GPUs beyond its own
+    # quota: the ResourceQuota then leaves GPUs to Kueue instead of capping them at the nominal quota.
+    gpus_queued: bool = False
 
 
 class Tenancy(pulumi.ComponentResource):
@@ -53,7 +56,7 @@ class Tenancy(pulumi.ComponentResource):
             k8s.core.v1.ResourceQuota(
                 f"{prefix}-quota",
                 metadata=meta("pai-tenant-quota", ns_name),
-                spec={"hard": quota_hard(tenant)},
+                spec={"hard": quota_hard(tenant, args.gpus_queued)},
                 opts=child,
             )
             for policy, spec in network_policies(tenant).items():
@@ -95,14 +98,15 @@ def namespace_labels(tenant: Tenant, kubernetes_version: str) -> dict[str, str]:
     }
 
 
-def quota_hard(tenant: Tenant) -> dict[str, str]:
-    gpus = sum(tenant.quota.gpus.values())
-    return {
+def quota_hard(tenant: Tenant, gpus_queued: bool = False) -> dict[str, str]:
+    hard = {
         "requests.cpu": tenant.quota.cpu,
         "requests.memory": tenant.quota.memory,
         "limits.memory": tenant.quota.memory,
-        "requests.nvidia.com/gpu": str(gpus),
     }
+    if not gpus_queued:
+        hard["requests.nvidia.com/gpu"] = str(sum(tenant.quota.gpus.values()))
+    return hard
 
 
 def from_namespace(name: str) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.catalog import ChartImage
+
 
 def mirrored(repository: str, mirror: str) -> str:
     """registry.example/path -> <mirror>/path: the repository's path on the air-gap mirror."""
@@ -24,3 +26,20 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     for key, value in extra.items():
         out[key] = merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
     return out
+
+
+def on_mirror(repository: str, mirror: str | None) -> str:
+    """The repository to pull from: upstream, or its path on the air-gap mirror (unless it is there already)."""
+    if not mirror or repository.startswith(f"{mirror}/"):
+        return repository
+    return mirrored(repository, mirror)
+
+
+def chart_images(images: dict[str, ChartImage], mirror: str | None) -> dict[str, Any]:
+    """Helm values pinning every image a chart deploys (catalog `charts.<key>.images`): repository and tag from the
+    catalog, the repository on the mirror in air-gap mode."""
+    values: dict[str, Any] = {}
+    for path, image in images.items():
+        repository = mirrored(image.repository, mirror) if mirror else image.repository
+        values = merge(values, nested(path, {"repository": repository, "tag": image.tag}))
+    return values

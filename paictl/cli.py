@@ -16,7 +16,7 @@ from airgap.oci import Job, OciError
 if TYPE_CHECKING:
     from paictl.offline import StackConfig
 
-EXIT_FAILED = 1
+EXIT_FAILED_CHECK = 1
 EXIT_USAGE = 2
 
 
@@ -46,6 +46,12 @@ def _plan(args: argparse.Namespace) -> int:
         config.stack, records)
     sys.stdout.write(text)
     return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from paictl import validate as validate_cmd
+
+    return validate_cmd.run(args, _stack_config(args))
 
 
 def _bom(args: argparse.Namespace) -> int:
@@ -124,7 +130,9 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     import_cmd.set_defaults(run=_airgap_import)
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; given the `command` about to run, other commands' arguments that need the heavy
+    validation package are left out."""
     root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap.")
     commands = root.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="evaluate the Pulumi program offline and print its plan")
@@ -132,32 +140,43 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=["table", "json"], default="table")
     plan.add_argument("--out", type=Path, help="also write one YAML file per object and per Helm release here")
     plan.set_defaults(run=_plan)
+    validate = commands.add_parser("validate", help="check the driver / CUDA / vGPU / Kubernetes interop matrix")
+    _add_stack_source(validate)
+    if command in (None, "validate"):
+        from paictl import validate as validate_cmd
+
+        validate_cmd.add_arguments(validate)
+    validate.set_defaults(run=_validate)
     _add_airgap(commands)
     return root
 
 
-def _usage_errors(args: argparse.Namespace) -> tuple[type[Exception], ...]:
-    """The errors that mean bad input (exit 2); the stack-reading ones only where a stack is read."""
-    if not getattr(args, "stack", None) and not getattr(args, "config_file", None):
-        return (ImageListError,)
+def _errors(args: argparse.Namespace) -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    """(bad input: exit 2, a failed check: exit 1); the Pulumi- and validation-side errors only for the commands
+    that import those packages anyway."""
+    if args.command == "airgap" and not getattr(args, "stack", None) and not getattr(args, "config_file", None):
+        return (ImageListError,), (OciError,)
     from airgap.bom import BomError
     from components.config import ConfigError
     from paictl.offline import StackFileError
+    from validation.live import LiveUnavailable
+    from validation.preflight import InteropError
 
-    return (ImageListError, ConfigError, StackFileError, BomError)
+    return (ImageListError, ConfigError, StackFileError, LiveUnavailable, BomError), (OciError, InteropError)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    usage = _usage_errors(args)
+    words = sys.argv[1:] if argv is None else argv
+    args = parser(next((w for w in words if not w.startswith("-")), None)).parse_args(argv)
+    usage, failed = _errors(args)
     try:
         code: int = args.run(args)
     except usage as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except OciError as exc:
+    except failed as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_FAILED_CHECK
     return code
 
 

@@ -42,20 +42,22 @@ _THREAD_LOOPS: list[asyncio.AbstractEventLoop] = []
 
 
 def _thread_loop() -> None:
-    """Each executor thread's event loop (Pulumi's sync awaits run on it), made here so that it is closed when the
-    process exits rather than finalized after its self-pipe ("Exception ignored ... Invalid file descriptor")."""
+    """Give each pool thread the event loop Pulumi would otherwise make lazily, and keep it, so that it is
+    closed at exit rather than left to the garbage collector, which finalizes a loop and its sockets in any order
+    at interpreter shutdown (an "Invalid file descriptor" traceback on stderr)."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     _THREAD_LOOPS.append(loop)
 
 
+@atexit.register
 def _close_thread_loops() -> None:
+    """At exit the pool's threads have been joined, so no loop is running."""
     for loop in _THREAD_LOOPS:
         loop.close()
 
 
 _EXECUTOR = _SharedExecutor(thread_name_prefix="pai-offline", initializer=_thread_loop)
-atexit.register(_close_thread_loops)
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 STACKS_DIR = Path(__file__).resolve().parents[1] / "stacks"
@@ -74,6 +76,8 @@ class Registered:
     parent: str | None
     custom: bool
     inputs: dict[str, Any]
+    # The resources it waits for (`depends_on` and those its inputs come from), as `type::name` keys.
+    dependencies: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -162,6 +166,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 parent=self._keys.get(request.parent),
                 custom=bool(request.custom),
                 inputs=_masked(json_format.MessageToDict(request.object)),
+                dependencies=tuple(sorted(self._keys.get(urn, urn) for urn in request.dependencies)),
             ))
         return response
 

@@ -81,3 +81,10 @@ def strings(value: Any) -> Iterator[str]:
             yield from strings(item)
     elif isinstance(value, str):
         yield value
+
+
+def at(values: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path of nested dicts."""
+    for key in path.split("."):
+        values = values[key]
+    return values

@@ -33,13 +33,15 @@ _METADATA: dict[str, Any] = {
         "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
-# Helm value keys that hold free-form maps or Kubernetes structs by convention: not checked below.
 # Values paths a chart documents only in its comments, by chart: not checked at or below. gateway-helm's
 # config.envoyGateway is the EnvoyGateway API ("Visit .../extension_types/#envoygateway to view all options"); its
 # values.yaml spells out only a few of its fields.
 DOCUMENTED_IN_COMMENTS: dict[str, tuple[str, ...]] = {
     "gateway-helm": ("config.envoyGateway.extensionManager",),
+    # "DCGM Exporter configuration ... config: name / create / data" (commented block under dcgmExporter).
+    "gpu-operator": ("dcgmExporter.config",),
 }
+# Helm value keys that hold free-form maps or Kubernetes structs by convention: not checked below.
 _FREE_FORM_KEY = re.compile(r"(annotations|labels|selector|securitycontext|resources|affinity)$", re.I)
 
 

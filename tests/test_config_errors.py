@@ -15,6 +15,9 @@ from paictl.offline import RecordingMonitor, run_offline
 
 FILE = "stacks/Pulumi.test.yaml"
 GPU = {"driver": {"mode": "datacenter"}, "products": ["NVIDIA-L40S"]}
+DOMAIN = {"target": "generic", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"}}
+HARBOR_SECRET = {"harborAdminPassword": "x"}
+MLFLOW_SECRETS = {k: "x" for k in ("mlflowDbPassword", "mlflowAdminPassword", "s3AccessKeyId", "s3SecretAccessKey")}
 
 
 def model(**fields: Any) -> dict[str, Any]:
@@ -25,9 +28,10 @@ def model(**fields: Any) -> dict[str, Any]:
 
 CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("unknown top-level key", minimal(clustr={}), {},
-     "pai:clustr: unknown key; allowed: pai:cluster, pai:gpu, pai:registry, pai:runtimes, pai:models, pai:tenants, "
-     "pai:validation, pai:harborAdminPassword, pai:nlsClientToken, pai:grafanaAdminPassword, pai:mlflowDbPassword, "
-     "pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:kubeconfig"),
+     "pai:clustr: unknown key; allowed: pai:cluster, pai:gpu, pai:registry, pai:s3, pai:runtimes, pai:models, "
+     "pai:tenants, pai:kueue, pai:monitoring, pai:harbor, pai:gallery, pai:mlflow, pai:validation, "
+     "pai:harborAdminPassword, pai:nlsClientToken, pai:grafanaAdminPassword, pai:mlflowDbPassword, "
+     "pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:mlflowAdminPassword, pai:kubeconfig"),
     ("unknown nested key", minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingres": {}}), {},
      "pai:cluster.ingres: unknown key; allowed: target, kubernetesVersion, ingress, storageClass"),
     ("missing required key", {"tenants": []}, {}, "pai:cluster: required key is missing"),
@@ -77,6 +81,78 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
                                                                "image": "harbor.example.com/nvidia/vgpu-driver"}}),
      {}, "pai:nlsClientToken: vgpu mode needs the NLS client configuration token "
          "(`pulumi config set --secret nlsClientToken ...`)"),
+    ("S3 source without the store", minimal(models=[model(source="s3://models/m")]),
+     {"s3AccessKeyId": "AKIA", "s3SecretAccessKey": "KEY"},
+     "pai:s3: model 'm' reads s3://models/m: set pai:s3.endpoint (and region, useHttps, verifySsl as needed)"),
+    ("S3 source without its secret key", minimal(s3={"endpoint": "minio.example.com:9000"},
+                                                 models=[model(source="s3://models/m")]),
+     {"s3AccessKeyId": "AKIA"},
+     "pai:s3SecretAccessKey: model 'm' reads s3://models/m: set it with "
+     "`pulumi config set --secret s3SecretAccessKey ...`"),
+    ("bad S3 endpoint", minimal(s3={"endpoint": "https://minio.example.com"}), {},
+     "pai:s3.endpoint: 'https://minio.example.com' is not a host with an optional port, like minio.example.com:9000"),
+    ("unknown runtime key", minimal(runtimes={"infinity-cpu": {"image": "infinity-cpu"}}), {},
+     "pai:runtimes.infinity-cpu: unknown key; allowed: vllm, infinity, infinityCpu, llamacpp"),
+    ("vLLM with no GPU", minimal(models=[model(format="safetensors", engine="vllm")]), {},
+     "pai:models[0].engine: model 'm' is a completion model on CPU: the engine rule serves it with llamacpp, not vllm"),
+    ("embedding model in GGUF", minimal(models=[model(type="embedding")]), {},
+     "pai:models[0].format: model 'm': infinity serves safetensors, onnx, not gguf"),
+    ("monitoring without the Grafana password", minimal(monitoring={}), {},
+     "pai:grafanaAdminPassword: pai:monitoring needs the Grafana admin password "
+     "(`pulumi config set --secret grafanaAdminPassword ...`)"),
+    ("bad retention", minimal(monitoring={"retention": "15 days"}), {"grafanaAdminPassword": "pw"},
+     "pai:monitoring.retention: '15 days' is not a Prometheus duration like 15d or 12h"),
+    ("latency threshold between buckets", minimal(monitoring={"slo": {"completionSeconds": 3}}),
+     {"grafanaAdminPassword": "pw"},
+     "pai:monitoring.slo.completionSeconds: 3.0 is not a bucket bound of vllm:e2e_request_latency_seconds "
+     "(0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680)"),
+    ("embedding threshold between buckets", minimal(monitoring={"slo": {"embeddingSeconds": 0.25}}),
+     {"grafanaAdminPassword": "pw"},
+     "pai:monitoring.slo.embeddingSeconds: 0.25 is not a bucket bound of http_request_duration_seconds "
+     "(0.1, 0.5, 1)"),
+    ("availability objective out of range", minimal(monitoring={"slo": {"availability": 1}}),
+     {"grafanaAdminPassword": "pw"},
+     "pai:monitoring.slo.availability: input should be less than 1 (got 1)"),
+    ("unknown monitoring key", minimal(monitoring={"retentionDays": 15}), {"grafanaAdminPassword": "pw"},
+     "pai:monitoring.retentionDays: unknown key; allowed: retention, storageSize, slo"),
+    ("bad cohort name", minimal(kueue={"cohort": "All GPUs"}), {},
+     "pai:kueue.cohort: 'All GPUs' is not a DNS label (lowercase letters, digits and '-', at most 63 characters)"),
+    ("Harbor without its admin password", minimal(cluster=DOMAIN, harbor={}), {},
+     "pai:harborAdminPassword: Harbor needs its admin password (`pulumi config set --secret harborAdminPassword ...`)"),
+    ("Harbor with no host and no domain", minimal(harbor={}), HARBOR_SECRET,
+     "pai:harbor.host: required when pai:cluster.ingress.domain is not set"),
+    ("Harbor expose type", minimal(cluster=DOMAIN, harbor={"expose": "nodePort"}), HARBOR_SECRET,
+     "pai:harbor.expose: 'nodePort' is not one of ingress, clusterIP"),
+    ("Harbor volume size", minimal(cluster=DOMAIN, harbor={"storage": {"registry": "2TB"}}), HARBOR_SECRET,
+     "pai:harbor.storage.registry: '2TB' is not a Kubernetes quantity like 16, 500m or 64Gi"),
+    ("gallery projects share a name", minimal(cluster=DOMAIN, harbor={}, gallery={"prod": {"name": "dev-models"}}),
+     HARBOR_SECRET, "pai:gallery.prod.name: 'dev-models' is used by more than one gallery project"),
+    ("gallery project is the mirror project",
+     minimal(cluster=DOMAIN, harbor={}, registry={"mirror": "harbor.pai.example.com/charts"}), HARBOR_SECRET,
+     "pai:gallery.mirror: 'charts' is used by more than one gallery project"),
+    ("model from a project outside the gallery",
+     minimal(cluster=DOMAIN, harbor={}, models=[model(source="oci://harbor.pai.example.com/prod-modles/m:approved")]),
+     HARBOR_SECRET, "pai:models[0].source: 'prod-modles' is not a gallery project on this Harbor "
+                    "(dev-models, prod-models)"),
+    ("gallery quota", minimal(cluster=DOMAIN, harbor={}, gallery={"dev": {"name": "dev-models", "quotaGb": 0}}),
+     HARBOR_SECRET, "pai:gallery.dev.quotaGb: input should be greater than or equal to 1 (got 0)"),
+    ("gallery member role", minimal(cluster=DOMAIN, harbor={}, gallery={
+        "dev": {"name": "dev-models", "members": [{"group": "ml", "role": "owner"}]}}), HARBOR_SECRET,
+     "pai:gallery.dev.members[0].role: 'owner' is not one of projectadmin, maintainer, developer, guest, limitedguest"),
+    ("MLflow without its secrets", minimal(mlflow={}), {"mlflowDbPassword": "x"},
+     "pai:mlflowAdminPassword: MLflow needs it (`pulumi config set --secret mlflowAdminPassword ...`)\n"
+     f"{FILE}: pai:s3AccessKeyId: MLflow needs it (`pulumi config set --secret s3AccessKeyId ...`)\n"
+     f"{FILE}: pai:s3SecretAccessKey: MLflow needs it (`pulumi config set --secret s3SecretAccessKey ...`)"),
+    ("MLflow bundled stores in air-gap mode", minimal(mlflow={}, registry={"mirror": "harbor.example.com/mirror"}),
+     MLFLOW_SECRETS,
+     "pai:mlflow.database.host: air-gap mode needs an external PostgreSQL (the chart's bundled PostgreSQL image is "
+     "not in the catalog)\n"
+     f"{FILE}: pai:mlflow.artifacts.endpoint: air-gap mode needs an existing S3 endpoint (the chart's bundled "
+     "MinIO image is not in the catalog)"),
+    ("MLflow S3 endpoint", minimal(mlflow={"artifacts": {"endpoint": "s3.example.com"}}), MLFLOW_SECRETS,
+     "pai:mlflow.artifacts.endpoint: 's3.example.com' is not an http(s) URL like https://s3.example.com"),
+    ("MLflow unknown key", minimal(mlflow={"database": {"hostname": "pg"}}), MLFLOW_SECRETS,
+     "pai:mlflow.database.hostname: unknown key; allowed: host, port, name, authName, user, size"),
     ("licensing outside vgpu", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "licensing": {}}}), {},
      "pai:gpu.driver.licensing: only vgpu mode is licensed, not datacenter"),
 ]

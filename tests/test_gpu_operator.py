@@ -1,6 +1,7 @@
 """GpuOperator: the values that decide each driver mode, air-gap rewrites, licensing secrets, and the reference
 chart values of every catalog version. No allow= is passed to validate_helm_values: every path set here is in
-the chart's values.yaml itself, none only in its comments."""
+the chart's values.yaml itself, except dcgmExporter.config, which the chart documents in comments
+(schemas.DOCUMENTED_IN_COMMENTS)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Program, minimal, of_kind, releases, strings
+from conftest import Program, at, minimal, of_kind, releases, strings
 from schemas import REFERENCE, chart_defaults, validate_helm_values, validate_object
 
 from components.catalog import CATALOG
@@ -25,8 +26,10 @@ from components.gpu_operator import (
     split_image,
 )
 from paictl.offline import Registered
+from validation.matrix import load_matrix
 
 PIN = CATALOG.chart("gpu-operator")
+MATRIX = load_matrix()
 VERSIONS = sorted(PIN.versions)
 TOKEN = "TOKEN-XYZ"
 PRIVATE = "harbor.example.com/nvidia/vgpu-guest-driver"
@@ -43,7 +46,12 @@ def gpu(driver: dict[str, Any], version: str = PIN.version, **fields: Any) -> di
 
 def plan(run_program: Program, driver: dict[str, Any], version: str = PIN.version,
          registry: dict[str, Any] | None = None, **fields: Any) -> list[Registered]:
-    values = minimal(gpu=gpu(driver, version, **fields), **({"registry": registry} if registry else {}))
+    # A Kubernetes version the release supports, or the interop preflight refuses the stack (v25.3.0: 1.29-1.32).
+    release = MATRIX.operator(version)
+    assert release is not None
+    cluster = {"target": "generic", "kubernetesVersion": release.kubernetes.max}
+    values = minimal(cluster=cluster, gpu=gpu(driver, version, **fields),
+                     **({"registry": registry} if registry else {}))
     secrets = {"nlsClientToken": TOKEN} if driver["mode"] == "vgpu" else None
     return run_program(values, secrets)
 
@@ -63,12 +71,6 @@ def repositories(defaults: dict[str, Any], prefix: str = "") -> dict[str, str]:
         elif isinstance(value, dict) and key != "node-feature-discovery":
             found |= repositories(value, f"{prefix}{key}.")
     return found
-
-
-def at(values: dict[str, Any], path: str) -> Any:
-    for key in path.split("."):
-        values = values[key]
-    return values
 
 
 # --- every mode --------------------------------------------------------------------------------------------
@@ -93,7 +95,7 @@ def test_every_mode_installs_the_rest_of_the_stack(run_program: Program, mode: s
     values = found["values"]
     for operand in ("toolkit", "devicePlugin", "gfd", "dcgmExporter"):
         assert values[operand]["enabled"] is True, operand
-    assert values["dcgmExporter"]["serviceMonitor"] == {"enabled": True}
+    assert values["dcgmExporter"]["serviceMonitor"] == {"enabled": True, "honorLabels": True}
     assert values["mig"] == {"strategy": "mixed"}
     assert values["operator"]["upgradeCRD"] is True
     assert found["disableOpenapiValidation"] is True  # the chart's CRD upgrade hook asks for it

@@ -123,3 +123,71 @@ def test_plain_text_secret_in_a_stack_file_exits_2_without_echoing_it(tmp_path: 
     assert result.returncode == 2
     assert "pai:harborAdminPassword: must be a secret" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_a_large_plan_exits_without_noise_on_stderr() -> None:
+    """The offline runner's thread event loops are closed at exit, not left to the garbage collector (which used
+    to print an "Invalid file descriptor" traceback in about a third of airgap plans)."""
+    for seed in ("1", "2", "3"):
+        result = paictl("plan", "--stack", "airgap", "--format", "json", seed=seed)
+        assert result.returncode == 0
+        assert result.stderr == ""
+
+
+GALLERY_STACK = """
+config:
+  pai:cluster:
+    target: vks
+    kubernetesVersion: "1.33"
+    ingress:
+      domain: pai.example.com
+  pai:harbor: {}
+  pai:mlflow: {}
+  pai:harborAdminPassword:
+    secure: v1:AAAAencryptedharbor
+  pai:mlflowDbPassword:
+    secure: v1:AAAAencrypteddb
+  pai:mlflowAdminPassword:
+    secure: v1:AAAAencryptedadmin
+  pai:s3AccessKeyId:
+    secure: v1:AAAAencryptedkeyid
+  pai:s3SecretAccessKey:
+    secure: v1:AAAAencryptedsecretkey
+  pai:tenants:
+    - name: team-a
+"""
+DISTINCT = {"harborAdminPassword": "Hb-Pw-0xC0FFEE-1", "mlflowDbPassword": "Db-Pw-0xC0FFEE-2",
+            "mlflowAdminPassword": "Ml-Pw-0xC0FFEE-3", "s3AccessKeyId": "AKIA0xC0FFEE4",
+            "s3SecretAccessKey": "S3-Sk-0xC0FFEE-5"}
+
+
+def test_gallery_and_mlflow_secrets_never_appear_in_plan_output_or_files(tmp_path: Path) -> None:
+    config_file = tmp_path / "Pulumi.gallery.yaml"
+    config_file.write_text(GALLERY_STACK)
+    out = tmp_path / "out"
+    result = paictl("plan", "--config-file", str(config_file), "--format", "json", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    texts = [result.stdout + result.stderr] + [p.read_text() for p in out.rglob("*") if p.is_file()]
+    assert not [t for t in texts if "placeholder" in t or "AAAA" in t]
+    resources = json.loads(result.stdout)["resources"]
+    provider = next(r for r in resources if r["type"] == "pulumi:providers:harbor")
+    assert provider["inputs"]["password"] == "[secret]"
+
+
+def test_distinct_gallery_and_mlflow_secrets_are_masked_in_json_and_files(tmp_path: Path) -> None:
+    """The plan's JSON and --out files, from a config whose secrets have known, distinctive values."""
+    from conftest import stack_config
+
+    from paictl.plan import plan, to_json, write_files
+
+    values = minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"}},
+                     harbor={}, mlflow={"database": {"host": "pg.example.com"},
+                                        "artifacts": {"endpoint": "https://s3.example.com"}})
+    records = plan(stack_config(values, DISTINCT))
+    files = write_files(records, tmp_path)
+    texts = {"json": to_json("gallery", records), **{str(p): p.read_text() for p in files}}
+    leaks = {where: [k for k, v in DISTINCT.items() if v in text] for where, text in texts.items()}
+    assert not {where: keys for where, keys in leaks.items() if keys}
+    secrets = [yaml.safe_load(p.read_text()) for p in files if p.name.startswith("secret-")]
+    assert len(secrets) == 4  # harbor-admin, mlflow-db, mlflow-s3, mlflow-admin
+    assert all(set(s["stringData"].values()) == {"[secret]"} for s in secrets)

@@ -67,8 +67,8 @@ def test_deployers_are_bound_to_the_deployer_role(run_program: Program) -> None:
 
 def test_every_tenant_object_lives_in_its_namespace(run_program: Program) -> None:
     records = run_program(minimal(tenants=[tenant(), {"name": "team-b"}]))
-    namespaced = [o for o in records if o.custom and o.type.startswith("kubernetes:")
-                  and "Namespace" not in o.type and o.type != "pulumi:providers:kubernetes"]
+    namespaced = [o for o in records if o.custom and o.parent == "pai:tenancy:Tenancy::platform-tenancy"
+                  and "Namespace" not in o.type]
     assert namespaced
     for record in namespaced:
         assert record.inputs["metadata"]["namespace"] in {"team-a", "team-b"}

@@ -1,0 +1,97 @@
+"""Kserve: the KServe CRDs, then the KServe controller in Standard (raw Kubernetes Deployment) mode: no Knative,
+no Istio.
+
+The kserve-runtime-configs chart (KServe's default ClusterServingRuntimes) is deliberately not installed: the
+platform's own runtimes (components/serving_runtimes.py) replace them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import namespaces
+from components.catalog import CATALOG
+from components.config import Cluster, Registry
+from components.kube import helm_release, platform_namespace
+from components.values import merge, nested, on_mirror
+
+# KServe v0.16 renamed RawDeployment to Standard; the old name is still parsed and turned into the new one.
+# Pulumi writes the new name so the controller has nothing to rewrite.
+DEPLOYMENT_MODE = "Standard"
+# How kserve-resources names each catalog image block (see catalog.yaml): `image` + `tag` unless listed here.
+TAG_KEYS = {"kserve.servingruntime.art": "defaultVersion"}
+SINGLE_STRING = {"kserve.controller.rbacProxyImage"}  # one `repository:tag` value
+PULL_SECRET_BLOCKS = ("kserve.controller", "kserve.router")  # the blocks that take imagePullSecrets
+# The modelcar sidecar's UID. The model server reads the model through /proc/<modelcar pid>/root, which takes the
+# same UID once every capability is dropped: the ServingRuntimes run their servers as this UID too.
+MODEL_UID = 1010
+
+
+@dataclass(frozen=True)
+class KserveArgs:
+    cluster: Cluster
+    registry: Registry
+    cert_manager: pulumi.Resource | None = None  # its webhooks' certificates come from cert-manager
+
+
+class Kserve(pulumi.ComponentResource):
+    """The kserve-crd and kserve-resources releases in the kserve namespace."""
+
+    crds: k8s.helm.v3.Release
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: KserveArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("pai:kserve:Kserve", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = platform_namespace(f"{name}-namespace", namespaces.KSERVE, child)
+        mirror = args.registry.mirror
+        self.crds = helm_release(f"{name}-crds", "kserve-crd", CATALOG.chart("kserve-crd"), mirror,
+                                 ns.metadata["name"], {}, child)
+        after = [self.crds, *([args.cert_manager] if args.cert_manager else [])]
+        self.release = helm_release(f"{name}-release", "kserve", CATALOG.chart("kserve-resources"), mirror,
+                                    ns.metadata["name"], chart_values(args.cluster, args.registry),
+                                    pulumi.ResourceOptions(parent=self, depends_on=after))
+        self.register_outputs({"crds": self.crds.status, "release": self.release.status})
+
+
+def chart_values(cluster: Cluster, registry: Registry) -> dict[str, Any]:
+    """Helm values for kserve-resources."""
+    gateway: dict[str, Any] = {
+        # Clients reach models through the AI gateway, which routes by model name to each predictor Service, so
+        # KServe creates no per-endpoint Ingress or HTTPRoute. The class is still the cluster's; Gateway API mode
+        # stays off, as it would make the controller wait for the Gateway API CRDs the Gateway component installs.
+        "disableIngressCreation": True,
+        "disableIstioVirtualHost": True,
+        "ingressGateway": {"enableGatewayApi": False, "className": cluster.ingress.className},
+        "localGateway": {"gateway": "", "gatewayService": ""},  # Knative's local gateway: not installed
+    }
+    if cluster.ingress.domain:
+        gateway["domain"] = cluster.ingress.domain
+    values: dict[str, Any] = {"kserve": {
+        "certManager": {"enabled": True},
+        "controller": {"deploymentMode": DEPLOYMENT_MODE, "gateway": gateway,
+                       "knativeAddressableResolver": {"enabled": False}},
+        # Models from oci:// gallery references are mounted from a modelcar sidecar, not copied.
+        "storage": {"enableModelcar": True, "uidModelcar": MODEL_UID},
+    }}
+    return merge(values, image_values(registry))
+
+
+def image_values(registry: Registry) -> dict[str, Any]:
+    """Every image of the chart from the catalog, on the mirror in air-gap mode, with the pull secret."""
+    values: dict[str, Any] = {}
+    for path, image in CATALOG.chart("kserve-resources").images.items():
+        repository = on_mirror(image.repository, registry.mirror)
+        if path in SINGLE_STRING:
+            parent, key = path.rsplit(".", 1)
+            values = merge(values, nested(parent, {key: f"{repository}:{image.tag}"}))
+        else:
+            values = merge(values, nested(path, {"image": repository, TAG_KEYS.get(path, "tag"): image.tag}))
+    if registry.pullSecret:
+        for path in PULL_SECRET_BLOCKS:
+            values = merge(values, nested(path, {"imagePullSecrets": [{"name": registry.pullSecret}]}))
+    return values

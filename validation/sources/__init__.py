@@ -1,0 +1,1 @@
+"""Sources of facts: one module per source, each a function returning partial `validation.facts.Facts`."""

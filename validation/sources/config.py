@@ -1,0 +1,77 @@
+"""The offline source of facts: what a stack's config plans (origin "config").
+
+No cluster is read. The planned GPU nodes are one per product in pai:gpu.products, running the planned driver
+(pai:gpu.driver.version, else the operator release's default driver in datacenter mode); the runtime images are
+those of the engines that serve a model on GPU, with the CUDA the catalog records for them.
+"""
+
+from __future__ import annotations
+
+from components.catalog import CATALOG
+from components.config import PlatformConfig
+from validation.facts import (
+    CrdFacts,
+    DriverFacts,
+    Facts,
+    HostFacts,
+    KubernetesFacts,
+    ModelFacts,
+    NodeFacts,
+    OperatorFacts,
+    Origin,
+    RuntimeImageFacts,
+)
+from validation.matrix import load_matrix
+
+ORIGIN: Origin = "config"
+HOSTS = "pai:gpu.hosts"
+
+
+def planned_node(product: str) -> str:
+    """The name config_facts gives the planned node of a GPU product."""
+    return f"planned {product}"
+
+
+def config_facts(cfg: PlatformConfig, source: str) -> Facts:
+    """The facts a config plans; `source` names the stack file for the report."""
+    models = [ModelFacts(origin=ORIGIN, name=m.name, engine=m.resolved_engine, format=m.format, gpus=m.gpus,
+                         product=m.product) for m in cfg.models]
+    facts = Facts(
+        sources={ORIGIN: source},
+        kubernetes=KubernetesFacts(origin=ORIGIN, version=cfg.cluster.kubernetesVersion),
+        models=models,
+        runtime_images=_runtime_images(cfg),
+    )
+    gpu = cfg.gpu
+    if gpu is None:
+        return facts
+    driver = gpu.driver.version
+    if driver is None and gpu.driver.mode == "datacenter":
+        driver = CATALOG.chart("gpu-operator").versions[gpu.operator.version].defaultDriver
+    release = load_matrix().operator(gpu.operator.version)
+    crds = [CrdFacts(origin=ORIGIN, name=name, stored_versions=versions, served_versions=versions)
+            for name, versions in ((release.crds or {}) if release else {}).items()]
+    hosts = [HostFacts(origin=ORIGIN, name=HOSTS, vgpu_manager_version=gpu.hosts.vgpuManagerVersion)
+             ] if gpu.hosts.vgpuManagerVersion else []
+    nodes = [NodeFacts(origin=ORIGIN, name=planned_node(p), products={p: 0}, driver_version=driver,
+                       mig_mode=gpu.migStrategy) for p in gpu.products]
+    return facts.model_copy(update={
+        "operator": OperatorFacts(origin=ORIGIN, version=gpu.operator.version),
+        "driver": DriverFacts(origin=ORIGIN, mode=gpu.driver.mode, version=driver, image=gpu.driver.image),
+        "nodes": nodes, "hosts": hosts, "crds": crds,
+    })
+
+
+def _runtime_images(cfg: PlatformConfig) -> list[RuntimeImageFacts]:
+    engines = sorted({m.resolved_engine for m in cfg.models if m.gpus > 0})
+    images = []
+    for engine in engines:
+        ref = cfg.runtimes.image(engine)
+        # A catalog key, or a reference that is a catalog image: the catalog knows its CUDA; else the matrix
+        # may know the upstream image.
+        pin = next((p for p in CATALOG.images.values() if p.ref == ref), None)
+        row = None if pin else load_matrix().runtime_image(ref)
+        known = pin or row
+        images.append(RuntimeImageFacts(origin=ORIGIN, engine=engine, image=ref, cuda=known.cuda if known else None,
+                                        unverified=known.unverified if known else False))
+    return images
