@@ -548,3 +548,28 @@ def test_stack_jobs_cover_the_bill_of_materials() -> None:
     for job in jobs:
         if job not in charts:
             assert job.path == job.source.path  # host/path:tag lands at REGISTRY/prefix/path:tag
+
+
+def test_a_registry_requiring_basic_auth(start_registry: StartRegistry, tmp_path: Path) -> None:
+    import bcrypt
+
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_bytes(b"mirror:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)) + b"\n")
+    source = start_registry("source")
+    secured = start_registry("secured", auth={"htpasswd": {"realm": "pai-test", "path": str(htpasswd)}})
+    seeded = seed(source, images=1)
+    images = seeded.images_file(tmp_path / "images.txt")
+    authfile = tmp_path / "auth.json"
+    authfile.write_text(json.dumps({"auths": {secured.host: {"username": "mirror", "password": "s3cret"}}}))
+
+    without = paictl("airgap", "mirror", "--images", str(images), "--to", secured.host, "--plain-http")
+    assert without.returncode == 1 and "wants basic auth" in without.stderr
+    env = {**os.environ, "REGISTRY_AUTH_FILE": str(authfile)}
+    mirrored = subprocess.run([sys.executable, "-m", "paictl", "airgap", "mirror", "--images", str(images), "--to",
+                               secured.host, "--plain-http"], cwd=REPO, capture_output=True, text=True, env=env,
+                              timeout=300)
+    assert mirrored.returncode == 0, mirrored.stderr
+    client = Registry(secured.host, plain_http=True, credentials=("mirror", "s3cret"))
+    for text, manifest in seeded.manifests.items():
+        ref = Reference.parse(text)
+        assert client.manifest_digest(ref.path, str(ref.tag)) == manifest.digest
