@@ -37,7 +37,7 @@ def alert(name: str, expr: str, summary: str, severity: str, for_: str = "0m", *
 
 def gpu_rules(vgpu: bool) -> list[Group]:
     """GPU faults (XID, ECC, throttling), saturation and, on vGPU guests, licensing."""
-    gpu_id = "{{ $labels.Hostname }} GPU {{ $labels.gpu }}"
+    gpu_id = "{{ $labels.hostname }} GPU {{ $labels.gpu }}"
     fatal = " or ".join(f"DCGM_FI_DEV_XID_ERRORS == {x}" for x in FATAL_XIDS)
     faults = [
         alert("GpuXidError", "DCGM_FI_DEV_XID_ERRORS != 0",

@@ -33,6 +33,7 @@ class ChartImage(BaseModel):
     tag: str
     digest: str | None = None
     unverified: bool = False  # the tag was not read from the pinned chart's own values
+    source: str | None = None  # where the tag was read, when not the chart's own values (a subchart's release)
 
     @property
     def registry(self) -> str:

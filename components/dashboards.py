@@ -62,43 +62,43 @@ def dashboard(uid: str, title: str, tags: list[str], variables: list[dict[str, A
 
 def gpu_dashboard() -> Dashboard:
     """Utilisation, memory, temperature, power and XID errors, per node and GPU and per pod."""
-    sel = 'Hostname=~"$node"'
+    sel = 'hostname=~"$node"'
     pod = f'{sel},pod!=""'
     return dashboard("pai-gpus", "PAI / GPUs", ["gpu", "dcgm"], [
-        variable("node", "Node", "label_values(DCGM_FI_DEV_GPU_UTIL, Hostname)"),
+        variable("node", "Node", "label_values(DCGM_FI_DEV_GPU_UTIL, hostname)"),
     ], [
-        ("GPU utilisation per GPU", "percent", [(f"DCGM_FI_DEV_GPU_UTIL{{{sel}}}", "{{Hostname}} GPU {{gpu}}")]),
+        ("GPU utilisation per GPU", "percent", [(f"DCGM_FI_DEV_GPU_UTIL{{{sel}}}", "{{hostname}} GPU {{gpu}}")]),
         ("GPU utilisation per pod", "percent", [
             (f"avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{{{pod}}})", "{{namespace}}/{{pod}}")]),
         ("Framebuffer used per GPU", "percentunit", [
             (f"DCGM_FI_DEV_FB_USED{{{sel}}} / (DCGM_FI_DEV_FB_USED{{{sel}}} + DCGM_FI_DEV_FB_FREE{{{sel}}})",
-             "{{Hostname}} GPU {{gpu}}")]),
+             "{{hostname}} GPU {{gpu}}")]),
         ("Framebuffer used per pod", "decmbytes", [
             (f"sum by (namespace, pod) (DCGM_FI_DEV_FB_USED{{{pod}}})", "{{namespace}}/{{pod}}")]),
         ("Tensor core activity per GPU", "percentunit", [
-            (f"DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{{{sel}}}", "{{Hostname}} GPU {{gpu}}")]),
+            (f"DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{{{sel}}}", "{{hostname}} GPU {{gpu}}")]),
         ("Temperature", "celsius", [
-            (f"DCGM_FI_DEV_GPU_TEMP{{{sel}}}", "{{Hostname}} GPU {{gpu}}"),
-            (f"DCGM_FI_DEV_MEMORY_TEMP{{{sel}}}", "{{Hostname}} GPU {{gpu}} memory")]),
-        ("Power draw per GPU", "watt", [(f"DCGM_FI_DEV_POWER_USAGE{{{sel}}}", "{{Hostname}} GPU {{gpu}}")]),
-        ("Power draw per node", "watt", [(f"sum by (Hostname) (DCGM_FI_DEV_POWER_USAGE{{{sel}}})", "{{Hostname}}")]),
+            (f"DCGM_FI_DEV_GPU_TEMP{{{sel}}}", "{{hostname}} GPU {{gpu}}"),
+            (f"DCGM_FI_DEV_MEMORY_TEMP{{{sel}}}", "{{hostname}} GPU {{gpu}} memory")]),
+        ("Power draw per GPU", "watt", [(f"DCGM_FI_DEV_POWER_USAGE{{{sel}}}", "{{hostname}} GPU {{gpu}}")]),
+        ("Power draw per node", "watt", [(f"sum by (hostname) (DCGM_FI_DEV_POWER_USAGE{{{sel}}})", "{{hostname}}")]),
         ("Power draw per pod", "watt", [
             (f"sum by (namespace, pod) (DCGM_FI_DEV_POWER_USAGE{{{pod}}})", "{{namespace}}/{{pod}}")]),
         ("Hottest GPU per node", "celsius", [
-            (f"max by (Hostname) (DCGM_FI_DEV_GPU_TEMP{{{sel}}})", "{{Hostname}}")]),
+            (f"max by (hostname) (DCGM_FI_DEV_GPU_TEMP{{{sel}}})", "{{hostname}}")]),
         ("Last XID error per GPU", "none", [
-            (f"max_over_time(DCGM_FI_DEV_XID_ERRORS{{{sel}}}[$__range])", "{{Hostname}} GPU {{gpu}}")]),
+            (f"max_over_time(DCGM_FI_DEV_XID_ERRORS{{{sel}}}[$__range])", "{{hostname}} GPU {{gpu}}")]),
         ("Last XID error per pod", "none", [
             (f"max by (namespace, pod) (max_over_time(DCGM_FI_DEV_XID_ERRORS{{{pod}}}[$__range]))",
              "{{namespace}}/{{pod}}")]),
         ("Throttled time (thermal, power)", "percentunit", [
             (f"rate(DCGM_FI_DEV_THERMAL_VIOLATION{{{sel}}}[$__rate_interval]) / 1e9",
-             "{{Hostname}} GPU {{gpu}} thermal"),
+             "{{hostname}} GPU {{gpu}} thermal"),
             (f"rate(DCGM_FI_DEV_POWER_VIOLATION{{{sel}}}[$__rate_interval]) / 1e9",
-             "{{Hostname}} GPU {{gpu}} power")]),
+             "{{hostname}} GPU {{gpu}} power")]),
         ("ECC errors (volatile)", "short", [
-            (f"increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{{{sel}}}[$__range])", "{{Hostname}} GPU {{gpu}} double-bit"),
-            (f"increase(DCGM_FI_DEV_ECC_SBE_VOL_TOTAL{{{sel}}}[$__range])", "{{Hostname}} GPU {{gpu}} single-bit")]),
+            (f"increase(DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{{{sel}}}[$__range])", "{{hostname}} GPU {{gpu}} double-bit"),
+            (f"increase(DCGM_FI_DEV_ECC_SBE_VOL_TOTAL{{{sel}}}[$__range])", "{{hostname}} GPU {{gpu}} single-bit")]),
         ("GPUs per product", "short", [("count by (modelName) (DCGM_FI_DEV_GPU_UTIL)", "{{modelName}}")]),
     ], {"GPU utilisation per GPU": 100, "GPU utilisation per pod": 100, "Framebuffer used per GPU": 1,
         "Tensor core activity per GPU": 1})

@@ -105,6 +105,8 @@ def expose_values(cfg: HarborConfig, host: str, tls_secret: str | None) -> dict[
     """Behind the Gateway: the chart's HTTPRoute on the Harbor listener, plain HTTP behind it (TLS ends at the
     Gateway). In-cluster only: the chart's proxy Service, serving TLS from the Secret."""
     if cfg.expose == "gateway":
+        # The parentRef names the Harbor listener, so the route serves only the listener's hostname even where a
+        # chart version renders no hostnames from expose.route.hosts.
         return {"type": "route", "tls": {"enabled": False},
                 "route": {"parentRefs": [parent_ref(LISTENER)], "hosts": [host]}}
     return {"type": "clusterIP",

@@ -5,10 +5,17 @@ Each endpoint is named after the model; its predictor Service is `<model>-predic
 routing name clients ask for is the served model name the engine reports, and is carried as an annotation for
 the gateway. Weights come from the gallery (oci://, mounted from a modelcar), S3 (s3://, with the store's keys in a
 Secret the storage initializer reads through a ServiceAccount) or a PersistentVolumeClaim (pvc://).
+
+A model on this stack's Harbor is pulled by the kubelet (the modelcar is a container image) with the gallery's
+pull robot: a dockerconfigjson Secret in the tenant's namespace, named in the predictor's own `imagePullSecrets`.
+KServe merges those with the runtime's (the air-gap mirror's pull secret), and a ServiceAccount's imagePullSecrets
+reach only pods that list none, so the ServiceAccount's copy alone would be lost in air-gap mode.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +34,8 @@ GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # set on each GPU node by GPU Feat
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 S3_SECRET = "pai-s3"
-S3_SERVICE_ACCOUNT = "pai-s3-reader"
+GALLERY_PULL_SECRET = "pai-gallery-pull"
+MODEL_SERVICE_ACCOUNT = "pai-model-reader"  # one per tenant that reads S3 or this Harbor
 # The Secret keys kserve-resources' storage initializer reads (kserve.storage.s3.*Name in its values).
 S3_ACCESS_KEY = "AWS_ACCESS_KEY_ID"
 S3_SECRET_KEY = "AWS_SECRET_ACCESS_KEY"
@@ -43,35 +51,71 @@ class S3Access:
 
 
 @dataclass(frozen=True)
+class GalleryPull:
+    """This stack's Harbor and its pull robot (Harbor.pull_robot_name / pull_robot_secret, a Pulumi secret)."""
+
+    host: str
+    robot_name: pulumi.Output[str]
+    robot_secret: pulumi.Output[str]
+
+    def serves(self, model: Model) -> bool:
+        return model.source.startswith(f"oci://{self.host}/")
+
+
+@dataclass(frozen=True)
 class ModelEndpointsArgs:
     models: list[Model]
     tenant_namespaces: dict[str, pulumi.Output[str]]  # from Tenancy
     runtime_names: dict[str, pulumi.Output[str]]  # from ServingRuntimes, by RUNTIMES key
     s3: S3Access | None = None
+    gallery: GalleryPull | None = None  # where Harbor is part of the stack
     depends_on: list[pulumi.Resource] = field(default_factory=list)  # the KServe release (CRDs, webhooks)
 
 
+@dataclass(frozen=True)
+class Reader:
+    """A tenant's model ServiceAccount and, where it pulls from the gallery, its pull Secret (names as Outputs)."""
+
+    account: pulumi.Output[str]
+    pull_secret: pulumi.Output[str] | None
+
+
 class ModelEndpoints(pulumi.ComponentResource):
-    """The InferenceServices, and per tenant that reads from S3 its storage Secret and ServiceAccount."""
+    """The InferenceServices, and per tenant that reads from S3 or this Harbor its Secrets and ServiceAccount."""
 
     def __init__(self, name: str, args: ModelEndpointsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:serving:ModelEndpoints", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        s3_accounts: dict[str, pulumi.Output[str]] = {}
-        for tenant in sorted({m.tenant for m in args.models if m.source.startswith("s3://")}):
-            if args.s3 is None:
+        gallery = args.gallery
+
+        def from_gallery(model: Model) -> bool:
+            return gallery is not None and gallery.serves(model)
+
+        def from_s3(model: Model) -> bool:
+            return model.source.startswith("s3://")
+
+        readers: dict[str, Reader] = {}
+        for tenant in sorted({m.tenant for m in args.models if from_s3(m) or from_gallery(m)}):
+            own = [m for m in args.models if m.tenant == tenant]
+            reads_s3 = any(map(from_s3, own))
+            if reads_s3 and args.s3 is None:
                 raise ValueError("s3:// model sources need the S3 store and its keys")
-            s3_accounts[tenant] = s3_reader(f"{name}-{tenant}", args.s3, args.tenant_namespaces[tenant], child)
+            readers[tenant] = model_reader(f"{name}-{tenant}", args.tenant_namespaces[tenant],
+                                           args.s3 if reads_s3 else None,
+                                           gallery if any(map(from_gallery, own)) else None, child)
         after = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
         for model in args.models:
             runtime = args.runtime_names[runtime_key(model)]  # the runtime's CR comes first (data dependency)
+            reader = readers.get(model.tenant) if from_s3(model) or from_gallery(model) else None
+            account = reader.account if reader else None
+            pull_secret = reader.pull_secret if reader and from_gallery(model) else None
             k8s.apiextensions.CustomResource(
                 f"{name}-{model.name}",
                 api_version=API_VERSION,
                 kind="InferenceService",
                 metadata=meta(model.name, args.tenant_namespaces[model.tenant], labels=endpoint_labels(model),
                               annotations=endpoint_annotations(model)),
-                spec={"predictor": predictor(model, runtime, s3_accounts.get(model.tenant))},
+                spec={"predictor": predictor(model, runtime, account, pull_secret)},
                 opts=after,
             )
         self.register_outputs({})
@@ -89,8 +133,10 @@ def endpoint_annotations(model: Model) -> dict[str, str]:
             "serving.kserve.io/autoscalerClass": "none"}
 
 
-def predictor(model: Model, runtime: pulumi.Input[str], service_account: pulumi.Input[str] | None) -> dict[str, Any]:
-    """The predictor: the model on our runtime, its replicas, GPUs and node selection."""
+def predictor(model: Model, runtime: pulumi.Input[str], service_account: pulumi.Input[str] | None,
+              pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
+    """The predictor: the model on our runtime, its replicas, GPUs and node selection, and how it reads its
+    weights (the ServiceAccount; the gallery's pull Secret for the modelcar image)."""
     # The runtime's defaults, set here in full: KServe would otherwise default the endpoint's own.
     resources = {bound: dict(values) for bound, values in RUNTIMES[runtime_key(model)].resources.items()}
     spec: dict[str, Any] = {
@@ -116,6 +162,8 @@ def predictor(model: Model, runtime: pulumi.Input[str], service_account: pulumi.
         spec["nodeSelector"] = {GPU_PRODUCT_LABEL: model.product}
     if service_account is not None:
         spec["serviceAccountName"] = service_account
+    if pull_secret is not None:
+        spec["imagePullSecrets"] = [{"name": pull_secret}]
     return spec
 
 
@@ -130,11 +178,25 @@ def engine_args(model: Model) -> list[str]:
     return ["--alias", model.routingName]
 
 
-def s3_reader(name: str, s3: S3Access, namespace: pulumi.Output[str],
+def model_reader(name: str, namespace: pulumi.Output[str], s3: S3Access | None, gallery: GalleryPull | None,
+                 opts: pulumi.ResourceOptions) -> Reader:
+    """A tenant's ServiceAccount for its S3 and gallery models: it lists the S3 storage Secret the storage
+    initializer reads, and the gallery pull Secret as an imagePullSecret (for the tenant's other pods on it)."""
+    secrets = [s3_secret(name, s3, namespace, opts)] if s3 else []
+    pull_secret = gallery_pull_secret(name, gallery, namespace, opts) if gallery else None
+    account = k8s.core.v1.ServiceAccount(
+        f"{name}-model-service-account",
+        metadata=meta(MODEL_SERVICE_ACCOUNT, namespace),
+        secrets=[{"name": secret} for secret in secrets] or None,
+        image_pull_secrets=[{"name": pull_secret}] if pull_secret else None,
+        opts=opts,
+    )
+    return Reader(account=account.metadata["name"], pull_secret=pull_secret)
+
+
+def s3_secret(name: str, s3: S3Access, namespace: pulumi.Output[str],
               opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
-    """The storage Secret (keys as Pulumi secrets, the store in KServe's annotations) and the ServiceAccount that
-    lists it, which the storage initializer of every S3-backed endpoint in the namespace reads; returns the
-    ServiceAccount's name."""
+    """The storage Secret: the keys as Pulumi secrets, the store in KServe's annotations; returns its name."""
     store = s3.store
     annotations = {"serving.kserve.io/s3-endpoint": store.endpoint,
                    "serving.kserve.io/s3-usehttps": "1" if store.useHttps else "0",
@@ -148,10 +210,27 @@ def s3_reader(name: str, s3: S3Access, namespace: pulumi.Output[str],
         string_data={S3_ACCESS_KEY: s3.access_key_id, S3_SECRET_KEY: s3.secret_access_key},
         opts=opts,
     )
-    account = k8s.core.v1.ServiceAccount(
-        f"{name}-s3-service-account",
-        metadata=meta(S3_SERVICE_ACCOUNT, namespace),
-        secrets=[{"name": secret.metadata["name"]}],
+    return secret.metadata["name"]
+
+
+def gallery_pull_secret(name: str, gallery: GalleryPull, namespace: pulumi.Output[str],
+                        opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """The kubelet's credentials for this Harbor: the pull robot in a dockerconfigjson Secret, built from the
+    robot's Outputs (so it waits for the robot) and kept a Pulumi secret; returns its name."""
+    config: pulumi.Output[str] = pulumi.Output.all(gallery.robot_name, gallery.robot_secret).apply(
+        lambda robot: docker_config(gallery.host, robot[0], robot[1]))
+    secret_config: pulumi.Output[str] = pulumi.Output.secret(config)
+    secret = k8s.core.v1.Secret(
+        f"{name}-gallery-pull-secret",
+        metadata=meta(GALLERY_PULL_SECRET, namespace),
+        type="kubernetes.io/dockerconfigjson",
+        string_data={".dockerconfigjson": secret_config},
         opts=opts,
     )
-    return account.metadata["name"]
+    return secret.metadata["name"]
+
+
+def docker_config(host: str, username: str, password: str) -> str:
+    """A `.dockerconfigjson` with one registry's basic-auth credentials."""
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return json.dumps({"auths": {host: {"auth": auth}}}, sort_keys=True)

@@ -16,7 +16,7 @@ from components.harbor import Harbor, HarborArgs
 from components.kserve import Kserve, KserveArgs
 from components.kueue import Kueue, KueueArgs
 from components.mlflow import Credentials, Mlflow, MlflowArgs
-from components.model_endpoints import ModelEndpoints, ModelEndpointsArgs, S3Access
+from components.model_endpoints import GalleryPull, ModelEndpoints, ModelEndpointsArgs, S3Access
 from components.monitoring import Monitoring, MonitoringArgs
 from components.serving_runtimes import ServingRuntimes, ServingRuntimesArgs
 from components.tenancy import Tenancy, TenancyArgs
@@ -92,14 +92,6 @@ class Platform(pulumi.ComponentResource):
             ServingRuntimesArgs(runtimes=cfg.runtimes, registry=cfg.registry, kserve=self.kserve.release),
             child,
         )
-        self.model_endpoints = ModelEndpoints(
-            f"{name}-model-endpoints",
-            ModelEndpointsArgs(models=cfg.models, tenant_namespaces=self.tenancy.namespaces,
-                               runtime_names=self.serving_runtimes.names, s3=s3_access(cfg),
-                               # Kueue's webhooks admit the endpoints' pods through their tenant's queue.
-                               depends_on=[self.kserve.release, *([self.kueue.release] if self.kueue else [])]),
-            child,
-        )
         self.gateway = None
         exposed = exposed_services(cfg)
         if cfg.models or exposed:
@@ -123,6 +115,18 @@ class Platform(pulumi.ComponentResource):
                            gateway_api=gateway_api),
                 child,
             )
+        gallery = None
+        if self.harbor is not None:  # its pull robot pulls the tenants' models from the gallery
+            gallery = GalleryPull(host=harbor_host(cfg), robot_name=self.harbor.pull_robot_name,
+                                  robot_secret=self.harbor.pull_robot_secret)
+        self.model_endpoints = ModelEndpoints(
+            f"{name}-model-endpoints",
+            ModelEndpointsArgs(models=cfg.models, tenant_namespaces=self.tenancy.namespaces,
+                               runtime_names=self.serving_runtimes.names, s3=s3_access(cfg), gallery=gallery,
+                               # Kueue's webhooks admit the endpoints' pods through their tenant's queue.
+                               depends_on=[self.kserve.release, *([self.kueue.release] if self.kueue else [])]),
+            child,
+        )
         self.mlflow = None
         if cfg.mlflow is not None:
             secrets = cfg.secrets

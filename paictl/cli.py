@@ -1,18 +1,20 @@
-"""paictl: the platform's command line. Exit codes: 0 success, 1 a failed check, 2 a usage or config error."""
+"""paictl: the platform's command line. Exit codes: 0 success, 1 a failed check, 2 a usage or config error.
+
+The Pulumi program and the config models are imported only by commands that read a stack, so `airgap
+mirror/export/import --images` start fast."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from airgap.bom import BomError, stack_bill_of_materials
-from components.config import ConfigError
-from paictl import plan as plan_cmd
-from paictl import validate as validate_cmd
-from paictl.offline import StackConfig, StackFileError, load_stack_file, stack_path
-from validation.live import LiveUnavailable
-from validation.preflight import InteropError
+from airgap.mirror import ImageListError, TerminalProgress
+from airgap.oci import Job, OciError
+
+if TYPE_CHECKING:
+    from paictl.offline import StackConfig
 
 EXIT_FAILED_CHECK = 1
 EXIT_USAGE = 2
@@ -25,12 +27,16 @@ def _add_stack_source(parser: argparse.ArgumentParser) -> None:
 
 
 def _stack_config(args: argparse.Namespace) -> StackConfig:
+    from paictl.offline import load_stack_file, stack_path
+
     if args.stack:
         return load_stack_file(stack_path(args.stack), args.stack)
     return load_stack_file(args.config_file)
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from paictl import plan as plan_cmd
+
     config = _stack_config(args)
     records = plan_cmd.plan(config)
     if args.out:
@@ -43,16 +49,90 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from paictl import validate as validate_cmd
+
     return validate_cmd.run(args, _stack_config(args))
 
 
 def _bom(args: argparse.Namespace) -> int:
+    from airgap.bom import stack_bill_of_materials
+
     bom = stack_bill_of_materials(_stack_config(args))
     sys.stdout.write(bom.to_json() if args.format == "json" else bom.to_table())
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
+def _airgap_jobs(args: argparse.Namespace) -> list[Job]:
+    from airgap.mirror import jobs_for, read_image_list, stack_jobs
+
+    if args.images:
+        return jobs_for(read_image_list(args.images))
+    args.config_file = None
+    return stack_jobs(_stack_config(args))
+
+
+def _airgap_mirror(args: argparse.Namespace) -> int:
+    from airgap.mirror import mirror
+
+    progress = TerminalProgress("mirrored")
+    stats = mirror(_airgap_jobs(args), args.to, plain_http=args.plain_http, authfile=args.authfile,
+                   workers=args.workers, progress=progress)
+    print(progress.summary(stats), file=sys.stderr)
+    return 0
+
+
+def _airgap_export(args: argparse.Namespace) -> int:
+    from airgap import bundle
+
+    progress = TerminalProgress("exported")
+    stats = bundle.export(_airgap_jobs(args), args.out, plain_http=args.plain_http, authfile=args.authfile,
+                          workers=args.workers, progress=progress)
+    print(progress.summary(stats) + f"; bundle {args.out}", file=sys.stderr)
+    return 0
+
+
+def _airgap_import(args: argparse.Namespace) -> int:
+    from airgap import bundle
+
+    progress = TerminalProgress("imported")
+    stats = bundle.import_bundle(args.bundle, args.to, plain_http=args.plain_http, authfile=args.authfile,
+                                 workers=args.workers, progress=progress)
+    print(progress.summary(stats), file=sys.stderr)
+    return 0
+
+
+def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    airgap = commands.add_parser("airgap", help="air-gapped sites: bill of materials, mirroring, bundles")
+    airgap_commands = airgap.add_subparsers(dest="airgap_command", required=True)
+    bom = airgap_commands.add_parser("bom", help="every image, chart and model the stack needs")
+    _add_stack_source(bom)
+    bom.add_argument("--format", choices=["table", "json"], default="table")
+    bom.set_defaults(run=_bom)
+    mirror_cmd = airgap_commands.add_parser("mirror", help="copy registry to registry, digests unchanged")
+    export_cmd = airgap_commands.add_parser("export", help="write a portable bundle (an OCI layout in a tar)")
+    import_cmd = airgap_commands.add_parser("import", help="verify a bundle, then push it to a registry")
+    for cmd in (mirror_cmd, export_cmd):
+        source = cmd.add_mutually_exclusive_group(required=True)
+        source.add_argument("--stack", help="every artifact in this stack's bill of materials")
+        source.add_argument("--images", type=Path, help="a file with one image reference per line")
+    import_cmd.add_argument("bundle", type=Path, help="a bundle written by `paictl airgap export`")
+    export_cmd.add_argument("--out", type=Path, required=True, help="the bundle tar to write")
+    for cmd in (mirror_cmd, import_cmd):
+        cmd.add_argument("--to", required=True,
+                         help="REGISTRY[/prefix]; host/path:tag lands at REGISTRY/prefix/path:tag")
+    for cmd in (mirror_cmd, export_cmd, import_cmd):
+        cmd.add_argument("--plain-http", action="store_true", help="plain HTTP, for loopback registries only")
+        cmd.add_argument("--authfile", type=Path, help="docker config file (default $REGISTRY_AUTH_FILE, "
+                         "~/.docker/config.json)")
+        cmd.add_argument("--workers", type=int, default=8, help="concurrent blob transfers (default 8)")
+    mirror_cmd.set_defaults(run=_airgap_mirror)
+    export_cmd.set_defaults(run=_airgap_export)
+    import_cmd.set_defaults(run=_airgap_import)
+
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; given the `command` about to run, other commands' arguments that need the heavy
+    validation package are left out."""
     root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap.")
     commands = root.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="evaluate the Pulumi program offline and print its plan")
@@ -62,25 +142,39 @@ def parser() -> argparse.ArgumentParser:
     plan.set_defaults(run=_plan)
     validate = commands.add_parser("validate", help="check the driver / CUDA / vGPU / Kubernetes interop matrix")
     _add_stack_source(validate)
-    validate_cmd.add_arguments(validate)
+    if command in (None, "validate"):
+        from paictl import validate as validate_cmd
+
+        validate_cmd.add_arguments(validate)
     validate.set_defaults(run=_validate)
-    airgap = commands.add_parser("airgap", help="air-gapped sites: bill of materials, mirroring, bundles")
-    airgap_commands = airgap.add_subparsers(dest="airgap_command", required=True)
-    bom = airgap_commands.add_parser("bom", help="every image, chart and model the stack needs")
-    _add_stack_source(bom)
-    bom.add_argument("--format", choices=["table", "json"], default="table")
-    bom.set_defaults(run=_bom)
+    _add_airgap(commands)
     return root
 
 
+def _errors(args: argparse.Namespace) -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    """(bad input: exit 2, a failed check: exit 1); the Pulumi- and validation-side errors only for the commands
+    that import those packages anyway."""
+    if args.command == "airgap" and not getattr(args, "stack", None) and not getattr(args, "config_file", None):
+        return (ImageListError,), (OciError,)
+    from airgap.bom import BomError
+    from components.config import ConfigError
+    from paictl.offline import StackFileError
+    from validation.live import LiveUnavailable
+    from validation.preflight import InteropError
+
+    return (ImageListError, ConfigError, StackFileError, LiveUnavailable, BomError), (OciError, InteropError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = parser(next((w for w in words if not w.startswith("-")), None)).parse_args(argv)
+    usage, failed = _errors(args)
     try:
         code: int = args.run(args)
-    except (ConfigError, StackFileError, LiveUnavailable, BomError) as exc:
+    except usage as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except InteropError as exc:
+    except failed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED_CHECK
     return code

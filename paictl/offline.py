@@ -140,9 +140,18 @@ def _unsecure(value: Any, key: str) -> tuple[Any, bool]:
     return value, False
 
 
+# Outputs a provider computes that the program builds other inputs from: placeholders stand in for them.
+COMPUTED: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "harbor:index/robotAccount:RobotAccount": lambda name, inputs: {
+        "fullName": f"robot${inputs['name']}", "secret": f"offline-placeholder-secret-of-{name}"},
+}
+
+
 class _Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        return (f"{args.name}-id" if args.custom else None), dict(args.inputs)
+        computed = COMPUTED.get(args.typ)
+        outputs = {**(computed(args.name, args.inputs) if computed else {}), **args.inputs}
+        return (f"{args.name}-id" if args.custom else None), outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import of_kind
-from promql import all_published, metric_names, promtool
+from promql import all_published, exporters, metric_names, promtool
 
 from components.alerts import Rule, rule_groups
 from components.config import Slo
@@ -22,7 +22,8 @@ SLO = Slo()
 GROUPS = rule_groups(SLO, gpu=True, vgpu=True)
 ALERTS = [r for g in GROUPS for r in g["rules"] if "alert" in r]
 NAMES = {r["alert"] for r in ALERTS}
-GPU = {"Hostname": "gpu-node-1", "gpu": "0", "UUID": "GPU-0a1b", "modelName": "NVIDIA H100 80GB HBM3"}
+HOST = exporters()["dcgm-exporter"]["host_label"]  # the node label dcgm-exporter puts on every series
+GPU = {HOST: "gpu-node-1", "gpu": "0", "UUID": "GPU-0a1b", "modelName": "NVIDIA H100 80GB HBM3"}
 GPU2 = {**GPU, "gpu": "1", "UUID": "GPU-2c3d"}
 ENDPOINT = {"namespace": "research", "model": "gpt-oss-20b", "engine": "vllm", "routing_name": "openai/gpt-oss-20b",
             "pod": "gpt-oss-20b-predictor-0", "job": "monitoring/pai-serving-runtimes"}

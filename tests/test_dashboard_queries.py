@@ -22,7 +22,8 @@ from test_dashboards import BOARDS, grafana_substituted, queries
 STEP = 15  # seconds between samples
 SAMPLES = 240  # one hour
 BUCKETS = ("0.1", "0.5", "1.0", "10.0", "+Inf")
-GPU = {"Hostname": "gpu-node-1", "gpu": "0", "UUID": "GPU-0a1b", "modelName": "NVIDIA H100 80GB HBM3",
+HOST = exporters()["dcgm-exporter"]["host_label"]  # the node label dcgm-exporter puts on every series
+GPU = {HOST: "gpu-node-1", "gpu": "0", "UUID": "GPU-0a1b", "modelName": "NVIDIA H100 80GB HBM3",
        "namespace": "research", "pod": "gpt-oss-20b-predictor-7d9f", "container": "kserve-container",
        "job": "nvidia-dcgm-exporter"}
 ENDPOINTS = {

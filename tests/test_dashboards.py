@@ -98,8 +98,10 @@ def test_gpu_dashboard_covers_each_signal_per_node_and_per_pod() -> None:
     exprs = list(queries(board))
     for metric in ("GPU_UTIL", "FB_USED", "POWER_USAGE", "XID_ERRORS"):
         assert any("by (namespace, pod)" in e and metric in e for e in exprs), f"{metric} per pod"
+    host = exporters()["dcgm-exporter"]["host_label"]
     for metric in ("POWER_USAGE", "GPU_TEMP"):
-        assert any("by (Hostname)" in e and metric in e for e in exprs), f"{metric} per node"
+        assert any(f"by ({host})" in e and metric in e for e in exprs), f"{metric} per node"
+    assert f"label_values(DCGM_FI_DEV_GPU_UTIL, {host})" in exprs, "the node variable reads the exporter's label"
 
 
 def test_inference_dashboard_is_per_routing_name() -> None:

@@ -88,6 +88,9 @@ def test_endpoints_wait_for_their_namespace_runtime_kserve_and_kueue(run_stack: 
         "kubernetes:helm.sh/v3:Release::platform-kserve-release",
         "kubernetes:helm.sh/v3:Release::platform-kueue-release",  # its webhooks admit the pods via the queue
         "kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime::platform-serving-runtimes-pai-vllm",
+        # From the gallery: the tenant's pull Secret and the ServiceAccount that lists it.
+        "kubernetes:core/v1:Secret::platform-model-endpoints-research-gallery-pull-secret",
+        "kubernetes:core/v1:ServiceAccount::platform-model-endpoints-research-model-service-account",
     }
 
 

@@ -1,0 +1,118 @@
+"""Registry-to-registry mirroring: each source host/path:tag lands at REGISTRY/prefix/path:tag, digest unchanged."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from airgap.oci import Copier, Job, Reference, Registries, RegistryTarget, Stats
+
+if TYPE_CHECKING:
+    from paictl.offline import StackConfig
+
+
+class ImageListError(ValueError):
+    """An --images file that cannot be read, naming the file and line."""
+
+
+def read_image_list(path: Path) -> list[Reference]:
+    """One reference per line; blank lines and '#' comments are skipped."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ImageListError(f"--images {path}: {exc.strerror}") from exc
+    refs: list[Reference] = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            refs.append(Reference.parse(text))
+        except ValueError as exc:
+            raise ImageListError(f"{path}:{number}: {exc}") from exc
+    if not refs:
+        raise ImageListError(f"--images {path}: no image references in the file")
+    return refs
+
+
+def stack_jobs(stack: StackConfig) -> list[Job]:
+    """Jobs for every image, chart and model artifact in the stack's bill of materials. Charts land at
+    charts/<chart>, where the air-gap plan pulls them from; one only in a classic Helm repository is packaged as
+    the OCI artifact `helm push` makes."""
+    from airgap.bom import stack_bill_of_materials
+    from airgap.helmrepo import classic_job
+
+    bill = stack_bill_of_materials(stack)
+    jobs = jobs_for([Reference.parse(ref) for ref in [*bill.images, *bill.models]])
+    for text in bill.charts:
+        if text.startswith("oci://"):
+            ref = Reference.parse(text)
+            jobs.append(Job(ref, "charts/" + ref.path.rsplit("/", 1)[-1]))
+        else:
+            jobs.append(classic_job(text))
+    return jobs
+
+
+def jobs_for(refs: list[Reference]) -> list[Job]:
+    """One job per distinct reference, landing at the reference's path on the target."""
+    return [Job(ref, ref.path) for ref in dict.fromkeys(refs)]
+
+
+def human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+class TerminalProgress:
+    """Bytes, blobs and images on stderr: a redrawn bar on a terminal, a plain line a second otherwise."""
+
+    def __init__(self, verb: str, stream: TextIO = sys.stderr):
+        self.verb, self.stream = verb, stream
+        self.tty = stream.isatty()
+        self.started = time.monotonic()
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def update(self, stats: Stats, final: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if not final and now - self._last < (0.1 if self.tty else 1.0):
+                return
+            self._last = now
+            share = stats.bytes_done / stats.bytes_total if stats.bytes_total else 0.0
+            line = (f"{self.verb}: images {stats.images_done}/{stats.images}  blobs {stats.blobs_done}/{stats.blobs}"
+                    f"  {human(stats.bytes_done)}/{human(stats.bytes_total)}")
+            if self.tty:
+                bar = "#" * int(share * 30)
+                self.stream.write(f"\r[{bar:<30}] {line}\033[K" + ("\n" if final else ""))
+            else:
+                self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def summary(self, stats: Stats) -> str:
+        seconds = time.monotonic() - self.started
+        return (f"{self.verb} {stats.images_done} images ({stats.manifests} manifests written); blobs: "
+                f"{stats.blobs_done - stats.blobs_mounted - stats.blobs_skipped} transferred, "
+                f"{stats.blobs_mounted} mounted, {stats.blobs_skipped} already there; {human(stats.bytes_moved)} "
+                f"moved in {seconds:.1f} s ({human(stats.bytes_moved / max(seconds, 1e-6))}/s)")
+
+
+def mirror(jobs: list[Job], destination: str, *, plain_http: bool = False, authfile: Path | None = None,
+           workers: int = 8, progress: TerminalProgress | None = None) -> Stats:
+    """Copy every job to `destination` (REGISTRY[/prefix]); raises OciError naming what failed."""
+    from airgap.helmrepo import ClassicCharts
+
+    registries = Registries(plain_http=plain_http, authfile=authfile)
+    source = ClassicCharts(registries, jobs, plain_http=plain_http)
+    try:
+        target = RegistryTarget(destination, registries)
+        return Copier(source, target, workers=workers, progress=progress).run(jobs)
+    finally:
+        source.close()
+        registries.close()
