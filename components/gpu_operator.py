@@ -25,6 +25,11 @@ NLS_TOKEN = "client_configuration_token.tok"
 # Operands whose values have no imagePullSecrets key: nested driver managers (they run in their operand's pod)
 # and the two DCGM blocks (the chart's values.yaml does not offer the key).
 NO_PULL_SECRETS = {"dcgm", "dcgmExporter"}
+# Every DCGM series carries its node as `hostname`, the label dashboards and alerts group by: dcgm-exporter
+# 4.6.0-4.8.3 (operator v26.7.0) names it so itself, older ones (4.1.1-4.0.4, operator v25.3.0) call it `Hostname`;
+# this target label fills it in from the pod's node for both (with honorLabels, the exporter's own value wins).
+DCGM_NODE_RELABELING = {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "hostname",
+                        "action": "replace"}
 # The bundled Node Feature Discovery subchart: its values, and its image block in the catalog.
 NFD = "node-feature-discovery"
 NFD_IMAGE = f"{NFD}.image"
@@ -160,7 +165,8 @@ def operator_values(gpu: Gpu, registry: Registry, licensing_name: pulumi.Input[s
         "devicePlugin": {"enabled": True},
         "gfd": {"enabled": True},
         # honorLabels keeps the exporter's pod/namespace labels (the GPU's workload) instead of exported_pod.
-        "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": True, "honorLabels": True},
+        "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": True, "honorLabels": True,
+                                                             "relabelings": [DCGM_NODE_RELABELING]},
                          "config": {"name": DCGM_CONFIG_MAP, "create": True, "data": dcgm_metrics_csv()}},
         "mig": {"strategy": gpu.migStrategy},
     }

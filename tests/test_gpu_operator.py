@@ -95,7 +95,9 @@ def test_every_mode_installs_the_rest_of_the_stack(run_program: Program, mode: s
     values = found["values"]
     for operand in ("toolkit", "devicePlugin", "gfd", "dcgmExporter"):
         assert values[operand]["enabled"] is True, operand
-    assert values["dcgmExporter"]["serviceMonitor"] == {"enabled": True, "honorLabels": True}
+    # Each series gets its node as `hostname` whatever the exporter version calls it (v25.3.0's says `Hostname`).
+    assert values["dcgmExporter"]["serviceMonitor"] == {"enabled": True, "honorLabels": True, "relabelings": [
+        {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "hostname", "action": "replace"}]}
     assert values["mig"] == {"strategy": "mixed"}
     assert values["operator"]["upgradeCRD"] is True
     assert found["disableOpenapiValidation"] is True  # the chart's CRD upgrade hook asks for it

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import Program, minimal, of_kind, releases
+from promql import exporters
 from schemas import REFERENCE, chart_defaults, validate_helm_values, validate_object
 
 from components import namespaces
@@ -85,7 +86,11 @@ def test_dcgm_exporter_service_monitor_is_on_and_keeps_workload_labels(run_stack
     records = run_stack("vks-prod")
     (operator,) = [r for r in releases(records) if r["chart"].endswith("gpu-operator")]
     monitor = operator["values"]["dcgmExporter"]["serviceMonitor"]
-    assert monitor == {"enabled": True, "honorLabels": True}
+    assert {k: monitor[k] for k in ("enabled", "honorLabels")} == {"enabled": True, "honorLabels": True}
+    # The node label the dashboards and alerts group by is set on every DCGM series, from the pod's node.
+    (relabeling,) = monitor["relabelings"]
+    assert relabeling["targetLabel"] == exporters()["dcgm-exporter"]["host_label"]
+    assert relabeling["sourceLabels"] == ["__meta_kubernetes_pod_node_name"]
     assert stack_release(records)["values"]["prometheus"]["prometheusSpec"][
         "serviceMonitorSelectorNilUsesHelmValues"] is False
 
