@@ -52,9 +52,6 @@ PATTERNS = {
     DURATION: "a Prometheus duration like 15d or 12h",
     HTTP_URL: "an http(s) URL like https://s3.example.com",
 }
-# One AIGatewayRoute holds at most 15 rules (the Gateway API's 16 HTTPRoute rules, one kept for the controller's
-# catch-all): the gateway routes one routing name per rule.
-MAX_ROUTING_NAMES = 15
 IMAGE_REF = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
 OCI_SOURCE = re.compile(r"^oci://[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$")
 S3_SOURCE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
@@ -523,11 +520,8 @@ def _s3_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
 
 
 def _routing_errors(models: list[Model]) -> list[str]:
-    """The gateway names one rule per routing name, at most MAX_ROUTING_NAMES, each by its route key."""
+    """The gateway names one rule per routing name by its route key."""
     errors = []
-    if len(models) > MAX_ROUTING_NAMES:
-        errors.append(f"pai:models: {len(models)} models, but the gateway routes at most {MAX_ROUTING_NAMES} "
-                      "routing names (one AIGatewayRoute rule each)")
     first: dict[str, Model] = {}
     for i, model in enumerate(models):
         other = first.setdefault(model.route_key, model)

@@ -25,6 +25,7 @@ from components.values import merge, mirrored, nested
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"  # the chart's config.envoyGateway.gateway
 GATEWAY_NAME = "pai-gateway"
 ROUTE_NAME = "pai-models"
+RULES_PER_ROUTE = 15  # AIGatewayRoute spec.rules maxItems (Envoy AI Gateway v1.1.0 CRD)
 TLS_SECRET = "pai-gateway-tls"
 MODEL_HEADER = "x-ai-eg-model"  # set by the AI Gateway from the request body's `model`
 PREDICTOR_PORT = 80  # every model endpoint's predictor Service
@@ -135,12 +136,11 @@ class Gateway(pulumi.ComponentResource):
                 custom(f"{name}-{tenant}-{grant}", GATEWAY_API, "v1beta1", "ReferenceGrant", meta(grant, tenant_ns),
                        spec, on_envoy_gateway)
         outputs: dict[str, Any] = {"gateway": gateway_name, "releases": [envoy_gateway.status, ai_gateway.status]}
-        if args.models:
-            route = custom(f"{name}-route", AI_GATEWAY_API, "v1beta1", "AIGatewayRoute",
-                           meta(ROUTE_NAME, gateway_ns),
-                           route_spec(gateway_name, models_listener(domain), args.models, ai_backends),
-                           on_ai_gateway)
-            outputs["route"] = route["name"]
+        routes = [custom(f"{name}-{role}", AI_GATEWAY_API, "v1beta1", "AIGatewayRoute", meta(route_name, gateway_ns),
+                         route_spec(gateway_name, models_listener(domain), shard, ai_backends), on_ai_gateway)
+                  for role, route_name, shard in route_shards(args.models)]
+        if routes:
+            outputs["routes"] = [route["name"] for route in routes]
         self.register_outputs(outputs)
 
 
@@ -299,10 +299,20 @@ def route_rule(model: Model, ai_backend: Any) -> dict[str, Any]:
     }
 
 
+def route_shards(models: list[Model]) -> list[tuple[str, str, list[Model]]]:
+    """(resource role, route name, models) per AIGatewayRoute: routing names in order, RULES_PER_ROUTE a route (the
+    CRD's limit). The first keeps the name `pai-models`; moving a routing name to another model changes only the
+    backend of its rule, never which route holds it."""
+    ordered = sorted(models, key=lambda m: m.routingName)
+    shards = [ordered[i:i + RULES_PER_ROUTE] for i in range(0, len(ordered), RULES_PER_ROUTE)]
+    return [("route", ROUTE_NAME, shard) if i == 0 else (f"route-{i + 1}", f"{ROUTE_NAME}-{i + 1}", shard)
+            for i, shard in enumerate(shards)]
+
+
 def route_spec(gateway_name: pulumi.Input[str], listener: str, models: list[Model],
                ai_backends: dict[str, pulumi.Output[Any]]) -> dict[str, Any]:
-    """One rule per routing name, in routing-name order so that reordering the config changes nothing; on the model
-    API's listener only."""
-    rules = [route_rule(m, ai_backends[m.name]) for m in sorted(models, key=lambda m: m.routingName)]
+    """One rule per routing name, in the order given (route_shards sorts them, so reordering the config changes
+    nothing); on the model API's listener only."""
+    rules = [route_rule(m, ai_backends[m.name]) for m in models]
     return {"parentRefs": [{"group": GATEWAY_API, "kind": "Gateway", "name": gateway_name, "sectionName": listener}],
             "rules": rules}
