@@ -19,8 +19,8 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.catalog import CATALOG
 from components.config import Ingress, Model, Registry
-from components.kube import certificate, helm_release, meta
-from components.values import merge, mirrored, nested
+from components.kube import certificate, helm_release, meta, platform_namespace
+from components.values import chart_images, merge, nested, on_mirror
 
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"  # the chart's config.envoyGateway.gateway
 GATEWAY_NAME = "pai-gateway"
@@ -78,14 +78,8 @@ class Gateway(pulumi.ComponentResource):
         super().__init__("pai:gateway:Gateway", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         registry = args.registry
-        gateway_ns = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata=meta(namespaces.GATEWAY, labels={namespaces.PLATFORM_LABEL: "true"}),
-            opts=child,
-        ).metadata["name"]
-        ai_ns = k8s.core.v1.Namespace(
-            f"{name}-ai-namespace", metadata=meta(namespaces.AI_GATEWAY, labels={namespaces.PLATFORM_LABEL: "true"}),
-            opts=child,
-        ).metadata["name"]
+        gateway_ns = platform_namespace(f"{name}-namespace", namespaces.GATEWAY, child).metadata["name"]
+        ai_ns = platform_namespace(f"{name}-ai-namespace", namespaces.AI_GATEWAY, child).metadata["name"]
         envoy_gateway = helm_release(f"{name}-envoy-gateway", "envoy-gateway", CATALOG.chart("envoy-gateway"),
                                      registry.mirror, gateway_ns, envoy_gateway_values(registry), child)
         crds = helm_release(f"{name}-ai-gateway-crds", "ai-gateway-crds", CATALOG.chart("ai-gateway-crds"),
@@ -168,8 +162,7 @@ def envoy_gateway_values(registry: Registry) -> dict[str, Any]:
     }
     images: dict[str, Any] = {}
     for path, image in CATALOG.chart("envoy-gateway").images.items():
-        repository = mirrored(image.repository, registry.mirror) if registry.mirror else image.repository
-        block: dict[str, Any] = {"image": f"{repository}:{image.tag}"}
+        block: dict[str, Any] = {"image": f"{on_mirror(image.repository, registry.mirror)}:{image.tag}"}
         if registry.pullSecret:
             block["pullSecrets"] = [{"name": registry.pullSecret}]
         images = merge(images, nested(path, block))
@@ -184,9 +177,7 @@ def ai_gateway_values(registry: Registry, webhook_certificate: bool) -> dict[str
     values: dict[str, Any] = {"envoyGateway": {"namespace": namespaces.GATEWAY}}
     if webhook_certificate:
         values["controller"] = {"mutatingWebhook": {"certManager": {"enable": True}}}
-    for path, image in CATALOG.chart("ai-gateway").images.items():
-        repository = mirrored(image.repository, registry.mirror) if registry.mirror else image.repository
-        values = merge(values, nested(path, {"repository": repository, "tag": image.tag}))
+    values = merge(values, chart_images(CATALOG.chart("ai-gateway").images, registry.mirror))
     if registry.pullSecret:
         values["global"] = {"imagePullSecrets": [{"name": registry.pullSecret}]}
     return values

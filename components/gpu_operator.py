@@ -12,8 +12,8 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.catalog import CATALOG, ChartImage
 from components.config import Gpu, Registry
-from components.kube import helm_release, meta, privileged_platform_labels
-from components.values import merge, mirrored, nested
+from components.kube import helm_release, meta, platform_namespace
+from components.values import merge, mirrored, nested, on_mirror
 
 DATACENTER_DRIVER = "nvcr.io/nvidia/driver"
 LICENSING_OBJECT = "licensing-config"
@@ -99,11 +99,8 @@ class GpuOperator(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         gpu = args.gpu
         pin = CATALOG.chart("gpu-operator").at(gpu.operator.version)
-        ns = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=meta(namespaces.GPU_OPERATOR, labels=namespace_labels()),
-            opts=child,
-        )
+        # Privileged Pod Security: the driver and toolkit daemonsets need host access.
+        ns = platform_namespace(f"{name}-namespace", namespaces.GPU_OPERATOR, child, privileged=True)
         self.namespace = ns.metadata["name"]
         licensing_name: pulumi.Output[str] | None = None
         if gpu.driver.mode == "vgpu":
@@ -121,11 +118,6 @@ class GpuOperator(pulumi.ComponentResource):
             disable_openapi_validation=True,
         )
         self.register_outputs({"namespace": self.namespace, "release": release.status})
-
-
-def namespace_labels() -> dict[str, str]:
-    """Platform namespace; privileged Pod Security, as the driver and toolkit daemonsets need host access."""
-    return privileged_platform_labels()
 
 
 def licensing_object(name: str, version: str, namespace: pulumi.Input[str], data: dict[str, Any],
@@ -190,8 +182,7 @@ def driver_values(gpu: Gpu, registry: Registry, licensing_name: pulumi.Input[str
     if driver.mode == "preinstalled":
         return {"enabled": False}
     if driver.mode == "datacenter":
-        default = mirrored(DATACENTER_DRIVER, registry.mirror) if registry.mirror else DATACENTER_DRIVER
-        repository, image = split_image(driver.image or default)
+        repository, image = split_image(driver.image or on_mirror(DATACENTER_DRIVER, registry.mirror))
         version = driver.version or CATALOG.chart("gpu-operator").versions[gpu.operator.version].defaultDriver
         return {"enabled": True, "repository": repository, "image": image, "version": version}
     assert driver.image is not None and driver.version is not None and licensing_name is not None

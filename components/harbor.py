@@ -17,7 +17,7 @@ from components import namespaces
 from components.catalog import CATALOG
 from components.config import Cluster, Gallery, GalleryProject, HarborConfig, Registry
 from components.gateway import parent_ref
-from components.kube import certificate, helm_release, meta
+from components.kube import certificate, helm_release, meta, platform_namespace
 from components.values import chart_images, merge, mirrored
 
 ADMIN_SECRET = "harbor-admin"
@@ -58,9 +58,7 @@ class Harbor(pulumi.ComponentResource):
     def __init__(self, name: str, args: HarborArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:harbor:Harbor", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = k8s.core.v1.Namespace(f"{name}-namespace",
-                                   metadata=meta(namespaces.HARBOR, labels={namespaces.PLATFORM_LABEL: "true"}),
-                                   opts=child)
+        ns = platform_namespace(f"{name}-namespace", namespaces.HARBOR, child)
         namespace = ns.metadata["name"]
         admin = k8s.core.v1.Secret(f"{name}-admin", metadata=meta(ADMIN_SECRET, namespace), type="Opaque",
                                    string_data={ADMIN_PASSWORD_KEY: args.admin_password}, opts=child)

@@ -48,13 +48,6 @@ def resource_name(resource: k8s.apiextensions.CustomResource) -> pulumi.Output[s
     return name
 
 
-def privileged_platform_labels() -> dict[str, str]:
-    """Labels of a platform namespace whose pods need host access (privileged Pod Security)."""
-    psa = "pod-security.kubernetes.io"
-    return {namespaces.PLATFORM_LABEL: "true", f"{psa}/enforce": "privileged", f"{psa}/warn": "privileged",
-            f"{psa}/audit": "privileged"}
-
-
 def helm_release(name: str, release_name: str, pin: ChartPin, mirror: str | None, namespace: pulumi.Input[str],
                  values: dict[str, Any], opts: pulumi.ResourceOptions, **extra: Any) -> k8s.helm.v3.Release:
     """A Helm release of a catalog chart at its pinned version, from the mirror in air-gap mode."""
@@ -72,7 +65,12 @@ def helm_release(name: str, release_name: str, pin: ChartPin, mirror: str | None
     )
 
 
-def platform_namespace(name: str, namespace: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.Namespace:
-    """A namespace of the platform's own, which tenants' network policies let them reach."""
-    return k8s.core.v1.Namespace(name, metadata=meta(namespace, labels={namespaces.PLATFORM_LABEL: "true"}),
-                                 opts=opts)
+def platform_namespace(name: str, namespace: str, opts: pulumi.ResourceOptions,
+                       privileged: bool = False) -> k8s.core.v1.Namespace:
+    """A namespace of the platform's own, which tenants' network policies let them reach; `privileged` Pod
+    Security for one whose pods need host access."""
+    labels = {namespaces.PLATFORM_LABEL: "true"}
+    if privileged:
+        psa = "pod-security.kubernetes.io"
+        labels |= {f"{psa}/enforce": "privileged", f"{psa}/warn": "privileged", f"{psa}/audit": "privileged"}
+    return k8s.core.v1.Namespace(name, metadata=meta(namespace, labels=labels), opts=opts)

@@ -17,7 +17,7 @@ from components import namespaces
 from components.catalog import CATALOG
 from components.config import Gpu, Registry, Tenant
 from components.config import Kueue as KueueConfig
-from components.kube import helm_release, meta
+from components.kube import helm_release, meta, platform_namespace
 from components.values import nested
 
 API_VERSION = "kueue.x-k8s.io/v1beta2"
@@ -51,11 +51,7 @@ class Kueue(pulumi.ComponentResource):
         super().__init__("pai:kueue:Kueue", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         pin = CATALOG.chart("kueue")
-        ns = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=meta(namespaces.KUEUE, labels={namespaces.PLATFORM_LABEL: "true"}),
-            opts=child,
-        )
+        ns = platform_namespace(f"{name}-namespace", namespaces.KUEUE, child)
         self.namespace = ns.metadata["name"]
         self.release = release = helm_release(
             f"{name}-release", "kueue", pin, args.registry.mirror, self.namespace, kueue_values(args.registry),

@@ -15,7 +15,7 @@ from components import namespaces
 from components.catalog import CATALOG
 from components.config import Cluster, MlflowConfig, Registry, mlflow_host
 from components.gateway import GATEWAY_API, parent_ref
-from components.kube import helm_release, meta
+from components.kube import helm_release, meta, platform_namespace
 from components.values import chart_images, merge
 
 RELEASE = "mlflow"  # the chart's fullname: the bundled subcharts' Secrets are named after it
@@ -56,9 +56,7 @@ class Mlflow(pulumi.ComponentResource):
         super().__init__("pai:mlflow:Mlflow", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         cfg, creds = args.mlflow, args.credentials
-        ns = k8s.core.v1.Namespace(f"{name}-namespace",
-                                   metadata=meta(namespaces.MLFLOW, labels={namespaces.PLATFORM_LABEL: "true"}),
-                                   opts=child)
+        ns = platform_namespace(f"{name}-namespace", namespaces.MLFLOW, child)
         namespace = ns.metadata["name"]
 
         def secret(role: str, secret_name: str, data: dict[str, pulumi.Input[str]]) -> k8s.core.v1.Secret:

@@ -17,7 +17,7 @@ from components.catalog import CATALOG
 from components.config import Gpu, Registry
 from components.config import Monitoring as MonitoringConfig
 from components.dashboards import dashboards, render
-from components.kube import helm_release, meta, privileged_platform_labels
+from components.kube import helm_release, meta, platform_namespace
 from components.values import merge, nested
 
 CHART = "kube-prometheus-stack"
@@ -53,12 +53,8 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("pai:monitoring:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         pin = CATALOG.chart(CHART)
-        ns = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            # Privileged Pod Security: node exporter reads the host's /proc, /sys and network.
-            metadata=meta(namespaces.MONITORING, labels=privileged_platform_labels()),
-            opts=child,
-        )
+        # Privileged Pod Security: node exporter reads the host's /proc, /sys and network.
+        ns = platform_namespace(f"{name}-namespace", namespaces.MONITORING, child, privileged=True)
         self.namespace = ns.metadata["name"]
         admin = k8s.core.v1.Secret(
             f"{name}-grafana-admin",

@@ -40,6 +40,5 @@ def chart_images(images: dict[str, ChartImage], mirror: str | None) -> dict[str,
     catalog, the repository on the mirror in air-gap mode."""
     values: dict[str, Any] = {}
     for path, image in images.items():
-        repository = mirrored(image.repository, mirror) if mirror else image.repository
-        values = merge(values, nested(path, {"repository": repository, "tag": image.tag}))
+        values = merge(values, nested(path, {"repository": on_mirror(image.repository, mirror), "tag": image.tag}))
     return values
