@@ -499,12 +499,16 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
     if cfg.gpu:
         errors += _driver_errors(cfg.gpu.driver, set_keys)
     if cfg.monitoring is not None and "grafanaAdminPassword" not in set_keys:
-        errors.append("pai:grafanaAdminPassword: pai:monitoring needs the Grafana admin password "
-                      "(`pulumi config set --secret grafanaAdminPassword ...`)")
+        errors.append(_needs_secret("grafanaAdminPassword", "pai:monitoring needs the Grafana admin password"))
     errors += _harbor_errors(cfg, set_keys) + _mlflow_errors(cfg, set_keys)
     if not [e for e in errors if e.startswith("pai:harbor.host")]:  # harbor_host needs a host or a domain
         errors += _gateway_host_errors(cfg)
     return errors
+
+
+def _needs_secret(key: str, why: str) -> str:
+    """A required secret that is not set: why it is needed, and how to set it."""
+    return f"pai:{key}: {why} (`pulumi config set --secret {key} ...`)"
 
 
 def _s3_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
@@ -536,8 +540,7 @@ def _harbor_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
         return []
     errors = []
     if "harborAdminPassword" not in set_keys:
-        errors.append("pai:harborAdminPassword: Harbor needs its admin password "
-                      "(`pulumi config set --secret harborAdminPassword ...`)")
+        errors.append(_needs_secret("harborAdminPassword", "Harbor needs its admin password"))
     if cfg.harbor.host is None and cfg.cluster.ingress.domain is None:
         errors.append("pai:harbor.host: required when pai:cluster.ingress.domain is not set")
     gallery = cfg.gallery
@@ -560,7 +563,7 @@ def _mlflow_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
     if cfg.mlflow is None:
         return []
     needed = ["mlflowDbPassword", "mlflowAdminPassword", "s3AccessKeyId", "s3SecretAccessKey"]
-    errors = [f"pai:{k}: MLflow needs it (`pulumi config set --secret {k} ...`)" for k in needed if k not in set_keys]
+    errors = [_needs_secret(k, "MLflow needs it") for k in needed if k not in set_keys]
     if cfg.registry.mirror:
         if cfg.mlflow.database.host is None:
             errors.append("pai:mlflow.database.host: air-gap mode needs an external PostgreSQL (the chart's bundled "
@@ -654,8 +657,7 @@ def _driver_errors(driver: Driver, set_keys: set[str]) -> list[str]:
             errors.append("pai:gpu.driver.licensing.nlsEnabled: vGPU 15 and later license only through the NVIDIA "
                           "License System; the legacy license server is not supported (set true or omit)")
         if "nlsClientToken" not in set_keys:
-            errors.append("pai:nlsClientToken: vgpu mode needs the NLS client configuration token "
-                          "(`pulumi config set --secret nlsClientToken ...`)")
+            errors.append(_needs_secret("nlsClientToken", "vgpu mode needs the NLS client configuration token"))
     if driver.image is not None and ("@" in driver.image or ":" in driver.image.rsplit("/", 1)[-1]):
         errors.append(f"pai:gpu.driver.image: {driver.image!r}: give the repository without a tag or digest; "
                       "the GPU Operator pulls <image>:<driver.version>-<node OS>, e.g. :580.95.05-ubuntu22.04")
