@@ -101,6 +101,17 @@ def _airgap_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _airgap_check(args: argparse.Namespace) -> int:
+    from airgap import check
+
+    findings = check.check(_airgap_jobs(args), args.on, plain_http=args.plain_http, authfile=args.authfile,
+                           deep=args.deep, workers=args.workers)
+    sys.stdout.write(check.to_json(findings) if args.format == "json" else check.to_table(findings))
+    if args.format == "json":
+        print(check.summary(findings), file=sys.stderr)
+    return 0 if all(f.status == "ok" for f in findings) else EXIT_FAILED_CHECK
+
+
 def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     airgap = commands.add_parser("airgap", help="air-gapped sites: bill of materials, mirroring, bundles")
     airgap_commands = airgap.add_subparsers(dest="airgap_command", required=True)
@@ -111,7 +122,8 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     mirror_cmd = airgap_commands.add_parser("mirror", help="copy registry to registry, digests unchanged")
     export_cmd = airgap_commands.add_parser("export", help="write a portable bundle (an OCI layout in a tar)")
     import_cmd = airgap_commands.add_parser("import", help="verify a bundle, then push it to a registry")
-    for cmd in (mirror_cmd, export_cmd):
+    check_cmd = airgap_commands.add_parser("check", help="is everything on the mirror? (reads it, writes nothing)")
+    for cmd in (mirror_cmd, export_cmd, check_cmd):
         source = cmd.add_mutually_exclusive_group(required=True)
         source.add_argument("--stack", help="every artifact in this stack's bill of materials")
         source.add_argument("--images", type=Path, help="a file with one image reference per line")
@@ -120,14 +132,18 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     for cmd in (mirror_cmd, import_cmd):
         cmd.add_argument("--to", required=True,
                          help="REGISTRY[/prefix]; host/path:tag lands at REGISTRY/prefix/path:tag")
-    for cmd in (mirror_cmd, export_cmd, import_cmd):
+    check_cmd.add_argument("--on", required=True, help="REGISTRY[/prefix] the stack pulls from")
+    check_cmd.add_argument("--deep", action="store_true", help="also read every blob back and check its sha256")
+    check_cmd.add_argument("--format", choices=["table", "json"], default="table")
+    for cmd in (mirror_cmd, export_cmd, import_cmd, check_cmd):
         cmd.add_argument("--plain-http", action="store_true", help="plain HTTP, for loopback registries only")
         cmd.add_argument("--authfile", type=Path, help="docker config file (default $REGISTRY_AUTH_FILE, "
                          "~/.docker/config.json)")
-        cmd.add_argument("--workers", type=int, default=8, help="concurrent blob transfers (default 8)")
+        cmd.add_argument("--workers", type=int, default=8, help="concurrent transfers or checks (default 8)")
     mirror_cmd.set_defaults(run=_airgap_mirror)
     export_cmd.set_defaults(run=_airgap_export)
     import_cmd.set_defaults(run=_airgap_import)
+    check_cmd.set_defaults(run=_airgap_check)
 
 
 def parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from registries import RegistryProcess
 
 from components.platform import deploy
 from paictl.offline import RecordingMonitor, Registered, StackConfig, load_stack_file, run_offline, stack_path
@@ -100,3 +101,20 @@ class DependencyMonitor(RecordingMonitor):
     def RegisterResource(self, request: Any) -> Any:
         self.deps[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
         return super().RegisterResource(request)
+
+
+StartRegistry = Callable[..., RegistryProcess]
+
+
+@pytest.fixture
+def start_registry(tmp_path: Path) -> Iterator[StartRegistry]:
+    started: list[RegistryProcess] = []
+
+    def start(name: str, auth: dict[str, object] | None = None) -> RegistryProcess:
+        registry = RegistryProcess(tmp_path / name, auth=auth).start()
+        started.append(registry)
+        return registry
+
+    yield start
+    for registry in started:
+        registry.stop()

@@ -16,20 +16,12 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from registries import (
-    FaultProxy,
-    RegistryProcess,
-    gzip_layer,
-    push_chart,
-    push_image,
-    push_index,
-    push_signature,
-)
+from conftest import StartRegistry
+from registries import FaultProxy, RegistryProcess, Seeded, seed
 
 from airgap import bundle
 from airgap.mirror import jobs_for
@@ -37,72 +29,6 @@ from airgap.oci import Manifest, OciError, Reference, Registry, sha256_digest
 from paictl.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-
-StartRegistry = Callable[..., RegistryProcess]
-
-
-@pytest.fixture
-def start_registry(tmp_path: Path) -> Iterator[StartRegistry]:
-    started: list[RegistryProcess] = []
-
-    def start(name: str, auth: dict[str, object] | None = None) -> RegistryProcess:
-        registry = RegistryProcess(tmp_path / name, auth=auth).start()
-        started.append(registry)
-        return registry
-
-    yield start
-    for registry in started:
-        registry.stop()
-
-
-@dataclass
-class Seeded:
-    """What a source registry holds: reference -> manifest, plus the signature of the first image."""
-
-    host: str
-    manifests: dict[str, Manifest]
-    signature: Manifest
-    unique_bytes: int
-
-    @property
-    def refs(self) -> list[str]:
-        return list(self.manifests)
-
-    def images_file(self, path: Path) -> Path:
-        path.write_text("# images for the test\n\n" + "\n".join(self.refs) + "\n")
-        return path
-
-
-def seed(registry: RegistryProcess, images: int = 3, layer: int = 64 * 1024) -> Seeded:
-    """Images sharing a base layer, a two-platform index, a Helm chart and a signature (fallback tag)."""
-    client = Registry(registry.host, plain_http=True)
-    base = gzip_layer("base", 2 * layer)
-    manifests: dict[str, Manifest] = {}
-    for i in range(images):
-        manifests[f"{registry.host}/team/app-{i}:v{i}"] = push_image(
-            client, f"team/app-{i}", f"v{i}", [base, gzip_layer(f"app-{i}", layer)])
-    manifests[f"{registry.host}/multi/tool:1.0"] = push_index(
-        client, "multi/tool", "1.0", {"amd64": [base, gzip_layer("amd", layer)], "arm64": [gzip_layer("arm", layer)]})
-    manifests[f"{registry.host}/charts/demo:0.1.0"] = push_chart(client, "charts/demo", "0.1.0", gzip_layer("c", 900))
-    first = manifests[f"{registry.host}/team/app-0:v0"]
-    signature = push_signature(client, "team/app-0", first, b'{"critical":{"image":"app-0"}}')
-    unique = _unique_blob_bytes(client, manifests, signature)
-    client.close()
-    return Seeded(registry.host, manifests, signature, unique)
-
-
-def _unique_blob_bytes(client: Registry, manifests: dict[str, Manifest], signature: Manifest) -> int:
-    sizes: dict[str, int] = {}
-    pending = [(ref.split("/", 1)[1].split(":")[0], m) for ref, m in manifests.items()] + [("team/app-0", signature)]
-    while pending:
-        repo, manifest = pending.pop()
-        sizes.update({d["digest"]: d["size"] for d in manifest.blobs()})
-        for child in manifest.children():
-            found = client.get_manifest(repo, child["digest"])
-            assert found
-            pending.append((repo, found))
-    return sum(sizes.values())
-
 
 def landed(seeded: Seeded, target_host: str, prefix: str = "") -> dict[str, str | None]:
     """Source reference -> the digest its tag has on the target (None when missing)."""

@@ -1,0 +1,123 @@
+"""Is everything on the mirror? Each job's manifest at its tag (at its pinned digest where it has one), every
+platform of an index and every blob present; `deep` reads every blob back and hashes it. Reads the mirror
+only: nothing upstream is asked, nothing is written."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from airgap.oci import DigestMismatch, Job, Manifest, Registries, Registry, RegistryTarget
+
+Status = Literal["ok", "missing", "digest", "incomplete", "corrupt"]
+STATUS_TEXT: dict[Status, str] = {
+    "ok": "ok",
+    "missing": "missing",
+    "digest": "other digest",
+    "incomplete": "incomplete",
+    "corrupt": "corrupt",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One job's verdict: `artifact` the source reference, `at` where the mirror should hold it."""
+
+    artifact: str
+    at: str
+    status: Status
+    detail: str = ""
+
+
+class MirrorCheck:
+    """Checks jobs against one mirror: every blob is asked for (HEAD) in each repository that uses it and, when
+    `deep`, read back and hashed once per run however many images share it."""
+
+    def __init__(self, client: Registry, target: RegistryTarget, *, deep: bool):
+        self.client, self.target, self.deep = client, target, deep
+        self._lock = threading.Lock()
+        self._reads: dict[str, Future[str]] = {}  # digest -> "" (sound) or what is wrong with it
+
+    def job(self, job: Job) -> Finding:
+        repo = self.target.repo(job.path)
+        at = f"{self.client.host}/{repo}" + (f":{job.ref}" if job.source.tag else f"@{job.ref}")
+        top = self.client.get_manifest(repo, job.ref)
+        if top is None:
+            return Finding(str(job.source), at, "missing", "no manifest")
+        if job.source.digest and top.digest != job.source.digest:
+            return Finding(str(job.source), at, "digest", f"the mirror has {top.digest}")
+        problems = list(self._problems(repo, top))
+        if problems:
+            worst: Status = "corrupt" if any(kind == "corrupt" for kind, _ in problems) else "incomplete"
+            return Finding(str(job.source), at, worst, "; ".join(text for _, text in problems))
+        return Finding(str(job.source), at, "ok", top.digest)
+
+    def _problems(self, repo: str, manifest: Manifest) -> Iterator[tuple[Status, str]]:
+        for desc in manifest.blobs():
+            digest = str(desc["digest"])
+            if not self.client.has_blob(repo, digest):
+                yield "incomplete", f"blob {digest} missing"
+            elif self.deep and (wrong := self._read_back(repo, digest, int(desc["size"]))):
+                yield "corrupt", wrong
+        for desc in manifest.children():
+            child = self.client.get_manifest(repo, str(desc["digest"]))
+            if child is None:
+                platform = desc.get("platform", {})
+                yield "incomplete", (f"platform {platform.get('os', '?')}/{platform.get('architecture', '?')} "
+                                     f"{desc['digest']} missing")
+            else:
+                yield from self._problems(repo, child)
+
+    def _read_back(self, repo: str, digest: str, size: int) -> str:
+        with self._lock:
+            read = self._reads.get(digest)
+            mine = read is None
+            if read is None:
+                read = self._reads[digest] = Future()
+        if mine:
+            try:
+                for _ in self.client.blob_chunks(repo, digest, size):
+                    pass
+                read.set_result("")
+            except DigestMismatch as exc:
+                read.set_result(str(exc))
+            except BaseException as exc:
+                read.set_exception(exc)
+        return read.result()
+
+
+def check(jobs: list[Job], destination: str, *, plain_http: bool = False, authfile: Path | None = None,
+          deep: bool = False, workers: int = 8) -> list[Finding]:
+    """A finding per job, in the jobs' order."""
+    registries = Registries(plain_http=plain_http, authfile=authfile)
+    try:
+        target = RegistryTarget(destination, registries)
+        checker = MirrorCheck(target.client, target, deep=deep)
+        with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
+            return list(pool.map(checker.job, jobs))
+    finally:
+        registries.close()
+
+
+def to_table(findings: list[Finding]) -> str:
+    width = max((len(f.artifact) for f in findings), default=8)
+    lines = [f"{'ARTIFACT':<{width}}  {'STATUS':<12}  DETAIL"]
+    lines += [f"{f.artifact:<{width}}  {STATUS_TEXT[f.status]:<12}  {f.detail}" for f in findings]
+    return "\n".join(lines) + "\n" + summary(findings) + "\n"
+
+
+def to_json(findings: list[Finding]) -> str:
+    body: dict[str, Any] = {"ok": all(f.status == "ok" for f in findings),
+                            "findings": [asdict(f) for f in findings]}
+    return json.dumps(body, indent=2) + "\n"
+
+
+def summary(findings: list[Finding]) -> str:
+    counts = {status: sum(1 for f in findings if f.status == status) for status in STATUS_TEXT}
+    return f"{len(findings)} artifacts: " + ", ".join(
+        f"{n} {STATUS_TEXT[status]}" for status, n in counts.items() if n or status == "ok")
