@@ -22,9 +22,12 @@ from paictl.offline import Registered, StackConfig, run_offline
 from paictl.plan import HELM_RELEASE, is_kubernetes_object
 
 Kind = Literal["image", "chart", "model"]
-# resolved: pinned by digest; unresolved: by tag only; local: already in the site's private registry (the
-# customer-built vGPU guest driver), never mirrored from upstream; not-mirrorable: a model in S3 or on a PVC.
-Status = Literal["resolved", "unresolved", "local", "not-mirrorable"]
+# resolved: pinned by digest; unresolved: by tag only; unverified: by a tag the catalog could not read from the
+# pinned chart or release (confirm it, e.g. with helm template, before mirroring); local: already in the site's
+# private registry (the customer-built vGPU guest driver), never mirrored from upstream; not-mirrorable: a model
+# in S3 or on a PVC.
+Status = Literal["resolved", "unresolved", "unverified", "local", "not-mirrorable"]
+MIRRORED: tuple[Status, ...] = ("resolved", "unresolved", "unverified")
 PLACEHOLDER = "bom-placeholder"
 DIGEST = "@sha256:"
 
@@ -75,6 +78,11 @@ class Bom:
         """References pinned by tag only, not yet by digest."""
         return [e.ref for e in self.entries if e.status == "unresolved"]
 
+    @property
+    def unverified(self) -> list[str]:
+        """References by a tag the catalog could not read from the pinned chart or release."""
+        return [e.ref for e in self.entries if e.status == "unverified"]
+
     def to_json(self) -> str:
         """Stable JSON: the same stack gives the same bytes."""
         body = {
@@ -98,7 +106,8 @@ class Bom:
 
     def summary(self) -> dict[str, int]:
         return {"images": len(self.images), "charts": len(self.charts), "models": len(self.models),
-                "unresolved": len(self.unresolved), "local": sum(e.status == "local" for e in self.entries),
+                "unresolved": len(self.unresolved), "unverified": len(self.unverified),
+                "local": sum(e.status == "local" for e in self.entries),
                 "not-mirrorable": sum(e.status == "not-mirrorable" for e in self.entries)}
 
 
@@ -144,7 +153,9 @@ def collect(config: PlatformConfig, records: list[Registered]) -> Bom:
             for ref in image_references(record.inputs):
                 found.image(normalized(ref), f"{kind}/{name}")
     for engine in sorted({m.resolved_engine for m in config.models}):
-        found.image(config.runtimes.image(engine), f"runtime {engine}")
+        key = getattr(config.runtimes, engine).image
+        unverified = key in CATALOG.images and CATALOG.image(key).unverified
+        found.image(config.runtimes.image(engine), f"runtime {engine}", unverified=unverified)
     for model in config.models:
         oci = model.source.startswith("oci://")
         found.add("model", model.source, _status(model.source) if oci else "not-mirrorable", f"model {model.name}")
@@ -223,7 +234,7 @@ def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: b
                          repo=(inputs.get("repositoryOpts") or {}).get("repo"))
     found.chart(source, f"release {inputs.get('name', record.name)}")
     for path, image in sorted(pin.images_at(pin.version).items()):
-        found.image(image.ref, f"{origin}: {path}")
+        found.image(image.ref, f"{origin}: {path}", unverified=image.unverified)
     values = inputs.get("values") or {}
     for path, ref in value_references(values):
         if is_full_reference(ref):
@@ -233,8 +244,8 @@ def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: b
         found.add("image", driver, "local" if vgpu else _status(driver), f"{origin}: driver")
 
 
-def _status(ref: str) -> Status:
-    return "resolved" if DIGEST in ref else "unresolved"
+def _status(ref: str, unverified: bool = False) -> Status:
+    return "resolved" if DIGEST in ref else "unverified" if unverified else "unresolved"
 
 
 class _Collector:
@@ -244,8 +255,8 @@ class _Collector:
         self.entries: dict[tuple[str, str], Entry] = {}
         self.sources: dict[str, ChartSource] = {}
 
-    def image(self, ref: str, origin: str) -> None:
-        self.add("image", ref, _status(ref), origin)
+    def image(self, ref: str, origin: str, unverified: bool = False) -> None:
+        self.add("image", ref, _status(ref, unverified), origin)
 
     def chart(self, source: ChartSource, origin: str) -> None:
         self.sources[source.ref] = source
@@ -259,14 +270,14 @@ class _Collector:
             origins = tuple(sorted({*before.origins, origin}))
             ref = ref if DIGEST in ref else before.ref
             special = [s for s in (before.status, status) if s in ("local", "not-mirrorable")]
-            status = special[0] if special else _status(ref)
+            status = special[0] if special else _status(ref, "unverified" in (before.status, status))
         self.entries[key] = Entry(kind, ref, status, origins)
 
     def bom(self) -> Bom:
         entries = sorted(self.entries.values(), key=lambda e: (e.kind, e.ref))
 
         def refs(kind: Kind) -> list[str]:
-            return sorted(e.ref for e in entries if e.kind == kind and e.status in ("resolved", "unresolved"))
+            return sorted(e.ref for e in entries if e.kind == kind and e.status in MIRRORED)
 
         return Bom(images=refs("image"), charts=refs("chart"), models=refs("model"), entries=entries,
                    chart_sources=[self.sources[r] for r in refs("chart")])

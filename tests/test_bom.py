@@ -22,6 +22,7 @@ from airgap.bom import (
     catalog_pin,
     collect,
     normalized,
+    platform_config,
     stack_bill_of_materials,
     value_references,
 )
@@ -194,6 +195,28 @@ def test_unresolved_references_are_flagged_and_a_digest_resolves_one() -> None:
     assert pinned in bom.images and pinned not in bom.unresolved
     assert "nvcr.io/nvidia/k8s/container-toolkit:v1.20.0" in bom.unresolved
     assert json.loads(bom.to_json())["summary"]["unresolved"] == len(bom.unresolved)
+
+
+def test_tags_not_read_from_the_pinned_chart_are_flagged_unverified_and_still_mirrored() -> None:
+    bom = stack_bom("airgap")
+    cfg = platform_config(load_stack_file(stack_path("airgap")))
+    expected = set()
+    for origin in (o for e in bom.entries for o in e.origins if o.startswith("chart ")
+                   and ": values " not in o and not o.endswith(": driver")):
+        chart, _, path = origin.removeprefix("chart ").partition(": ")
+        name, version = chart.split(" ")
+        image = catalog_pin(name, version).images_at(version)[path]
+        if image.unverified:
+            expected.add(image.ref)
+    for engine in {m.resolved_engine for m in cfg.models}:
+        key = getattr(cfg.runtimes, engine).image
+        if CATALOG.image(key).unverified:
+            expected.add(cfg.runtimes.image(engine))
+    assert set(bom.unverified) == expected
+    assert {"docker.io/grafana/grafana:12.3.2", "ghcr.io/ggml-org/llama.cpp:server-b8840"} <= expected
+    assert "docker.io/envoyproxy/envoy:distroless-v1.39.0" not in expected  # read from upstream: see its source
+    assert set(bom.unverified) <= set(bom.images)  # mirrored all the same, and counted
+    assert json.loads(bom.to_json())["summary"]["unverified"] == len(bom.unverified)
 
 
 def test_s3_and_pvc_models_are_listed_as_not_mirrorable() -> None:
