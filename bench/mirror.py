@@ -3,7 +3,9 @@
 Two local registries (Debian docker-registry): a source seeded with 40 synthetic images that share base layers
 (about 1 GB unique at --scale 1), and a fresh target per contender. Prints the wall time of each, the bytes each
 target received (read from the target registry process's /proc/<pid>/io) against the unique bytes, the cost of
-a resume after a kill -9 at 50%, and as its last line `mirror_vs_skopeo_sync=<skopeo seconds / our seconds>`.
+a resume after a kill -9 at 50%, the CPU seconds each contender's run cost the client, the source registry and
+the target registry (on a machine with few cores the registries' own hashing and writing bound both contenders'
+wall time), and as its last line `mirror_vs_skopeo_sync=<skopeo seconds / our seconds>`.
 
 Run: .venv/bin/python bench/mirror.py [--scale 0.1] [--workers 8] [--repeat 3]
 """
@@ -34,6 +36,7 @@ IMAGES = 40
 BASES = 4  # base images, two layers each, shared by 10 images apiece
 BASE_LAYER = 25 * 2**20
 APP_LAYER = 10 * 2**20  # two unique layers per image
+CORES = os.cpu_count() or 1
 
 
 def seed(source: RegistryProcess, scale: float) -> tuple[list[str], int]:
@@ -59,6 +62,13 @@ def received(registry: RegistryProcess) -> int:
     raise RuntimeError("no rchar in /proc/<pid>/io")
 
 
+def cpu_seconds(registry: RegistryProcess) -> float:
+    """User and system CPU the registry process has used so far."""
+    assert registry.proc
+    fields = Path(f"/proc/{registry.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stored(registry: RegistryProcess) -> int:
     """Bytes of committed blobs in the registry's storage."""
     return sum(p.stat().st_size for p in (registry.storage / "docker/registry/v2/blobs").glob("sha256/*/*/data"))
@@ -81,12 +91,16 @@ def ours(images: Path, target: RegistryProcess, workers: int) -> subprocess.Pope
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def timed(cmd: subprocess.Popen[bytes]) -> float:
+def timed(cmd: subprocess.Popen[bytes]) -> tuple[float, float]:
+    """Wall seconds from now until the command exits, and the CPU seconds it used."""
     started = time.monotonic()
-    _, err = cmd.communicate()
+    assert cmd.stderr
+    err = cmd.stderr.read()
+    _, status, usage = os.wait4(cmd.pid, 0)
+    cmd.returncode = os.waitstatus_to_exitcode(status)
     if cmd.returncode:
         raise SystemExit(f"{cmd.args!r} failed: {err.decode()[-2000:]}")
-    return time.monotonic() - started
+    return time.monotonic() - started, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -127,12 +141,16 @@ def main() -> None:
         for round_ in range(args.repeat):
             for name, start in contenders.items():  # alternating, each into a fresh target
                 target = registry(f"target-{round_}-{len(seconds[name])}-{name.split()[0]}")
-                before = received(target)
-                seconds[name].append(timed(start(target)))
+                before, source_cpu = received(target), cpu_seconds(source)
+                wall, client_cpu = timed(start(target))
+                seconds[name].append(wall)
                 got = received(target) - before
+                cpu = (client_cpu, cpu_seconds(source) - source_cpu, cpu_seconds(target))
                 check(refs, source, target)
-                print(f"{name}: {seconds[name][-1]:.2f} s, target received {human(got)} ({got / unique:.3f} x "
-                      f"unique; stored {human(stored(target))})")
+                print(f"{name}: {wall:.2f} s, target received {human(got)} ({got / unique:.3f} x unique; stored "
+                      f"{human(stored(target))}); CPU s client {cpu[0]:.2f}, source {cpu[1]:.2f}, target "
+                      f"{cpu[2]:.2f}: {sum(cpu):.2f} in all, at least {sum(cpu) / CORES:.2f} s of wall on {CORES} "
+                      "cores")
                 target.stop()
                 shutil.rmtree(target.storage)
         skopeo_s, our_s = (statistics.median(seconds[name]) for name in contenders)
@@ -148,7 +166,7 @@ def main() -> None:
         killed.communicate()
         at_kill = stored(resumed)
         before = received(resumed)
-        rerun_s = timed(ours(images, resumed, args.workers))
+        rerun_s, _ = timed(ours(images, resumed, args.workers))
         rerun_bytes = received(resumed) - before
         check(refs, source, resumed)
         missing = unique - at_kill
