@@ -137,8 +137,10 @@ def platform_config(stack: StackConfig) -> PlatformConfig:
 
 
 def upstream(config: PlatformConfig) -> PlatformConfig:
-    """The same platform with the mirror unset: every reference its plan renders is the upstream one."""
-    return config.model_copy(update={"registry": config.registry.model_copy(update={"mirror": None})})
+    """The same platform with the mirror (and bootstrap registry) unset: every reference its plan renders is the
+    upstream one."""
+    return config.model_copy(update={"registry": config.registry.model_copy(update={"mirror": None,
+                                                                                   "bootstrap": None})})
 
 
 def collect(config: PlatformConfig, records: list[Registered]) -> Bom:

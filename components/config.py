@@ -162,7 +162,9 @@ class Gpu(Strict):
 
 class Registry(Strict):
     mirror: str | None = Field(default=None, pattern=REGISTRY_PREFIX)
-    caBundle: str | None = None
+    # Where Harbor and what serves it (cert-manager, the Gateway) pull from when the mirror is this stack's own
+    # Harbor, which cannot serve them before it runs: a registry outside the stack.
+    bootstrap: str | None = Field(default=None, pattern=REGISTRY_PREFIX)
     pullSecret: str | None = Field(default=None, pattern=DNS_LABEL)
 
 
@@ -502,7 +504,7 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
         errors.append(_needs_secret("grafanaAdminPassword", "pai:monitoring needs the Grafana admin password"))
     errors += _harbor_errors(cfg, set_keys) + _mlflow_errors(cfg, set_keys)
     if not [e for e in errors if e.startswith("pai:harbor.host")]:  # harbor_host needs a host or a domain
-        errors += _gateway_host_errors(cfg)
+        errors += _gateway_host_errors(cfg) + _bootstrap_errors(cfg)
     return errors
 
 
@@ -609,14 +611,44 @@ def _gateway_host_errors(cfg: PlatformConfig) -> list[str]:
     return errors
 
 
+def _bootstrap_errors(cfg: PlatformConfig) -> list[str]:
+    """A mirror on this stack's own Harbor needs a bootstrap registry outside the stack, and only then."""
+    mirror, bootstrap = cfg.registry.mirror, cfg.registry.bootstrap
+    own = harbor_host(cfg) if cfg.harbor is not None else None
+    if mirror_on_own_harbor(cfg) and not bootstrap:
+        return [f"pai:registry.mirror: {mirror} is on this stack's own Harbor, which cannot serve its own images, "
+                "nor those of cert-manager and the Gateway in front of it, before it runs: set "
+                "pai:registry.bootstrap to a registry outside this stack that holds them"]
+    if bootstrap and bootstrap.split("/")[0] == own:
+        return [f"pai:registry.bootstrap: {bootstrap} is this stack's own Harbor; it must be a registry outside "
+                "this stack"]
+    if bootstrap and not mirror_on_own_harbor(cfg):
+        where = f"({own})" if own else "(pai:harbor is not set)"
+        return [f"pai:registry.bootstrap: only for a pai:registry.mirror on this stack's own Harbor {where}; "
+                + (f"{mirror} is not" if mirror else "pai:registry.mirror is not set")]
+    return []
+
+
+def mirror_on_own_harbor(cfg: PlatformConfig) -> bool:
+    """The air-gap mirror is a project of the Harbor this stack installs."""
+    mirror = cfg.registry.mirror
+    return cfg.harbor is not None and mirror is not None and mirror.split("/")[0] == harbor_host(cfg)
+
+
+def harbor_chain_registry(cfg: PlatformConfig) -> Registry:
+    """The registry config of Harbor and what serves it (cert-manager, the Gateway): the bootstrap registry in
+    place of a mirror on this stack's own Harbor, else the stack's own."""
+    if cfg.registry.bootstrap:
+        return cfg.registry.model_copy(update={"mirror": cfg.registry.bootstrap})
+    return cfg.registry
+
+
 def harbor_mirror_project(cfg: PlatformConfig) -> str:
     """The Harbor project the air-gap mirror pushes into: the mirror's first path part when the mirror is on
     this Harbor, else `mirror`."""
     mirror = cfg.registry.mirror
-    if cfg.harbor is not None and mirror and "/" in mirror:
-        host, project = mirror.split("/")[:2]
-        if host == harbor_host(cfg):
-            return project
+    if mirror_on_own_harbor(cfg) and mirror and "/" in mirror:
+        return mirror.split("/")[1]
     return "mirror"
 
 

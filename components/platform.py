@@ -9,7 +9,14 @@ import pulumi_kubernetes as k8s
 
 from components import harbor, mlflow, namespaces
 from components.cert_manager import CertManager, CertManagerArgs
-from components.config import PlatformConfig, gateway_hosts, harbor_host, harbor_mirror_project, stack_file
+from components.config import (
+    PlatformConfig,
+    gateway_hosts,
+    harbor_chain_registry,
+    harbor_host,
+    harbor_mirror_project,
+    stack_file,
+)
 from components.gateway import Exposed, Gateway, GatewayArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
 from components.harbor import Harbor, HarborArgs
@@ -81,7 +88,8 @@ class Platform(pulumi.ComponentResource):
                                 depends_on=[self.monitoring.release] if self.monitoring else []),
                 child,
             )
-        self.cert_manager = CertManager(f"{name}-cert-manager", CertManagerArgs(registry=cfg.registry), child)
+        chain = harbor_chain_registry(cfg)  # Harbor and what serves it never pull from a mirror on that Harbor
+        self.cert_manager = CertManager(f"{name}-cert-manager", CertManagerArgs(registry=chain), child)
         self.kserve = Kserve(
             f"{name}-kserve",
             KserveArgs(cluster=cfg.cluster, registry=cfg.registry, cert_manager=self.cert_manager.release),
@@ -97,7 +105,7 @@ class Platform(pulumi.ComponentResource):
         if cfg.models or exposed:
             self.gateway = Gateway(
                 f"{name}-gateway",
-                GatewayArgs(models=cfg.models, ingress=cfg.cluster.ingress, registry=cfg.registry,
+                GatewayArgs(models=cfg.models, ingress=cfg.cluster.ingress, registry=chain,
                             tenant_namespaces=self.tenancy.namespaces, cert_manager=self.cert_manager.release,
                             exposed=exposed),
                 child,
@@ -109,7 +117,7 @@ class Platform(pulumi.ComponentResource):
             assert cfg.secrets.harborAdminPassword is not None  # the config check requires it
             self.harbor = Harbor(
                 f"{name}-harbor",
-                HarborArgs(harbor=cfg.harbor, gallery=cfg.gallery, cluster=cfg.cluster, registry=cfg.registry,
+                HarborArgs(harbor=cfg.harbor, gallery=cfg.gallery, cluster=cfg.cluster, registry=chain,
                            host=harbor_host(cfg), mirror_project=harbor_mirror_project(cfg),
                            admin_password=cfg.secrets.harborAdminPassword, cert_manager=cert_manager,
                            gateway_api=gateway_api),

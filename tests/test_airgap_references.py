@@ -1,5 +1,6 @@
 """Air-gap mode: every image and chart reference the airgap plan renders is on the mirror (`pai:registry.mirror`),
-except the customer-built vGPU guest driver, which is already in the site's private registry.
+except the customer-built vGPU guest driver, which is already in the site's private registry, and Harbor and what
+serves it (cert-manager, the Gateway), which pull from `pai:registry.bootstrap` since the mirror is on that Harbor.
 
 The walk is generic: every Helm release's chart source, every Helm value that names an image or a registry,
 every catalog image of each chart installed (a chart default left in place is a miss), and every `image` in
@@ -30,6 +31,8 @@ from paictl.plan import HELM_RELEASE, is_kubernetes_object
 Runner = Callable[[str], list[Registered]]
 AIRGAP = load_stack_file(stack_path("airgap"), "airgap")
 MIRROR = json.loads(AIRGAP.values["pai:registry"])["mirror"]
+BOOTSTRAP = json.loads(AIRGAP.values["pai:registry"])["bootstrap"]
+HARBOR_CHAIN = ("platform-cert-manager-", "platform-gateway-", "platform-harbor-")  # their children's names
 VGPU_DRIVER = json.loads(AIRGAP.values["pai:gpu"])["driver"]["image"]
 
 
@@ -40,6 +43,11 @@ def allowed_private(driver_image: str | None) -> set[str]:
 
 def on_mirror(ref: str, mirror: str, private: set[str]) -> bool:
     return ref == mirror or ref.startswith(f"{mirror}/") or ref in private
+
+
+def mirror_of(record: str, mirror: str, bootstrap: str | None) -> str:
+    """The registry a record's references must be on: the bootstrap registry for Harbor's chain, if any."""
+    return bootstrap if bootstrap and record.startswith(HARBOR_CHAIN) else mirror
 
 
 def block_reference(values: dict[str, Any], path: str) -> str | None:
@@ -55,28 +63,32 @@ def block_reference(values: dict[str, Any], path: str) -> str | None:
     return own[0] if own else None
 
 
-def rendered_references(records: list[Registered]) -> list[tuple[str, str]]:
-    """(where, reference) of every image or chart reference the plan renders."""
-    found: list[tuple[str, str]] = []
+def rendered_references(records: list[Registered]) -> list[tuple[str, str, str]]:
+    """(record, where, reference) of every image or chart reference the plan renders."""
+    found: list[tuple[str, str, str]] = []
     for record in records:
         if record.type == HELM_RELEASE:
             inputs = record.inputs
             repo = (inputs.get("repositoryOpts") or {}).get("repo")
-            found.append((f"{record.name}: chart", f"{repo}#{inputs['chart']}" if repo else inputs["chart"]))
+            found.append((record.name, f"{record.name}: chart", f"{repo}#{inputs['chart']}" if repo
+                          else inputs["chart"]))
             values = inputs.get("values") or {}
-            found += [(f"{record.name}: values {path}", ref) for path, ref in value_references(values)]
+            found += [(record.name, f"{record.name}: values {path}", ref) for path, ref in value_references(values)]
         elif is_kubernetes_object(record):
-            found += [(f"{record.inputs['kind']}/{record.name}", normalized(ref))
+            found += [(record.name, f"{record.inputs['kind']}/{record.name}", normalized(ref))
                       for ref in image_references(record.inputs)]
     return found
 
 
-def off_mirror(records: list[Registered], mirror: str, private: set[str]) -> list[str]:
-    """Every reference outside the mirror, and every catalog image of an installed chart the values leave at the
-    chart's upstream default."""
-    problems = [f"{where}: {ref}" for where, ref in rendered_references(records)
-                if not on_mirror(ref.removeprefix("oci://"), mirror, private)
-                or (where.endswith(": chart") and not ref.startswith(f"oci://{mirror}/charts/"))]
+def off_mirror(records: list[Registered], mirror: str, private: set[str], bootstrap: str | None = None) -> list[str]:
+    """Every reference outside the mirror (the bootstrap registry for Harbor's chain), and every catalog image of
+    an installed chart the values leave at the chart's upstream default."""
+    problems = []
+    for name, where, ref in rendered_references(records):
+        expected = mirror_of(name, mirror, bootstrap)
+        if (not on_mirror(ref.removeprefix("oci://"), expected, private)
+                or (where.endswith(": chart") and not ref.startswith(f"oci://{expected}/charts/"))):
+            problems.append(f"{where}: {ref}")
     for record in records:
         if record.type != HELM_RELEASE:
             continue
@@ -84,7 +96,7 @@ def off_mirror(records: list[Registered], mirror: str, private: set[str]) -> lis
         values = record.inputs.get("values") or {}
         for path, image in pin.images_at(pin.version).items():
             named = block_reference(values, path)
-            if named is None or not on_mirror(named, mirror, private):
+            if named is None or not on_mirror(named, mirror_of(record.name, mirror, bootstrap), private):
                 problems.append(f"{record.name}: values {path} leaves {image.ref} (named: {named})")
     return problems
 
@@ -92,17 +104,25 @@ def off_mirror(records: list[Registered], mirror: str, private: set[str]) -> lis
 def test_the_airgap_stack_renders_every_reference_from_the_mirror(run_stack: Runner) -> None:
     records = run_stack("airgap")
     assert [r for r in records if r.type == HELM_RELEASE], "the airgap stack installs no chart"
-    assert off_mirror(records, MIRROR, allowed_private(VGPU_DRIVER)) == []
+    assert off_mirror(records, MIRROR, allowed_private(VGPU_DRIVER), BOOTSTRAP) == []
+    chain = {name for name, _, _ in rendered_references(records) if name.startswith(HARBOR_CHAIN)}
+    assert {n.split("-")[1] for n in chain} == {"cert", "gateway", "harbor"}
+    # and the walk is strict: without the bootstrap registry, exactly Harbor's chain is off the mirror
+    strict = off_mirror(records, MIRROR, allowed_private(VGPU_DRIVER))
+    assert strict and all(p.startswith(HARBOR_CHAIN) or p.split("/", 1)[1].startswith(HARBOR_CHAIN)
+                          for p in strict), strict
 
 
 def test_every_mirrored_reference_is_a_bill_of_materials_entry(run_stack: Runner) -> None:
     """What the airgap plan pulls from the mirror is what the bill of materials mirrors there: each full
     reference is a BOM image moved onto the mirror, each repository a prefix of one."""
     bom = stack_bill_of_materials(AIRGAP)
-    on_the_mirror = {mirrored(ref, MIRROR) for ref in bom.images}
+    assert not [ref for ref in bom.images + bom.charts if MIRROR in ref or BOOTSTRAP in ref]  # upstream ones only
     local = {e.ref for e in bom.entries if e.status == "local"}
-    for where, ref in rendered_references(run_stack("airgap")):
-        if ref in allowed_private(VGPU_DRIVER) or ref == MIRROR or where.endswith(": chart"):
+    for name, where, ref in rendered_references(run_stack("airgap")):
+        registry = mirror_of(name, MIRROR, BOOTSTRAP)
+        on_the_mirror = {mirrored(image, registry) for image in bom.images}
+        if ref in allowed_private(VGPU_DRIVER) or ref == registry or where.endswith(": chart"):
             continue
         if is_full_reference(ref):
             assert ref in on_the_mirror, f"{where}: {ref}"
@@ -113,7 +133,8 @@ def test_every_mirrored_reference_is_a_bill_of_materials_entry(run_stack: Runner
 
 def test_the_charts_come_from_the_mirror_under_the_same_name(run_stack: Runner) -> None:
     bom = stack_bill_of_materials(AIRGAP)
-    charts = sorted(r.inputs["chart"] for r in run_stack("airgap") if r.type == HELM_RELEASE)
+    charts = sorted(r.inputs["chart"].replace(BOOTSTRAP, MIRROR) for r in run_stack("airgap")
+                    if r.type == HELM_RELEASE)
     assert charts == sorted(f"oci://{MIRROR}/charts/{source.chart}" for source in bom.chart_sources)
 
 

@@ -17,6 +17,7 @@ FILE = "stacks/Pulumi.test.yaml"
 GPU = {"driver": {"mode": "datacenter"}, "products": ["NVIDIA-L40S"]}
 DOMAIN = {"target": "generic", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"}}
 HARBOR_SECRET = {"harborAdminPassword": "x"}
+SEED = "registry.example.com/seed"
 MLFLOW_SECRETS = {k: "x" for k in ("mlflowDbPassword", "mlflowAdminPassword", "s3AccessKeyId", "s3SecretAccessKey")}
 
 
@@ -138,8 +139,25 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("gallery projects share a name", minimal(cluster=DOMAIN, harbor={}, gallery={"prod": {"name": "dev-models"}}),
      HARBOR_SECRET, "pai:gallery.prod.name: 'dev-models' is used by more than one gallery project"),
     ("gallery project is the mirror project",
-     minimal(cluster=DOMAIN, harbor={}, registry={"mirror": "harbor.pai.example.com/charts"}), HARBOR_SECRET,
-     "pai:gallery.mirror: 'charts' is used by more than one gallery project"),
+     minimal(cluster=DOMAIN, harbor={}, registry={"mirror": "harbor.pai.example.com/charts", "bootstrap": SEED}),
+     HARBOR_SECRET, "pai:gallery.mirror: 'charts' is used by more than one gallery project"),
+    ("mirror on this stack's Harbor without a bootstrap registry",
+     minimal(cluster=DOMAIN, harbor={}, registry={"mirror": "harbor.pai.example.com/mirror"}), HARBOR_SECRET,
+     "pai:registry.mirror: harbor.pai.example.com/mirror is on this stack's own Harbor, which cannot serve its own "
+     "images, nor those of cert-manager and the Gateway in front of it, before it runs: set pai:registry.bootstrap "
+     "to a registry outside this stack that holds them"),
+    ("bootstrap registry on this stack's Harbor",
+     minimal(cluster=DOMAIN, harbor={}, registry={"mirror": "harbor.pai.example.com/mirror",
+                                                  "bootstrap": "harbor.pai.example.com/seed"}), HARBOR_SECRET,
+     "pai:registry.bootstrap: harbor.pai.example.com/seed is this stack's own Harbor; it must be a registry outside "
+     "this stack"),
+    ("bootstrap registry with a mirror elsewhere",
+     minimal(cluster=DOMAIN, harbor={}, registry={"mirror": "registry.example.com/mirror", "bootstrap": SEED}),
+     HARBOR_SECRET, "pai:registry.bootstrap: only for a pai:registry.mirror on this stack's own Harbor "
+                    "(harbor.pai.example.com); registry.example.com/mirror is not"),
+    ("bootstrap registry without Harbor or a mirror", minimal(registry={"bootstrap": SEED}), {},
+     "pai:registry.bootstrap: only for a pai:registry.mirror on this stack's own Harbor (pai:harbor is not set); "
+     "pai:registry.mirror is not set"),
     ("model from a project outside the gallery",
      minimal(cluster=DOMAIN, harbor={}, models=[model(source="oci://harbor.pai.example.com/prod-modles/m:approved")]),
      HARBOR_SECRET, "pai:models[0].source: 'prod-modles' is not a gallery project on this Harbor "

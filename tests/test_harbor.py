@@ -23,7 +23,8 @@ PIN = CATALOG.chart("harbor")
 DOMAIN = "pai.example.com"
 HOST = f"harbor.{DOMAIN}"
 PASSWORD = "Harbor-Admin-Pw-7f3a9c"
-MIRROR = f"{HOST}/airgap"
+MIRROR = "registry.pai.example.com/airgap"  # a site registry outside the stack
+BOOTSTRAP = "registry.pai.example.com/seed"
 PROJECT = "harbor:index/project:Project"
 ROBOT = "harbor:index/robotAccount:RobotAccount"
 IMMUTABLE = "harbor:index/immutableTagRule:ImmutableTagRule"
@@ -267,13 +268,26 @@ def test_members_get_their_roles(run_program: Program) -> None:
     assert members == [("prod-models", "ml-readers", "oidc", "guest")]
 
 
-@pytest.mark.parametrize(("mirror", "project"), [
-    (f"{HOST}/airgap", "airgap"),  # on this Harbor: the mirror's own project
-    ("registry.elsewhere.example/airgap", "mirror"),  # elsewhere: a project for pushing into this Harbor
+@pytest.mark.parametrize(("registry", "project"), [
+    ({"mirror": f"{HOST}/airgap", "bootstrap": BOOTSTRAP}, "airgap"),  # on this Harbor: the mirror's own project
+    ({"mirror": "registry.elsewhere.example/airgap"}, "mirror"),  # elsewhere: a project for pushing into Harbor
 ])
-def test_mirror_project_follows_the_registry_mirror(run_program: Program, mirror: str, project: str) -> None:
-    names = {p["name"] for p in of_type(plan(run_program, registry={"mirror": mirror}), PROJECT).values()}
+def test_mirror_project_follows_the_registry_mirror(run_program: Program, registry: dict[str, str],
+                                                    project: str) -> None:
+    names = {p["name"] for p in of_type(plan(run_program, registry=registry), PROJECT).values()}
     assert names == {"dev-models", "prod-models", "charts", project}
+
+
+def test_with_the_mirror_on_this_harbor_harbor_pulls_from_the_bootstrap_registry(run_program: Program) -> None:
+    """Harbor cannot serve its own images before it runs; what it serves (the runtimes, say) comes from it."""
+    records = plan(run_program, registry={"mirror": f"{HOST}/airgap", "bootstrap": BOOTSTRAP, "pullSecret": "pull"})
+    found = harbor_release(records)
+    assert found["chart"] == f"oci://{BOOTSTRAP}/charts/harbor"
+    assert all(r.startswith(f"{BOOTSTRAP}/") for r in repositories(found["values"]))
+    assert found["values"]["trivy"]["dbRepository"] == [f"{BOOTSTRAP}/aquasecurity/trivy-db"]
+    runtimes = [r.inputs for r in records if r.type.endswith("ClusterServingRuntime")]
+    assert runtimes and all(c["image"].startswith(f"{HOST}/airgap/") for r in runtimes
+                            for c in r["spec"]["containers"])
 
 
 def test_robot_secrets_are_secret_outputs() -> None:
@@ -311,11 +325,13 @@ def test_no_harbor_config_no_harbor(run_program: Program) -> None:
 
 def test_airgap_stack_pulls_harbor_and_mlflow_from_the_mirror(run_stack: Callable[[str], list[Registered]]) -> None:
     records = run_stack("airgap")
-    mirror = "harbor.pai.prod.example.internal/mirror"
-    found = [r for r in releases(records) if r["namespace"] in (namespaces.HARBOR, namespaces.MLFLOW)]
-    assert sorted(r["chart"] for r in found) == [f"oci://{mirror}/charts/harbor", f"oci://{mirror}/charts/mlflow"]
-    for release in found:
-        assert all(r.startswith(f"{mirror}/") for r in repositories(release["values"])), release["chart"]
+    mirror, bootstrap = "harbor.pai.prod.example.internal/mirror", "registry.prod.example.internal/pai-bootstrap"
+    found = {r["namespace"]: r for r in releases(records) if r["namespace"] in (namespaces.HARBOR, namespaces.MLFLOW)}
+    assert found[namespaces.HARBOR]["chart"] == f"oci://{bootstrap}/charts/harbor"  # the mirror is on this Harbor
+    assert found[namespaces.MLFLOW]["chart"] == f"oci://{mirror}/charts/mlflow"
+    for namespace, registry in ((namespaces.HARBOR, bootstrap), (namespaces.MLFLOW, mirror)):
+        release = found[namespace]
+        assert all(r.startswith(f"{registry}/") for r in repositories(release["values"])), release["chart"]
         assert release["values"]["imagePullSecrets"] == [{"name": "mirror-pull"}]
     names = {p["name"] for p in of_type(records, PROJECT).values()}
     assert names == {"dev-models", "prod-models", "charts", "mirror"}
