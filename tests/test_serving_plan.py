@@ -72,13 +72,14 @@ def test_secrets_never_reach_the_serving_plan(capsys: pytest.CaptureFixture[str]
 
 
 def test_air_gap_pulls_every_serving_chart_and_image_from_the_mirror(run_stack: Runner) -> None:
-    mirror = json.loads(load_stack_file(stack_path("airgap")).values["pai:registry"])["mirror"]
+    registry = json.loads(load_stack_file(stack_path("airgap")).values["pai:registry"])
+    mirror, bootstrap = registry["mirror"], registry["bootstrap"]  # cert-manager serves Harbor: the bootstrap one
     records = under(run_stack("airgap"), SERVING)
     charts = [r.inputs["chart"] for r in records if r.type == "kubernetes:helm.sh/v3:Release"]
-    assert sorted(charts) == sorted(f"oci://{mirror}/charts/{CATALOG.chart(k).chart}"
-                                    for k in ("cert-manager", "kserve-crd", "kserve-resources"))
+    assert sorted(charts) == sorted([f"oci://{bootstrap}/charts/{CATALOG.chart('cert-manager').chart}"] + [
+        f"oci://{mirror}/charts/{CATALOG.chart(k).chart}" for k in ("kserve-crd", "kserve-resources")])
     images = [i for r in records for i in image_references(r.inputs)]
     assert len(images) >= len(CATALOG.chart("cert-manager").images) + len(CATALOG.chart("kserve-resources").images) + 4
-    assert [i for i in images if not i.startswith(f"{mirror}/")] == []
+    assert [i for i in images if not i.startswith((f"{mirror}/", f"{bootstrap}/"))] == []
     upstream = re.compile(r"\b(docker\.io|quay\.io|ghcr\.io|registry\.k8s\.io|nvcr\.io)/")
     assert not upstream.search(json.dumps([r.inputs for r in records]))
