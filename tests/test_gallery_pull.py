@@ -118,7 +118,8 @@ def test_the_secret_is_the_robots_docker_config_and_waits_for_the_robot(run_prog
     (raw,) = monitor.raw
     data = raw["stringData"]
     assert data[rpc._special_sig_key] == rpc._special_secret_sig  # a Pulumi secret on the wire
-    assert json.loads(data["value"][".dockerconfigjson"]) == {"auths": {HOST: {"auth": AUTH}}}
+    assert json.loads(data["value"][".dockerconfigjson"]) == {
+        "auths": {HOST: {"username": ROBOT, "password": ROBOT_SECRET, "auth": AUTH}}}
     assert base64.b64decode(AUTH).decode() == f"{ROBOT}:{ROBOT_SECRET}"
     (record,) = [r for r in records if r.inputs.get("type") == DOCKER_CONFIG]
     assert "harbor:index/robotAccount:RobotAccount::platform-harbor-pull-robot" in record.dependencies
