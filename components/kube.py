@@ -17,7 +17,7 @@ from components.config import Registry
 DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # by keyword: a username and a password are never swapped by position
 class RegistryLogin:
     """An account on a registry: its host, and the username and password (Pulumi secrets)."""
 
