@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.catalog import CATALOG
 from components.config import Registry
-from components.kube import helm_release, meta, platform_namespace, resource_name
+from components.kube import RegistryLogin, helm_release, meta, mirror_pull_secret, platform_namespace, resource_name
 from components.values import merge, nested, on_mirror
 
 API_VERSION = "cert-manager.io/v1"
@@ -25,6 +25,7 @@ CA_DURATION = "87600h"  # ten years; cert-manager renews it two thirds of the wa
 @dataclass(frozen=True)
 class CertManagerArgs:
     registry: Registry
+    mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
 
 
 class CertManager(pulumi.ComponentResource):
@@ -37,9 +38,11 @@ class CertManager(pulumi.ComponentResource):
         super().__init__("pai:certmanager:CertManager", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = platform_namespace(f"{name}-namespace", namespaces.CERT_MANAGER, child)
+        pull_secret = mirror_pull_secret(f"{name}-mirror-pull-secret", ns.metadata["name"], args.registry,
+                                         args.mirror_login, child)
         pin = CATALOG.chart("cert-manager")
         self.release = helm_release(f"{name}-release", "cert-manager", pin, args.registry.mirror,
-                                    ns.metadata["name"], chart_values(args.registry), child)
+                                    ns.metadata["name"], chart_values(args.registry, pull_secret), child)
         # The CRs need the CRDs the release installs.
         after_release = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         bootstrap = issuer(f"{name}-bootstrap-issuer", BOOTSTRAP_ISSUER, {"selfSigned": {}}, after_release)
@@ -75,12 +78,12 @@ def ca_certificate_spec(issuer_name: pulumi.Input[str]) -> dict[str, Any]:
     }
 
 
-def chart_values(registry: Registry) -> dict[str, Any]:
+def chart_values(registry: Registry, pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
     """CRDs installed (and kept on uninstall) by the chart; every image from the catalog, on the mirror in
     air-gap mode. The catalog's tag is the chart's appVersion, which the chart pulls by default."""
     values: dict[str, Any] = {"crds": {"enabled": True, "keep": True}}
     for path, image in CATALOG.chart("cert-manager").images.items():
         values = merge(values, nested(path, {"repository": on_mirror(image.repository, registry.mirror)}))
-    if registry.pullSecret:
-        values["global"] = {"imagePullSecrets": [{"name": registry.pullSecret}]}
+    if pull_secret:
+        values["global"] = {"imagePullSecrets": [{"name": pull_secret}]}
     return values

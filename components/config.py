@@ -67,6 +67,8 @@ SECRET_KEYS = (
     "s3SecretAccessKey",
     "mlflowAdminPassword",
     "kubeconfig",
+    "mirrorPullUsername",
+    "mirrorPullPassword",
 )
 
 Engine = Literal["vllm", "infinity", "llamacpp"]
@@ -414,6 +416,8 @@ class Secrets:
     s3SecretAccessKey: pulumi.Output[str] | None = None
     mlflowAdminPassword: pulumi.Output[str] | None = None
     kubeconfig: pulumi.Output[str] | None = None
+    mirrorPullUsername: pulumi.Output[str] | None = None
+    mirrorPullPassword: pulumi.Output[str] | None = None
 
 
 class PlatformConfig(Strict):
@@ -502,7 +506,7 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
         errors += _driver_errors(cfg.gpu.driver, set_keys)
     if cfg.monitoring is not None and "grafanaAdminPassword" not in set_keys:
         errors.append(_needs_secret("grafanaAdminPassword", "pai:monitoring needs the Grafana admin password"))
-    errors += _harbor_errors(cfg, set_keys) + _mlflow_errors(cfg, set_keys)
+    errors += _harbor_errors(cfg, set_keys) + _mlflow_errors(cfg, set_keys) + _mirror_pull_errors(cfg, set_keys)
     if not [e for e in errors if e.startswith("pai:harbor.host")]:  # harbor_host needs a host or a domain
         errors += _gateway_host_errors(cfg) + _bootstrap_errors(cfg)
     return errors
@@ -522,6 +526,26 @@ def _s3_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
     errors = [] if cfg.s3 else [f"pai:s3: {first}: set pai:s3.endpoint (and region, useHttps, verifySsl as needed)"]
     errors += [f"pai:{key}: {first}: set it with `pulumi config set --secret {key} ...`"
                for key in ("s3AccessKeyId", "s3SecretAccessKey") if key not in set_keys]
+    return errors
+
+
+MIRROR_PULL_KEYS = ("mirrorPullUsername", "mirrorPullPassword")
+
+
+def _mirror_pull_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
+    """The mirror account comes as a pair, and only with the mirror and the name of the Secret made from it."""
+    given = [k for k in MIRROR_PULL_KEYS if k in set_keys]
+    if not given:
+        return []
+    both = "pai:mirrorPullUsername and pai:mirrorPullPassword"
+    errors = [_needs_secret(k, f"set together with pai:{given[0]}: the mirror's pull Secret needs both")
+              for k in MIRROR_PULL_KEYS if k not in set_keys]
+    if not cfg.registry.mirror:
+        errors.append(f"pai:registry.mirror: {both} are an account on the air-gap mirror: set the mirror "
+                      "(host/prefix) too")
+    if not cfg.registry.pullSecret:
+        errors.append(f"pai:registry.pullSecret: {both} make the platform create the mirror's pull Secret: "
+                      "set its name too (e.g. mirror-pull)")
     return errors
 
 

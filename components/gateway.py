@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.catalog import CATALOG
 from components.config import Ingress, Model, Registry
-from components.kube import certificate, helm_release, meta, platform_namespace
+from components.kube import RegistryLogin, certificate, helm_release, meta, mirror_pull_secret, platform_namespace
 from components.values import chart_images, merge, nested, on_mirror
 
 CONTROLLER_NAME = "gateway.envoyproxy.io/gatewayclass-controller"  # the chart's config.envoyGateway.gateway
@@ -66,6 +66,7 @@ class GatewayArgs:
     # The cert-manager release, so the Certificate waits for its CRD and issuer.
     cert_manager: pulumi.Resource | None = None
     exposed: tuple[Exposed, ...] = ()
+    mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
 
 
 class Gateway(pulumi.ComponentResource):
@@ -80,13 +81,16 @@ class Gateway(pulumi.ComponentResource):
         registry = args.registry
         gateway_ns = platform_namespace(f"{name}-namespace", namespaces.GATEWAY, child).metadata["name"]
         ai_ns = platform_namespace(f"{name}-ai-namespace", namespaces.AI_GATEWAY, child).metadata["name"]
+        gateway_pull = mirror_pull_secret(f"{name}-mirror-pull-secret", gateway_ns, registry, args.mirror_login, child)
+        ai_pull = mirror_pull_secret(f"{name}-ai-mirror-pull-secret", ai_ns, registry, args.mirror_login, child)
         envoy_gateway = helm_release(f"{name}-envoy-gateway", "envoy-gateway", CATALOG.chart("envoy-gateway"),
-                                     registry.mirror, gateway_ns, envoy_gateway_values(registry), child)
+                                     registry.mirror, gateway_ns, envoy_gateway_values(registry, gateway_pull), child)
         crds = helm_release(f"{name}-ai-gateway-crds", "ai-gateway-crds", CATALOG.chart("ai-gateway-crds"),
                             registry.mirror, ai_ns, {}, child)
         after_cert_manager = [args.cert_manager] if args.cert_manager else []
+        ai_values = ai_gateway_values(registry, ai_pull, webhook_certificate=args.cert_manager is not None)
         ai_gateway = helm_release(f"{name}-ai-gateway", "ai-gateway", CATALOG.chart("ai-gateway"), registry.mirror,
-                                  ai_ns, ai_gateway_values(registry, webhook_certificate=args.cert_manager is not None),
+                                  ai_ns, ai_values,
                                   pulumi.ResourceOptions(parent=self, depends_on=[crds, *after_cert_manager]))
         on_envoy_gateway = pulumi.ResourceOptions(parent=self, depends_on=[envoy_gateway])
         on_ai_gateway = pulumi.ResourceOptions(parent=self, depends_on=[crds, ai_gateway])
@@ -147,7 +151,7 @@ def custom(name: str, group: str, version: str, kind: str, metadata: Any, spec: 
     return created
 
 
-def envoy_gateway_values(registry: Registry) -> dict[str, Any]:
+def envoy_gateway_values(registry: Registry, pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
     """Envoy Gateway as the AI Gateway needs it: the Backend API, EnvoyPatchPolicy, and the AI Gateway controller as
     extension server on the translation, cluster and route hooks (envoyproxy/ai-gateway
     manifests/envoy-gateway-values.yaml)."""
@@ -163,13 +167,14 @@ def envoy_gateway_values(registry: Registry) -> dict[str, Any]:
     images: dict[str, Any] = {}
     for path, image in CATALOG.chart("envoy-gateway").images.items():
         block: dict[str, Any] = {"image": f"{on_mirror(image.repository, registry.mirror)}:{image.tag}"}
-        if registry.pullSecret:
-            block["pullSecrets"] = [{"name": registry.pullSecret}]
+        if pull_secret:
+            block["pullSecrets"] = [{"name": pull_secret}]
         images = merge(images, nested(path, block))
     return merge({"config": {"envoyGateway": config}}, images)
 
 
-def ai_gateway_values(registry: Registry, webhook_certificate: bool) -> dict[str, Any]:
+def ai_gateway_values(registry: Registry, pull_secret: pulumi.Input[str] | None,
+                      webhook_certificate: bool) -> dict[str, Any]:
     """The AI Gateway controller, told where Envoy Gateway runs; its and the external processor's images pinned.
     With cert-manager installed, cert-manager issues and rotates the certificate of the webhook that injects the
     external processor into Envoy pods, instead of the self-signed one the chart embeds (not for production, says
@@ -178,8 +183,8 @@ def ai_gateway_values(registry: Registry, webhook_certificate: bool) -> dict[str
     if webhook_certificate:
         values["controller"] = {"mutatingWebhook": {"certManager": {"enable": True}}}
     values = merge(values, chart_images(CATALOG.chart("ai-gateway").images, registry.mirror))
-    if registry.pullSecret:
-        values["global"] = {"imagePullSecrets": [{"name": registry.pullSecret}]}
+    if pull_secret:
+        values["global"] = {"imagePullSecrets": [{"name": pull_secret}]}
     return values
 
 

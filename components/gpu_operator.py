@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.catalog import CATALOG, ChartImage
 from components.config import Gpu, Registry
-from components.kube import helm_release, meta, platform_namespace
+from components.kube import RegistryLogin, helm_release, meta, mirror_pull_secret, platform_namespace
 from components.values import merge, mirrored, nested, on_mirror
 
 DATACENTER_DRIVER = "nvcr.io/nvidia/driver"
@@ -87,6 +87,7 @@ class GpuOperatorArgs:
     registry: Registry
     nls_client_token: pulumi.Output[str] | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)  # e.g. the release with ServiceMonitor's CRD
+    mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
 
 
 class GpuOperator(pulumi.ComponentResource):
@@ -102,6 +103,8 @@ class GpuOperator(pulumi.ComponentResource):
         # Privileged Pod Security: the driver and toolkit daemonsets need host access.
         ns = platform_namespace(f"{name}-namespace", namespaces.GPU_OPERATOR, child, privileged=True)
         self.namespace = ns.metadata["name"]
+        pull_secret = mirror_pull_secret(f"{name}-mirror-pull-secret", self.namespace, args.registry,
+                                         args.mirror_login, child)
         licensing_name: pulumi.Output[str] | None = None
         if gpu.driver.mode == "vgpu":
             if args.nls_client_token is None:
@@ -112,7 +115,7 @@ class GpuOperator(pulumi.ComponentResource):
             ).metadata["name"]
         release = helm_release(
             f"{name}-release", "gpu-operator", pin, args.registry.mirror, self.namespace,
-            operator_values(gpu, args.registry, licensing_name),
+            operator_values(gpu, args.registry, pull_secret, licensing_name),
             pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
             # The chart's CRD upgrade hook needs this (see operator.upgradeCRD in the chart's values).
             disable_openapi_validation=True,
@@ -147,7 +150,8 @@ def gridd_conf(gpu: Gpu) -> str:
             f"FeatureType={feature}\n")
 
 
-def operator_values(gpu: Gpu, registry: Registry, licensing_name: pulumi.Input[str] | None) -> dict[str, Any]:
+def operator_values(gpu: Gpu, registry: Registry, pull_secret: pulumi.Input[str] | None,
+                    licensing_name: pulumi.Input[str] | None) -> dict[str, Any]:
     """Helm values for the gpu-operator chart at the stack's operator version."""
     values: dict[str, Any] = {
         "operator": {"upgradeCRD": True},
@@ -167,7 +171,7 @@ def operator_values(gpu: Gpu, registry: Registry, licensing_name: pulumi.Input[s
     if gpu.tolerations or gpu.nodeSelector:
         values[NFD] = {"worker": nfd_worker(gpu)}
     # A configured driver image is a full reference already: it wins over the mirror rewrite.
-    return merge(image_values(gpu.operator.version, registry), values)
+    return merge(image_values(gpu.operator.version, registry, pull_secret), values)
 
 
 def dcgm_metrics_csv() -> str:
@@ -219,7 +223,7 @@ def operand_images(version: str) -> dict[str, ChartImage]:
     return CATALOG.chart("gpu-operator").images_at(version)
 
 
-def image_values(version: str, registry: Registry) -> dict[str, Any]:
+def image_values(version: str, registry: Registry, pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
     """Air-gap mode: every operand repository on the mirror; with a pull secret, every operand uses it. An operand
     block names its repository without the image name (`nvcr.io/nvidia/k8s` + `container-toolkit`); only the
     repository moves, image names and tags stay the chart's."""
@@ -230,15 +234,15 @@ def image_values(version: str, registry: Registry) -> dict[str, Any]:
         block: dict[str, Any] = {}
         if registry.mirror:
             block["repository"] = mirrored(split_image(image.repository)[0], registry.mirror)
-        if registry.pullSecret and "." not in path and path not in NO_PULL_SECRETS:
-            block["imagePullSecrets"] = [registry.pullSecret]
+        if pull_secret and "." not in path and path not in NO_PULL_SECRETS:
+            block["imagePullSecrets"] = [pull_secret]
         if block:
             values = merge(values, nested(path, block))
     nfd: dict[str, Any] = {}
     if registry.mirror:
         nfd["image"] = {"repository": mirrored(operand_images(version)[NFD_IMAGE].repository, registry.mirror)}
-    if registry.pullSecret:
-        nfd["imagePullSecrets"] = [{"name": registry.pullSecret}]
+    if pull_secret:
+        nfd["imagePullSecrets"] = [{"name": pull_secret}]
     return merge(values, {NFD: nfd}) if nfd else values
 
 

@@ -17,7 +17,7 @@ from components import namespaces
 from components.catalog import CATALOG
 from components.config import Cluster, Gallery, GalleryProject, HarborConfig, Registry
 from components.gateway import parent_ref
-from components.kube import certificate, helm_release, meta, platform_namespace
+from components.kube import RegistryLogin, certificate, helm_release, meta, mirror_pull_secret, platform_namespace
 from components.values import chart_images, merge, mirrored
 
 ADMIN_SECRET = "harbor-admin"
@@ -44,6 +44,7 @@ class HarborArgs:
     admin_password: pulumi.Output[str]
     cert_manager: pulumi.Resource | None = None  # the release that installs the Certificate CRD
     gateway_api: pulumi.Resource | None = None  # the release that installs the HTTPRoute CRD
+    mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
 
 
 class Harbor(pulumi.ComponentResource):
@@ -71,8 +72,10 @@ class Harbor(pulumi.ComponentResource):
                         pulumi.ResourceOptions(parent=self, depends_on=depends))
             tls_secret = TLS_SECRET
         after_gateway_api = [args.gateway_api] if args.gateway_api and args.harbor.expose == "gateway" else []
+        pull_secret = mirror_pull_secret(f"{name}-mirror-pull-secret", namespace, args.registry, args.mirror_login,
+                                         child)
         release = helm_release(f"{name}-release", "harbor", CATALOG.chart("harbor"), args.registry.mirror,
-                                namespace, harbor_values(args, tls_secret, admin.metadata["name"]),
+                                namespace, harbor_values(args, tls_secret, admin.metadata["name"], pull_secret),
                                 pulumi.ResourceOptions(parent=self, depends_on=after_gateway_api))
         self.url = pulumi.Output.from_input(f"https://{args.host}")
         provider = harbor.Provider(f"{name}-provider", url=self.url, username="admin",
@@ -111,7 +114,8 @@ def expose_values(cfg: HarborConfig, host: str, tls_secret: str | None) -> dict[
             "tls": {"enabled": True, "certSource": "secret", "secret": {"secretName": tls_secret}}}
 
 
-def harbor_values(args: HarborArgs, tls_secret: str | None, admin_secret: pulumi.Input[str]) -> dict[str, Any]:
+def harbor_values(args: HarborArgs, tls_secret: str | None, admin_secret: pulumi.Input[str],
+                  pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
     """Helm values for the harbor chart: how it is exposed, persistence, Trivy, the admin password by reference.
     The external URL is https either way: through the Gateway or the chart's TLS proxy."""
     cfg, mirror = args.harbor, args.registry.mirror
@@ -124,8 +128,8 @@ def harbor_values(args: HarborArgs, tls_secret: str | None, admin_secret: pulumi
         "existingSecretAdminPasswordKey": ADMIN_PASSWORD_KEY,
         "trivy": trivy_values(mirror),
     }
-    if args.registry.pullSecret:
-        values["imagePullSecrets"] = [{"name": args.registry.pullSecret}]
+    if pull_secret:
+        values["imagePullSecrets"] = [{"name": pull_secret}]
     return merge(chart_images(CATALOG.chart("harbor").images, mirror), values)
 
 

@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.catalog import CATALOG
 from components.config import Cluster, Registry
-from components.kube import helm_release, platform_namespace
+from components.kube import RegistryLogin, helm_release, mirror_pull_secret, platform_namespace
 from components.values import merge, nested, on_mirror
 
 # KServe v0.16 renamed RawDeployment to Standard; the old name is still parsed and turned into the new one.
@@ -36,6 +36,7 @@ class KserveArgs:
     cluster: Cluster
     registry: Registry
     cert_manager: pulumi.Resource | None = None  # its webhooks' certificates come from cert-manager
+    mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
 
 
 class Kserve(pulumi.ComponentResource):
@@ -48,17 +49,19 @@ class Kserve(pulumi.ComponentResource):
         super().__init__("pai:kserve:Kserve", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = platform_namespace(f"{name}-namespace", namespaces.KSERVE, child)
+        pull_secret = mirror_pull_secret(f"{name}-mirror-pull-secret", ns.metadata["name"], args.registry,
+                                         args.mirror_login, child)
         mirror = args.registry.mirror
         self.crds = helm_release(f"{name}-crds", "kserve-crd", CATALOG.chart("kserve-crd"), mirror,
                                  ns.metadata["name"], {}, child)
         after = [self.crds, *([args.cert_manager] if args.cert_manager else [])]
         self.release = helm_release(f"{name}-release", "kserve", CATALOG.chart("kserve-resources"), mirror,
-                                    ns.metadata["name"], chart_values(args.cluster, args.registry),
+                                    ns.metadata["name"], chart_values(args.cluster, args.registry, pull_secret),
                                     pulumi.ResourceOptions(parent=self, depends_on=after))
         self.register_outputs({"crds": self.crds.status, "release": self.release.status})
 
 
-def chart_values(cluster: Cluster, registry: Registry) -> dict[str, Any]:
+def chart_values(cluster: Cluster, registry: Registry, pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
     """Helm values for kserve-resources."""
     gateway: dict[str, Any] = {
         # Clients reach models through the AI gateway, which routes by model name to each predictor Service, so
@@ -78,10 +81,10 @@ def chart_values(cluster: Cluster, registry: Registry) -> dict[str, Any]:
         # Models from oci:// gallery references are mounted from a modelcar sidecar, not copied.
         "storage": {"enableModelcar": True, "uidModelcar": MODEL_UID},
     }}
-    return merge(values, image_values(registry))
+    return merge(values, image_values(registry, pull_secret))
 
 
-def image_values(registry: Registry) -> dict[str, Any]:
+def image_values(registry: Registry, pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
     """Every image of the chart from the catalog, on the mirror in air-gap mode, with the pull secret."""
     values: dict[str, Any] = {}
     for path, image in CATALOG.chart("kserve-resources").images.items():
@@ -91,7 +94,7 @@ def image_values(registry: Registry) -> dict[str, Any]:
             values = merge(values, nested(parent, {key: f"{repository}:{image.tag}"}))
         else:
             values = merge(values, nested(path, {"image": repository, TAG_KEYS.get(path, "tag"): image.tag}))
-    if registry.pullSecret:
+    if pull_secret:
         for path in PULL_SECRET_BLOCKS:
-            values = merge(values, nested(path, {"imagePullSecrets": [{"name": registry.pullSecret}]}))
+            values = merge(values, nested(path, {"imagePullSecrets": [{"name": pull_secret}]}))
     return values

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -9,6 +12,18 @@ import pulumi_kubernetes as k8s
 
 from components import namespaces
 from components.catalog import ChartPin
+from components.config import Registry
+
+DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"
+
+
+@dataclass(frozen=True, kw_only=True)  # by keyword: a username and a password are never swapped by position
+class RegistryLogin:
+    """An account on a registry: its host, and the username and password (Pulumi secrets)."""
+
+    host: str
+    username: pulumi.Input[str]
+    password: pulumi.Input[str]
 
 
 def meta(name: pulumi.Input[str], namespace: pulumi.Input[str] | None = None,
@@ -74,3 +89,39 @@ def platform_namespace(name: str, namespace: str, opts: pulumi.ResourceOptions,
         psa = "pod-security.kubernetes.io"
         labels |= {f"{psa}/enforce": "privileged", f"{psa}/warn": "privileged", f"{psa}/audit": "privileged"}
     return k8s.core.v1.Namespace(name, metadata=meta(namespace, labels=labels), opts=opts)
+
+
+def docker_config(host: str, username: str, password: str) -> str:
+    """A `.dockerconfigjson` with one registry's credentials, as `kubectl create secret docker-registry` writes it."""
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return json.dumps({"auths": {host: {"username": username, "password": password, "auth": auth}}}, sort_keys=True)
+
+
+def pull_secret(name: str, secret_name: str, login: RegistryLogin, namespace: pulumi.Input[str],
+                opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """The kubelet's credentials for a registry: a dockerconfigjson Secret built from the login's Outputs (so it
+    waits for them) and kept a Pulumi secret; returns its name, for what names it to wait for it too."""
+    config: pulumi.Output[str] = pulumi.Output.all(login.username, login.password).apply(
+        lambda account: docker_config(login.host, account[0], account[1]))
+    secret_config: pulumi.Output[str] = pulumi.Output.secret(config)
+    secret = k8s.core.v1.Secret(
+        name,
+        metadata=meta(secret_name, namespace),
+        type=DOCKER_CONFIG_JSON,
+        string_data={".dockerconfigjson": secret_config},
+        opts=opts,
+    )
+    secret_name_output: pulumi.Output[str] = secret.metadata["name"]
+    return secret_name_output
+
+
+def mirror_pull_secret(name: str, namespace: pulumi.Input[str], registry: Registry, login: RegistryLogin | None,
+                       opts: pulumi.ResourceOptions) -> pulumi.Input[str] | None:
+    """The name a namespace's pods pull from the air-gap mirror with. Given the mirror account
+    (pai:mirrorPullUsername, pai:mirrorPullPassword), the platform creates the Secret `pai:registry.pullSecret` in
+    the namespace, and the name is its Output, so the release or pods that use it come after it; without, the name
+    alone, of a Secret the operator creates beforehand (None where the stack sets no pull secret)."""
+    if login is None:
+        return registry.pullSecret
+    assert registry.pullSecret is not None  # the config check requires it with the account
+    return pull_secret(name, registry.pullSecret, login, namespace, opts)

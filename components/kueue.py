@@ -17,7 +17,7 @@ from components import namespaces
 from components.catalog import CATALOG
 from components.config import Gpu, Registry, Tenant
 from components.config import Kueue as KueueConfig
-from components.kube import helm_release, meta, platform_namespace
+from components.kube import RegistryLogin, helm_release, meta, mirror_pull_secret, platform_namespace
 from components.values import nested
 
 API_VERSION = "kueue.x-k8s.io/v1beta2"
@@ -39,6 +39,7 @@ class KueueArgs:
     registry: Registry
     gpu: Gpu | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
 
 
 class Kueue(pulumi.ComponentResource):
@@ -53,8 +54,11 @@ class Kueue(pulumi.ComponentResource):
         pin = CATALOG.chart("kueue")
         ns = platform_namespace(f"{name}-namespace", namespaces.KUEUE, child)
         self.namespace = ns.metadata["name"]
+        pull_secret = mirror_pull_secret(f"{name}-mirror-pull-secret", self.namespace, args.registry,
+                                         args.mirror_login, child)
         self.release = release = helm_release(
-            f"{name}-release", "kueue", pin, args.registry.mirror, self.namespace, kueue_values(args.registry),
+            f"{name}-release", "kueue", pin, args.registry.mirror, self.namespace,
+            kueue_values(args.registry, pull_secret),
             pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )
         after_release = pulumi.ResourceOptions(parent=self, depends_on=[release])
@@ -158,7 +162,7 @@ def manager_config() -> dict[str, Any]:
     }
 
 
-def kueue_values(registry: Registry) -> dict[str, Any]:
+def kueue_values(registry: Registry, pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
     """Helm values: the pinned controller image (on the mirror in air-gap mode) and the manager config."""
     (path, image), = CATALOG.chart("kueue").images.items()
     repository = f"{registry.mirror}/{image.path}" if registry.mirror else image.repository
@@ -166,6 +170,6 @@ def kueue_values(registry: Registry) -> dict[str, Any]:
         "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_config(), sort_keys=False)},
         **nested(path, {"repository": repository, "tag": image.tag, "pullPolicy": "IfNotPresent"}),
     }
-    if registry.pullSecret:
-        values["controllerManager"]["imagePullSecrets"] = [{"name": registry.pullSecret}]
+    if pull_secret:
+        values["controllerManager"]["imagePullSecrets"] = [{"name": pull_secret}]
     return values

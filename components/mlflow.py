@@ -15,7 +15,7 @@ from components import namespaces
 from components.catalog import CATALOG
 from components.config import Cluster, MlflowConfig, Registry, mlflow_host
 from components.gateway import GATEWAY_API, parent_ref
-from components.kube import helm_release, meta, platform_namespace
+from components.kube import RegistryLogin, helm_release, meta, mirror_pull_secret, platform_namespace
 from components.values import chart_images, merge
 
 RELEASE = "mlflow"  # the chart's fullname: the bundled subcharts' Secrets are named after it
@@ -45,6 +45,7 @@ class MlflowArgs:
     registry: Registry
     credentials: Credentials
     gateway_api: pulumi.Resource | None = None  # the release that installs the HTTPRoute CRD
+    mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
 
 
 class Mlflow(pulumi.ComponentResource):
@@ -80,8 +81,10 @@ class Mlflow(pulumi.ComponentResource):
                 f"{name}-route", api_version=f"{GATEWAY_API}/v1", kind="HTTPRoute", metadata=meta(RELEASE, namespace),
                 spec=route_spec(host),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[args.gateway_api] if args.gateway_api else []))
+        pull_secret = mirror_pull_secret(f"{name}-mirror-pull-secret", namespace, args.registry, args.mirror_login,
+                                         child)
         release = helm_release(f"{name}-release", RELEASE, CATALOG.chart("mlflow"), args.registry.mirror, namespace,
-                                mlflow_values(cfg, args.cluster, args.registry), child)
+                                mlflow_values(cfg, args.cluster, args.registry, pull_secret), child)
         self.tracking_url = pulumi.Output.from_input(tracking_url(cfg, args.cluster))
         self.register_outputs({"trackingUrl": self.tracking_url, "release": release.status})
 
@@ -104,7 +107,8 @@ def tracking_url(cfg: MlflowConfig, cluster: Cluster) -> str:
     return f"https://{host}" if host else f"http://{service_hosts()[-1]}"
 
 
-def mlflow_values(cfg: MlflowConfig, cluster: Cluster, registry: Registry) -> dict[str, Any]:
+def mlflow_values(cfg: MlflowConfig, cluster: Cluster, registry: Registry,
+                  pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
     """Helm values for the mlflow chart: backend store, proxied artifact store, auth, allowed hosts and images.
     Behind the Gateway the browser's origin is https://<host>, which the chart would only derive from an ingress."""
     host = mlflow_host(cfg, cluster)
@@ -116,8 +120,8 @@ def mlflow_values(cfg: MlflowConfig, cluster: Cluster, registry: Registry) -> di
     }
     if host:
         values["corsAllowedOrigins"] = [f"https://{host}"]
-    if registry.pullSecret:
-        values["imagePullSecrets"] = [{"name": registry.pullSecret}]
+    if pull_secret:
+        values["imagePullSecrets"] = [{"name": pull_secret}]
     return merge(chart_images(CATALOG.chart("mlflow").images, registry.mirror), values)
 
 

@@ -9,13 +9,14 @@ Secret the storage initializer reads through a ServiceAccount) or a PersistentVo
 A model on this stack's Harbor is pulled by the kubelet (the modelcar is a container image) with the gallery's
 pull robot: a dockerconfigjson Secret in the tenant's namespace, named in the predictor's own `imagePullSecrets`.
 KServe merges those with the runtime's (the air-gap mirror's pull secret), and a ServiceAccount's imagePullSecrets
-reach only pods that list none, so the ServiceAccount's copy alone would be lost in air-gap mode.
+reach only pods that list none, so the ServiceAccount's copy alone would be lost in air-gap mode. Where the platform
+creates the mirror's pull Secret (given the mirror account), each tenant with endpoints gets one, and the predictor
+names it too, so the endpoint waits for it; KServe merges the two lists by name.
 """
 
 from __future__ import annotations
 
-import base64
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +24,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import namespaces
-from components.config import S3, Model
+from components.config import S3, Model, Registry
 from components.kserve import DEPLOYMENT_MODE
-from components.kube import meta
+from components.kube import RegistryLogin, meta, pull_secret
 from components.serving_runtimes import RUNTIMES, runtime_key
 
 API_VERSION = "serving.kserve.io/v1beta1"
@@ -51,12 +52,8 @@ class S3Access:
 
 
 @dataclass(frozen=True)
-class GalleryPull:
+class GalleryPull(RegistryLogin):
     """This stack's Harbor and its pull robot (Harbor.pull_robot_name / pull_robot_secret, a Pulumi secret)."""
-
-    host: str
-    robot_name: pulumi.Output[str]
-    robot_secret: pulumi.Output[str]
 
     def serves(self, model: Model) -> bool:
         return model.source.startswith(f"oci://{self.host}/")
@@ -69,6 +66,8 @@ class ModelEndpointsArgs:
     runtime_names: dict[str, pulumi.Output[str]]  # from ServingRuntimes, by RUNTIMES key
     s3: S3Access | None = None
     gallery: GalleryPull | None = None  # where Harbor is part of the stack
+    registry: Registry = field(default_factory=Registry)
+    mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
     depends_on: list[pulumi.Resource] = field(default_factory=list)  # the KServe release (CRDs, webhooks)
 
 
@@ -103,19 +102,27 @@ class ModelEndpoints(pulumi.ComponentResource):
             readers[tenant] = model_reader(f"{name}-{tenant}", args.tenant_namespaces[tenant],
                                            args.s3 if reads_s3 else None,
                                            gallery if any(map(from_gallery, own)) else None, child)
+        # Where the platform makes the mirror's pull Secret: in each tenant namespace the runtime pods pull in.
+        mirror_pulls: dict[str, pulumi.Output[str]] = {}
+        login, mirror_secret = args.mirror_login, args.registry.pullSecret
+        if login is not None and mirror_secret is not None:
+            mirror_pulls = {tenant: pull_secret(f"{name}-{tenant}-mirror-pull-secret", mirror_secret, login,
+                                                args.tenant_namespaces[tenant], child)
+                            for tenant in sorted({m.tenant for m in args.models})}
         after = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
         for model in args.models:
             runtime = args.runtime_names[runtime_key(model)]  # the runtime's CR comes first (data dependency)
             reader = readers.get(model.tenant) if from_s3(model) or from_gallery(model) else None
             account = reader.account if reader else None
-            pull_secret = reader.pull_secret if reader and from_gallery(model) else None
+            pull_secrets = [reader.pull_secret] if reader and reader.pull_secret and from_gallery(model) else []
+            pull_secrets += [mirror_pulls[model.tenant]] if model.tenant in mirror_pulls else []
             k8s.apiextensions.CustomResource(
                 f"{name}-{model.name}",
                 api_version=API_VERSION,
                 kind="InferenceService",
                 metadata=meta(model.name, args.tenant_namespaces[model.tenant], labels=endpoint_labels(model),
                               annotations=endpoint_annotations(model)),
-                spec={"predictor": predictor(model, runtime, account, pull_secret)},
+                spec={"predictor": predictor(model, runtime, account, pull_secrets)},
                 opts=after,
             )
         self.register_outputs({})
@@ -134,9 +141,10 @@ def endpoint_annotations(model: Model) -> dict[str, str]:
 
 
 def predictor(model: Model, runtime: pulumi.Input[str], service_account: pulumi.Input[str] | None,
-              pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
+              pull_secrets: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
     """The predictor: the model on our runtime, its replicas, GPUs and node selection, and how it reads its
-    weights (the ServiceAccount; the gallery's pull Secret for the modelcar image)."""
+    weights (the ServiceAccount; the gallery's pull Secret for the modelcar image, the mirror's where the platform
+    creates it)."""
     # The runtime's defaults, set here in full: KServe would otherwise default the endpoint's own.
     resources = {bound: dict(values) for bound, values in RUNTIMES[runtime_key(model)].resources.items()}
     spec: dict[str, Any] = {
@@ -162,8 +170,8 @@ def predictor(model: Model, runtime: pulumi.Input[str], service_account: pulumi.
         spec["nodeSelector"] = {GPU_PRODUCT_LABEL: model.product}
     if service_account is not None:
         spec["serviceAccountName"] = service_account
-    if pull_secret is not None:
-        spec["imagePullSecrets"] = [{"name": pull_secret}]
+    if pull_secrets:
+        spec["imagePullSecrets"] = [{"name": secret} for secret in pull_secrets]
     return spec
 
 
@@ -183,15 +191,16 @@ def model_reader(name: str, namespace: pulumi.Output[str], s3: S3Access | None, 
     """A tenant's ServiceAccount for its S3 and gallery models: it lists the S3 storage Secret the storage
     initializer reads, and the gallery pull Secret as an imagePullSecret (for the tenant's other pods on it)."""
     secrets = [s3_secret(name, s3, namespace, opts)] if s3 else []
-    pull_secret = gallery_pull_secret(name, gallery, namespace, opts) if gallery else None
+    gallery_secret = (pull_secret(f"{name}-gallery-pull-secret", GALLERY_PULL_SECRET, gallery, namespace, opts)
+                      if gallery else None)
     account = k8s.core.v1.ServiceAccount(
         f"{name}-model-service-account",
         metadata=meta(MODEL_SERVICE_ACCOUNT, namespace),
         secrets=[{"name": secret} for secret in secrets] or None,
-        image_pull_secrets=[{"name": pull_secret}] if pull_secret else None,
+        image_pull_secrets=[{"name": gallery_secret}] if gallery_secret else None,
         opts=opts,
     )
-    return Reader(account=account.metadata["name"], pull_secret=pull_secret)
+    return Reader(account=account.metadata["name"], pull_secret=gallery_secret)
 
 
 def s3_secret(name: str, s3: S3Access, namespace: pulumi.Output[str],
@@ -211,26 +220,3 @@ def s3_secret(name: str, s3: S3Access, namespace: pulumi.Output[str],
         opts=opts,
     )
     return secret.metadata["name"]
-
-
-def gallery_pull_secret(name: str, gallery: GalleryPull, namespace: pulumi.Output[str],
-                        opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
-    """The kubelet's credentials for this Harbor: the pull robot in a dockerconfigjson Secret, built from the
-    robot's Outputs (so it waits for the robot) and kept a Pulumi secret; returns its name."""
-    config: pulumi.Output[str] = pulumi.Output.all(gallery.robot_name, gallery.robot_secret).apply(
-        lambda robot: docker_config(gallery.host, robot[0], robot[1]))
-    secret_config: pulumi.Output[str] = pulumi.Output.secret(config)
-    secret = k8s.core.v1.Secret(
-        f"{name}-gallery-pull-secret",
-        metadata=meta(GALLERY_PULL_SECRET, namespace),
-        type="kubernetes.io/dockerconfigjson",
-        string_data={".dockerconfigjson": secret_config},
-        opts=opts,
-    )
-    return secret.metadata["name"]
-
-
-def docker_config(host: str, username: str, password: str) -> str:
-    """A `.dockerconfigjson` with one registry's basic-auth credentials."""
-    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return json.dumps({"auths": {host: {"auth": auth}}}, sort_keys=True)

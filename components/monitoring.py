@@ -17,7 +17,7 @@ from components.catalog import CATALOG
 from components.config import Gpu, Registry
 from components.config import Monitoring as MonitoringConfig
 from components.dashboards import dashboards, render
-from components.kube import helm_release, meta, platform_namespace
+from components.kube import RegistryLogin, helm_release, meta, mirror_pull_secret, platform_namespace
 from components.values import merge, nested
 
 CHART = "kube-prometheus-stack"
@@ -41,6 +41,7 @@ class MonitoringArgs:
     gpu: Gpu | None = None
     storage_class: str | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -63,9 +64,11 @@ class Monitoring(pulumi.ComponentResource):
             string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": args.grafana_admin_password},
             opts=child,
         )
+        pull_secret = mirror_pull_secret(f"{name}-mirror-pull-secret", self.namespace, args.registry,
+                                         args.mirror_login, child)
         self.release = release = helm_release(
             f"{name}-release", RELEASE, pin, args.registry.mirror, self.namespace,
-            stack_values(args.monitoring, args.registry, args.storage_class, admin.metadata["name"]),
+            stack_values(args.monitoring, args.registry, pull_secret, args.storage_class, admin.metadata["name"]),
             pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )
         after_release = pulumi.ResourceOptions(parent=self, depends_on=[release])
@@ -132,8 +135,8 @@ def kserve_service_monitor() -> dict[str, Any]:
     }
 
 
-def stack_values(monitoring: MonitoringConfig, registry: Registry, storage_class: str | None,
-                 admin_secret: pulumi.Input[str]) -> dict[str, Any]:
+def stack_values(monitoring: MonitoringConfig, registry: Registry, pull_secret: pulumi.Input[str] | None,
+                 storage_class: str | None, admin_secret: pulumi.Input[str]) -> dict[str, Any]:
     """Helm values for kube-prometheus-stack."""
     everything = {"serviceMonitorSelectorNilUsesHelmValues": False, "podMonitorSelectorNilUsesHelmValues": False,
                   "ruleSelectorNilUsesHelmValues": False, "probeSelectorNilUsesHelmValues": False,
@@ -159,10 +162,10 @@ def stack_values(monitoring: MonitoringConfig, registry: Registry, storage_class
             "initChownData": {"enabled": False},
         },
     }
-    return merge(values, image_values(registry))
+    return merge(values, image_values(registry, pull_secret))
 
 
-def image_values(registry: Registry) -> dict[str, Any]:
+def image_values(registry: Registry, pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
     """Every image the chart deploys, from the catalog (registry split from repository as the chart's image
     blocks take them) and moved onto the mirror in air-gap mode, with the pull secret everywhere. A tag the
     catalog could not read from the pinned (sub)chart is left to the chart's own default rather than guessed."""
@@ -174,6 +177,6 @@ def image_values(registry: Registry) -> dict[str, Any]:
         values = merge(values, nested(path, block))
     if registry.mirror:
         values["global"] = {"imageRegistry": registry.mirror}
-    if registry.pullSecret:
-        values = merge(values, {"global": {"imagePullSecrets": [{"name": registry.pullSecret}]}})
+    if pull_secret:
+        values = merge(values, {"global": {"imagePullSecrets": [{"name": pull_secret}]}})
     return values

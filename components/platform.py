@@ -11,6 +11,7 @@ from components import harbor, mlflow, namespaces
 from components.cert_manager import CertManager, CertManagerArgs
 from components.config import (
     PlatformConfig,
+    Registry,
     gateway_hosts,
     harbor_chain_registry,
     harbor_host,
@@ -21,6 +22,7 @@ from components.gateway import Exposed, Gateway, GatewayArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
 from components.harbor import Harbor, HarborArgs
 from components.kserve import Kserve, KserveArgs
+from components.kube import RegistryLogin
 from components.kueue import Kueue, KueueArgs
 from components.mlflow import Credentials, Mlflow, MlflowArgs
 from components.model_endpoints import GalleryPull, ModelEndpoints, ModelEndpointsArgs, S3Access
@@ -54,6 +56,7 @@ class Platform(pulumi.ComponentResource):
         super().__init__("pai:platform:Platform", name, None, opts)
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
+        login = mirror_login(cfg, cfg.registry)
         self.tenancy = Tenancy(
             f"{name}-tenancy",
             TenancyArgs(tenants=cfg.tenants, kubernetes_version=cfg.cluster.kubernetesVersion,
@@ -65,7 +68,7 @@ class Platform(pulumi.ComponentResource):
             self.kueue = Kueue(
                 f"{name}-kueue",
                 KueueArgs(kueue=cfg.kueue, tenants=cfg.tenants, tenant_namespaces=dict(self.tenancy.namespaces),
-                          registry=cfg.registry, gpu=cfg.gpu),
+                          registry=cfg.registry, gpu=cfg.gpu, mirror_login=login),
                 child,
             )
         self.monitoring = None
@@ -76,7 +79,7 @@ class Platform(pulumi.ComponentResource):
                 MonitoringArgs(monitoring=cfg.monitoring, registry=cfg.registry,
                                tenant_namespaces=dict(self.tenancy.namespaces),
                                grafana_admin_password=cfg.secrets.grafanaAdminPassword, gpu=cfg.gpu,
-                               storage_class=cfg.cluster.storageClass),
+                               storage_class=cfg.cluster.storageClass, mirror_login=login),
                 child,
             )
         self.gpu_operator = None
@@ -85,14 +88,18 @@ class Platform(pulumi.ComponentResource):
             self.gpu_operator = GpuOperator(
                 f"{name}-gpu-operator",
                 GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken,
-                                depends_on=[self.monitoring.release] if self.monitoring else []),
+                                depends_on=[self.monitoring.release] if self.monitoring else [],
+                                mirror_login=login),
                 child,
             )
-        chain = harbor_chain_registry(cfg)  # Harbor and what serves it never pull from a mirror on that Harbor
-        self.cert_manager = CertManager(f"{name}-cert-manager", CertManagerArgs(registry=chain), child)
+        # Harbor and what serves it never pull from a mirror on that Harbor: the bootstrap registry instead.
+        chain, chain_login = harbor_chain_registry(cfg), mirror_login(cfg, harbor_chain_registry(cfg))
+        self.cert_manager = CertManager(f"{name}-cert-manager",
+                                        CertManagerArgs(registry=chain, mirror_login=chain_login), child)
         self.kserve = Kserve(
             f"{name}-kserve",
-            KserveArgs(cluster=cfg.cluster, registry=cfg.registry, cert_manager=self.cert_manager.release),
+            KserveArgs(cluster=cfg.cluster, registry=cfg.registry, cert_manager=self.cert_manager.release,
+                       mirror_login=login),
             child,
         )
         self.serving_runtimes = ServingRuntimes(
@@ -107,7 +114,7 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-gateway",
                 GatewayArgs(models=cfg.models, ingress=cfg.cluster.ingress, registry=chain,
                             tenant_namespaces=self.tenancy.namespaces, cert_manager=self.cert_manager.release,
-                            exposed=exposed),
+                            exposed=exposed, mirror_login=chain_login),
                 child,
             )
         gateway_api = self.gateway.api if self.gateway else None
@@ -120,17 +127,18 @@ class Platform(pulumi.ComponentResource):
                 HarborArgs(harbor=cfg.harbor, gallery=cfg.gallery, cluster=cfg.cluster, registry=chain,
                            host=harbor_host(cfg), mirror_project=harbor_mirror_project(cfg),
                            admin_password=cfg.secrets.harborAdminPassword, cert_manager=cert_manager,
-                           gateway_api=gateway_api),
+                           gateway_api=gateway_api, mirror_login=chain_login),
                 child,
             )
         gallery = None
         if self.harbor is not None:  # its pull robot pulls the tenants' models from the gallery
-            gallery = GalleryPull(host=harbor_host(cfg), robot_name=self.harbor.pull_robot_name,
-                                  robot_secret=self.harbor.pull_robot_secret)
+            gallery = GalleryPull(host=harbor_host(cfg), username=self.harbor.pull_robot_name,
+                                  password=self.harbor.pull_robot_secret)
         self.model_endpoints = ModelEndpoints(
             f"{name}-model-endpoints",
             ModelEndpointsArgs(models=cfg.models, tenant_namespaces=self.tenancy.namespaces,
                                runtime_names=self.serving_runtimes.names, s3=s3_access(cfg), gallery=gallery,
+                               registry=cfg.registry, mirror_login=login,
                                # Kueue's webhooks admit the endpoints' pods through their tenant's queue.
                                depends_on=[self.kserve.release, *([self.kueue.release] if self.kueue else [])]),
             child,
@@ -146,7 +154,8 @@ class Platform(pulumi.ComponentResource):
                            credentials=Credentials(db_password=secrets.mlflowDbPassword,
                                                    admin_password=secrets.mlflowAdminPassword,
                                                    s3_access_key_id=secrets.s3AccessKeyId,
-                                                   s3_secret_access_key=secrets.s3SecretAccessKey)),
+                                                   s3_secret_access_key=secrets.s3SecretAccessKey),
+                           mirror_login=login),
                 child,
             )
         self.register_outputs({"tenantNamespaces": self.tenancy.namespaces})
@@ -170,6 +179,18 @@ def s3_access(cfg: PlatformConfig) -> S3Access | None:
     if cfg.s3 is None or key_id is None or secret_key is None:
         return None
     return S3Access(store=cfg.s3, access_key_id=key_id, secret_access_key=secret_key)
+
+
+def mirror_login(cfg: PlatformConfig, registry: Registry) -> RegistryLogin | None:
+    """The account on the registry `registry` pulls from (the mirror, or the bootstrap registry for Harbor's
+    chain), where the stack gives one (pai:mirrorPullUsername, pai:mirrorPullPassword): the platform then creates
+    the pull Secret pai:registry.pullSecret in every namespace that pulls from it. The host is the registry's,
+    without its path."""
+    username, password = cfg.secrets.mirrorPullUsername, cfg.secrets.mirrorPullPassword
+    mirror = registry.mirror
+    if mirror is None or registry.pullSecret is None or username is None or password is None:
+        return None
+    return RegistryLogin(host=mirror.split("/", 1)[0], username=username, password=password)
 
 
 def deploy() -> Platform:

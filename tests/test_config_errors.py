@@ -18,6 +18,8 @@ GPU = {"driver": {"mode": "datacenter"}, "products": ["NVIDIA-L40S"]}
 DOMAIN = {"target": "generic", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"}}
 HARBOR_SECRET = {"harborAdminPassword": "x"}
 SEED = "registry.example.com/seed"
+AIRGAP = {"mirror": "harbor.example.com/mirror", "pullSecret": "mirror-pull"}
+MIRROR_ACCOUNT = {"mirrorPullUsername": "puller", "mirrorPullPassword": "pw"}
 MLFLOW_SECRETS = {k: "x" for k in ("mlflowDbPassword", "mlflowAdminPassword", "s3AccessKeyId", "s3SecretAccessKey")}
 
 
@@ -32,7 +34,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
      "pai:clustr: unknown key; allowed: pai:cluster, pai:gpu, pai:registry, pai:s3, pai:runtimes, pai:models, "
      "pai:tenants, pai:kueue, pai:monitoring, pai:harbor, pai:gallery, pai:mlflow, pai:validation, "
      "pai:harborAdminPassword, pai:nlsClientToken, pai:grafanaAdminPassword, pai:mlflowDbPassword, "
-     "pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:mlflowAdminPassword, pai:kubeconfig"),
+     "pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:mlflowAdminPassword, pai:kubeconfig, pai:mirrorPullUsername, "
+     "pai:mirrorPullPassword"),
     ("unknown nested key", minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingres": {}}), {},
      "pai:cluster.ingres: unknown key; allowed: target, kubernetesVersion, ingress, storageClass"),
     ("missing required key", {"tenants": []}, {}, "pai:cluster: required key is missing"),
@@ -181,6 +184,23 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
      "pai:mlflow.artifacts.endpoint: 's3.example.com' is not an http(s) URL like https://s3.example.com"),
     ("MLflow unknown key", minimal(mlflow={"database": {"hostname": "pg"}}), MLFLOW_SECRETS,
      "pai:mlflow.database.hostname: unknown key; allowed: host, port, name, authName, user, size"),
+    ("mirror username without its password", minimal(registry=AIRGAP), {"mirrorPullUsername": "puller"},
+     "pai:mirrorPullPassword: set together with pai:mirrorPullUsername: the mirror's pull Secret needs both "
+     "(`pulumi config set --secret mirrorPullPassword ...`)"),
+    ("mirror password without its username", minimal(registry=AIRGAP), {"mirrorPullPassword": "pw"},
+     "pai:mirrorPullUsername: set together with pai:mirrorPullPassword: the mirror's pull Secret needs both "
+     "(`pulumi config set --secret mirrorPullUsername ...`)"),
+    ("mirror account without a mirror", minimal(), MIRROR_ACCOUNT,
+     "pai:registry.mirror: pai:mirrorPullUsername and pai:mirrorPullPassword are an account on the air-gap mirror: "
+     "set the mirror (host/prefix) too\n"
+     f"{FILE}: pai:registry.pullSecret: pai:mirrorPullUsername and pai:mirrorPullPassword make the platform create "
+     "the mirror's pull Secret: set its name too (e.g. mirror-pull)"),
+    ("mirror account without the pull secret's name", minimal(registry={"mirror": AIRGAP["mirror"]}),
+     {"mirrorPullUsername": "puller"},
+     "pai:mirrorPullPassword: set together with pai:mirrorPullUsername: the mirror's pull Secret needs both "
+     "(`pulumi config set --secret mirrorPullPassword ...`)\n"
+     f"{FILE}: pai:registry.pullSecret: pai:mirrorPullUsername and pai:mirrorPullPassword make the platform create "
+     "the mirror's pull Secret: set its name too (e.g. mirror-pull)"),
     ("licensing outside vgpu", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "licensing": {}}}), {},
      "pai:gpu.driver.licensing: only vgpu mode is licensed, not datacenter"),
 ]
@@ -196,14 +216,15 @@ def test_bad_config_is_refused_before_any_resource(values: dict[str, Any], secre
     assert monitor.records == []
 
 
-def test_plain_text_secret_is_refused(run_program: Program) -> None:
+@pytest.mark.parametrize("key", ["harborAdminPassword", "mirrorPullPassword"])
+def test_plain_text_secret_is_refused(key: str) -> None:
     config = stack_config(minimal())
-    config.values["pai:harborAdminPassword"] = "hunter2"
+    config.values[f"pai:{key}"] = "hunter2"
     monitor = RecordingMonitor()
     with pytest.raises(ConfigError) as caught:
         run_offline(deploy, config, monitor)
-    assert str(caught.value) == (f"{FILE}: pai:harborAdminPassword: must be a secret: set it with "
-                                 "`pulumi config set --secret harborAdminPassword ...`")
+    assert str(caught.value) == (f"{FILE}: pai:{key}: must be a secret: set it with "
+                                 f"`pulumi config set --secret {key} ...`")
     assert "hunter2" not in str(caught.value)
     assert monitor.records == []
 
