@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 import pulumi
@@ -82,6 +82,15 @@ class Bom:
     def unverified(self) -> list[str]:
         """References by a tag the catalog could not read from the pinned chart or release."""
         return [e.ref for e in self.entries if e.status == "unverified"]
+
+    def pinned(self, digests: dict[str, str]) -> Bom:
+        """The same bill with each reference in `digests` pinned to its digest: `unresolved` ones become
+        `resolved`; `unverified` ones stay so (the digest is the tag's, which the chart may not render)."""
+        entries = [replace(e, ref=f"{e.ref}@{digests[e.ref]}",
+                           status="unverified" if e.status == "unverified" else "resolved")
+                   if e.ref in digests and DIGEST not in e.ref else e for e in self.entries]
+        return Bom(images=to_mirror(entries, "image"), charts=to_mirror(entries, "chart"),
+                   models=to_mirror(entries, "model"), entries=entries, chart_sources=self.chart_sources)
 
     def to_json(self) -> str:
         """Stable JSON: the same stack gives the same bytes."""
@@ -277,9 +286,11 @@ class _Collector:
 
     def bom(self) -> Bom:
         entries = sorted(self.entries.values(), key=lambda e: (e.kind, e.ref))
+        charts = to_mirror(entries, "chart")
+        return Bom(images=to_mirror(entries, "image"), charts=charts, models=to_mirror(entries, "model"),
+                   entries=entries, chart_sources=[self.sources[r] for r in charts])
 
-        def refs(kind: Kind) -> list[str]:
-            return sorted(e.ref for e in entries if e.kind == kind and e.status in MIRRORED)
 
-        return Bom(images=refs("image"), charts=refs("chart"), models=refs("model"), entries=entries,
-                   chart_sources=[self.sources[r] for r in refs("chart")])
+def to_mirror(entries: list[Entry], kind: Kind) -> list[str]:
+    """The references of one kind to mirror, sorted and unique."""
+    return sorted({e.ref for e in entries if e.kind == kind and e.status in MIRRORED})

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 from airgap.oci import Copier, Job, Reference, Registries, RegistryTarget, Stats
 
 if TYPE_CHECKING:
+    from airgap.bom import Bom
     from paictl.offline import StackConfig
 
 
@@ -39,20 +40,26 @@ def read_image_list(path: Path) -> list[Reference]:
 
 
 def stack_jobs(stack: StackConfig) -> list[Job]:
-    """Jobs for every image, chart and model artifact in the stack's bill of materials. Charts land at
-    charts/<chart>, where the air-gap plan pulls them from; one only in a classic Helm repository is packaged as
-    the OCI artifact `helm push` makes."""
+    """Jobs for every image, chart and model artifact in the stack's bill of materials."""
     from airgap.bom import stack_bill_of_materials
+
+    return list(bom_jobs(stack_bill_of_materials(stack)).values())
+
+
+def bom_jobs(bill: Bom) -> dict[str, Job]:
+    """A job per reference of a bill of materials, by the reference. Charts land at charts/<chart>, where the
+    air-gap plan pulls them from; one only in a classic Helm repository is packaged as the OCI artifact `helm push`
+    makes."""
     from airgap.helmrepo import classic_job
 
-    bill = stack_bill_of_materials(stack)
-    jobs = jobs_for([Reference.parse(ref) for ref in [*bill.images, *bill.models]])
+    jobs = {text: Job(ref, ref.path) for text in dict.fromkeys([*bill.images, *bill.models])
+            for ref in [Reference.parse(text)]}
     for text in bill.charts:
         if text.startswith("oci://"):
             ref = Reference.parse(text)
-            jobs.append(Job(ref, "charts/" + ref.path.rsplit("/", 1)[-1]))
+            jobs[text] = Job(ref, "charts/" + ref.path.rsplit("/", 1)[-1])
         else:
-            jobs.append(classic_job(text))
+            jobs[text] = classic_job(text)
     return jobs
 
 

@@ -56,10 +56,17 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _bom(args: argparse.Namespace) -> int:
     from airgap.bom import stack_bill_of_materials
+    from airgap.resolve import resolve
 
     bom = stack_bill_of_materials(_stack_config(args))
+    failed: list[str] = []
+    if args.resolve or args.resolve_on:
+        bom, failed = resolve(bom, on=args.resolve_on, plain_http=args.plain_http, authfile=args.authfile,
+                              workers=args.workers)
     sys.stdout.write(bom.to_json() if args.format == "json" else bom.to_table())
-    return 0
+    for line in failed:
+        print(f"error: {line}", file=sys.stderr)
+    return EXIT_FAILED_CHECK if failed else 0
 
 
 def _airgap_jobs(args: argparse.Namespace) -> list[Job]:
@@ -118,6 +125,11 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     bom = airgap_commands.add_parser("bom", help="every image, chart and model the stack needs")
     _add_stack_source(bom)
     bom.add_argument("--format", choices=["table", "json"], default="table")
+    resolving = bom.add_mutually_exclusive_group()
+    resolving.add_argument("--resolve", action="store_true",
+                           help="pin each reference by the digest its tag has on its own registry")
+    resolving.add_argument("--resolve-on", metavar="REGISTRY[/prefix]",
+                           help="pin each reference by the digest its tag has where it lands on this mirror")
     bom.set_defaults(run=_bom)
     mirror_cmd = airgap_commands.add_parser("mirror", help="copy registry to registry, digests unchanged")
     export_cmd = airgap_commands.add_parser("export", help="write a portable bundle (an OCI layout in a tar)")
@@ -135,7 +147,7 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     check_cmd.add_argument("--on", required=True, help="REGISTRY[/prefix] the stack pulls from")
     check_cmd.add_argument("--deep", action="store_true", help="also read every blob back and check its sha256")
     check_cmd.add_argument("--format", choices=["table", "json"], default="table")
-    for cmd in (mirror_cmd, export_cmd, import_cmd, check_cmd):
+    for cmd in (bom, mirror_cmd, export_cmd, import_cmd, check_cmd):
         cmd.add_argument("--plain-http", action="store_true", help="plain HTTP, for loopback registries only")
         cmd.add_argument("--authfile", type=Path, help="docker config file (default $REGISTRY_AUTH_FILE, "
                          "~/.docker/config.json)")
