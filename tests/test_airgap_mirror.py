@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import StartRegistry
-from registries import FaultProxy, RegistryProcess, Seeded, seed
+from registries import FaultProxy, RegistryProcess, Seeded, gzip_layer, push_image, seed
 
 from airgap import bundle
 from airgap.mirror import jobs_for
@@ -92,6 +92,27 @@ def test_mirror_lands_every_reference_with_its_digest_and_fetches_each_blob_once
     assert "0 B moved" in capsys.readouterr().err.splitlines()[-1]
     assert from_source > 0
     counter.stop()
+
+
+def test_a_pinned_reference_lands_its_digest_though_the_tag_moved(start_registry: StartRegistry, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A reference pinned by digest (a resolved bill of materials) is copied by that digest to its tag, whatever the
+    tag upstream points at by then; a digest the source does not have is named."""
+    source, target = start_registry("source"), start_registry("target")
+    seeded = seed(source, images=1)
+    reviewed = seeded.manifests[f"{source.host}/team/app-0:v0"].digest
+    client = Registry(source.host, plain_http=True)
+    moved = push_image(client, "team/app-0", "v0", [gzip_layer("rebuilt upstream", 4096)]).digest
+    assert client.manifest_digest("team/app-0", "v0") == moved != reviewed
+    images = tmp_path / "images.txt"
+    images.write_text(f"{source.host}/team/app-0:v0@{reviewed}\n")
+    assert main(["airgap", "mirror", "--images", str(images), "--to", target.host, "--plain-http"]) == 0
+    assert Registry(target.host, plain_http=True).manifest_digest("team/app-0", "v0") == reviewed
+    unknown = f"{source.host}/team/app-0:v1@sha256:{'0' * 64}"
+    images.write_text(unknown + "\n")
+    assert main(["airgap", "mirror", "--images", str(images), "--to", target.host, "--plain-http"]) == 1
+    assert f"{unknown}: {unknown} not found" in capsys.readouterr().err
+    assert Registry(target.host, plain_http=True).manifest_digest("team/app-0", "v1") is None
 
 
 def test_mirror_reads_each_unique_blob_once(start_registry: StartRegistry) -> None:
