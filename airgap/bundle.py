@@ -4,6 +4,9 @@
 Export stages the layout in `BUNDLE.tar.staging/` beside the tar (each blob written to a temporary name,
 fsynced, renamed), so an interrupted export run again fetches only the blobs still missing. Import verifies
 every file of the tar against the index before it pushes anything, and pushes only what the target lacks.
+
+A delta bundle (export `since` an earlier bundle) leaves out the configs and layers the earlier one holds: its
+index names that bundle and, for each blob left to it, a repository it lands in, which the import mounts from.
 """
 
 from __future__ import annotations
@@ -71,12 +74,39 @@ def _write_atomic(path: Path, chunks: Iterable[Chunk]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class Base:
+    """An earlier bundle a delta leaves blobs to: its file name, the sha256 of its index, and for each config and
+    layer it holds (or leaves to its own base) a repository the blob lands in on import."""
+
+    name: str
+    sha256: str
+    homes: dict[str, str]
+
+
+def read_base(path: Path) -> Base:
+    """The blobs an earlier bundle carries to a site, read from its manifests (the tar is not verified here: its
+    import did that)."""
+    source = BundleSource(path)
+    homes = dict(source.base_homes)
+    for job in source.jobs():
+        pending = [source.manifest(Repo(None, job.path), job.ref)]
+        while pending:
+            manifest = pending.pop()
+            if manifest is None:
+                raise BundleError(f"{path}: {job.path}:{job.ref} is listed but its manifest is missing")
+            homes.update({str(d["digest"]): job.path for d in manifest.blobs() if str(d["digest"]) not in homes})
+            pending += [source.manifest(Repo(None, job.path), str(d["digest"])) for d in manifest.children()]
+    return Base(path.name, hashlib.sha256(source._read(INDEX_FILE)).hexdigest(), homes)
+
+
 class LayoutTarget:
     """A `Target` writing an OCI image layout directory; tags become index.json entries named path:tag (and a
-    ref "@sha256:..." an entry named path@sha256:...)."""
+    ref "@sha256:..." an entry named path@sha256:...). Blobs in `leave` (a delta's base holds them) are not
+    written."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, leave: frozenset[str] = frozenset()):
+        self.root, self.leave = root, leave
         self.entries: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         for stale in root.glob("blobs/sha256/.*.part"):
@@ -101,19 +131,21 @@ class LayoutTarget:
 
     def ensure_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]],
                     from_repo: str) -> str:
-        if self.has_blob(repo, digest):
+        if digest in self.leave or self.has_blob(repo, digest):
             return "skipped"
         _write_atomic(_blob_path(self.root, digest), chunks())
         return "moved"
 
 
 def export(jobs: list[Job], out: Path, *, plain_http: bool = False, authfile: Path | None = None,
-           workers: int = 8, progress: TerminalProgress | None = None) -> Stats:
-    """Copy every job into the bundle `out` (a tar); blobs already staged by an earlier run are not fetched."""
+           workers: int = 8, progress: TerminalProgress | None = None, since: Path | None = None) -> Stats:
+    """Copy every job into the bundle `out` (a tar); blobs already staged by an earlier run are not fetched, nor,
+    given the bundle `since`, the configs and layers it holds."""
+    base = read_base(since) if since else None
     staging = out.with_name(out.name + ".staging")
     (staging / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
     registries = Registries(plain_http=plain_http, authfile=authfile)
-    target = LayoutTarget(staging)
+    target = LayoutTarget(staging, frozenset(base.homes) if base else frozenset())
     source = ClassicCharts(registries, jobs, plain_http=plain_http)
     try:
         stats = Copier(source, target, workers=workers, progress=progress).run(jobs)
@@ -131,10 +163,17 @@ def export(jobs: list[Job], out: Path, *, plain_http: bool = False, authfile: Pa
     _write_atomic(staging / "oci-layout", [LAYOUT])
     _write_atomic(staging / "index.json", [json.dumps(index, indent=1).encode()])
     files = {"oci-layout": _describe(LAYOUT), "index.json": _describe((staging / "index.json").read_bytes())}
+    left: dict[str, str] = {}
     for blob in _reachable(staging, index):
+        if base and blob in base.homes:
+            left[blob] = base.homes[blob]
+            continue
         files[f"blobs/sha256/{blob.removeprefix('sha256:')}"] = {
             "sha256": blob.removeprefix("sha256:"), "size": _blob_path(staging, blob).stat().st_size}
-    listing = json.dumps({"format": FORMAT, "images": images, "files": files}, indent=1, sort_keys=True).encode()
+    body: dict[str, Any] = {"format": FORMAT, "images": images, "files": files}
+    if base:
+        body["base"] = {"bundle": base.name, "sha256": base.sha256, "blobs": left}
+    listing = json.dumps(body, indent=1, sort_keys=True).encode()
     _write_atomic(staging / INDEX_FILE, [listing])
     _write_tar(staging, out, [INDEX_FILE, *sorted(files)])
     shutil.rmtree(staging)
@@ -199,6 +238,9 @@ class BundleSource:
             raise BundleError(f"{path}: {INDEX_FILE} format {self.listing.get('format')!r}, expected {FORMAT}")
         self.index: dict[str, Any] = json.loads(self._read("index.json"))
         self.by_name = {str(e["annotations"][REF_NAME]): str(e["digest"]) for e in self.index["manifests"]}
+        base = self.listing.get("base") or {}
+        self.base_name: str = base.get("bundle", "")
+        self.base_homes: dict[str, str] = base.get("blobs", {})  # blobs left to the base: where they land
 
     def _read(self, name: str) -> bytes:
         return b"".join(self._chunks(name))
@@ -251,6 +293,9 @@ class BundleSource:
 
     def blob_chunks(self, repo: Repo, digest: str, size: int) -> Iterator[Chunk]:
         name = f"blobs/sha256/{digest.removeprefix('sha256:')}"
+        if name not in self.members and digest in self.base_homes:
+            raise BundleError(f"{self.path}: blob {digest} is left to the base bundle {self.base_name}, which the "
+                              f"target lacks: import {self.base_name} first")
         if name not in self.members:
             raise BundleError(f"{self.path}: blob {digest} is missing")
         hasher = hashlib.sha256()
@@ -272,6 +317,7 @@ def import_bundle(path: Path, destination: str, *, plain_http: bool = False, aut
     registries = Registries(plain_http=plain_http, authfile=authfile)
     try:
         target = RegistryTarget(destination, registries)
-        return Copier(source, target, workers=workers, progress=progress).run(source.jobs())
+        return Copier(source, target, workers=workers, progress=progress, homes=source.base_homes).run(
+            source.jobs())
     finally:
         registries.close()

@@ -613,10 +613,12 @@ class Progress(Protocol):
 
 
 class Copier:
-    """Copies jobs with a bounded pool; every blob is fetched at most once however many images share it."""
+    """Copies jobs with a bounded pool; every blob is fetched at most once however many images share it.
+    `homes`: blobs the target holds from an earlier run, by a repository to mount them from."""
 
-    def __init__(self, source: Source, target: Target, *, workers: int = 8, progress: Progress | None = None):
-        self.source, self.target, self.progress = source, target, progress
+    def __init__(self, source: Source, target: Target, *, workers: int = 8, progress: Progress | None = None,
+                 homes: dict[str, str] | None = None):
+        self.source, self.target, self.progress, self.homes = source, target, progress, homes or {}
         self.stats = Stats()
         self._blob_pool = ThreadPoolExecutor(workers, thread_name_prefix="blob")
         self._image_pool = ThreadPoolExecutor(2 * workers, thread_name_prefix="image")
@@ -733,7 +735,7 @@ class Copier:
 
     def _transfer(self, src: Repo, path: str, digest: str, size: int, from_path: str | None = None) -> None:
         how = self.target.ensure_blob(path, digest, size, lambda: self._counted(self.source.blob_chunks(
-            src, digest, size)), from_path or path)
+            src, digest, size)), from_path or self.homes.get(digest) or path)
         self._count(size, how)
         self._tick()
 

@@ -93,7 +93,7 @@ def _airgap_export(args: argparse.Namespace) -> int:
 
     progress = TerminalProgress("exported")
     stats = bundle.export(_airgap_jobs(args), args.out, plain_http=args.plain_http, authfile=args.authfile,
-                          workers=args.workers, progress=progress)
+                          workers=args.workers, progress=progress, since=args.since)
     print(progress.summary(stats) + f"; bundle {args.out}", file=sys.stderr)
     return 0
 
@@ -141,6 +141,8 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         source.add_argument("--images", type=Path, help="a file with one image reference per line")
     import_cmd.add_argument("bundle", type=Path, help="a bundle written by `paictl airgap export`")
     export_cmd.add_argument("--out", type=Path, required=True, help="the bundle tar to write")
+    export_cmd.add_argument("--since", type=Path, metavar="BASE.tar",
+                            help="a delta: leave out the configs and layers this earlier bundle holds")
     for cmd in (mirror_cmd, import_cmd):
         cmd.add_argument("--to", required=True,
                          help="REGISTRY[/prefix]; host/path:tag lands at REGISTRY/prefix/path:tag")
