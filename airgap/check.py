@@ -1,6 +1,7 @@
 """Is everything on the mirror? Each job's manifest at its tag (at its pinned digest where it has one), every
-platform of an index and every blob present; `deep` reads every blob back and hashes it. Reads the mirror
-only: nothing upstream is asked, nothing is written."""
+platform of an index and every blob present; `deep` reads every blob back and hashes it. Reads the mirror, and
+the site's own registry for what it provides itself (the vGPU guest driver): nothing upstream is asked, nothing
+is written."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from airgap.oci import DigestMismatch, Job, Manifest, Registries, Registry, RegistryTarget
+from airgap.oci import DigestMismatch, Job, Manifest, OciError, Reference, Registries, Registry, RegistryTarget
 
+CHECK_RETRIES = 3  # a check reports a registry that does not answer rather than waiting on it long
 Status = Literal["ok", "missing", "digest", "incomplete", "corrupt"]
 STATUS_TEXT: dict[Status, str] = {
     "ok": "ok",
@@ -35,53 +37,63 @@ class Finding:
 
 
 class MirrorCheck:
-    """Checks jobs against one mirror: every blob is asked for (HEAD) in each repository that uses it and, when
-    `deep`, read back and hashed once per run however many images share it."""
+    """Checks jobs against one mirror, and the artifacts a site provides itself where they are: every blob is asked
+    for (HEAD) in each repository that uses it and, when `deep`, read back and hashed once per registry however
+    many images share it."""
 
-    def __init__(self, client: Registry, target: RegistryTarget, *, deep: bool):
-        self.client, self.target, self.deep = client, target, deep
+    def __init__(self, registries: Registries, target: RegistryTarget, *, deep: bool):
+        self.registries, self.target, self.deep = registries, target, deep
         self._lock = threading.Lock()
-        self._reads: dict[str, Future[str]] = {}  # digest -> "" (sound) or what is wrong with it
+        self._reads: dict[tuple[str, str], Future[str]] = {}  # (host, digest) -> "" (sound) or what is wrong
 
     def job(self, job: Job) -> Finding:
-        repo = self.target.repo(job.path)
-        at = f"{self.client.host}/{repo}" + (f":{job.ref}" if job.source.tag else f"@{job.ref}")
-        top = self.client.get_manifest(repo, job.ref)
+        return self._at(str(job.source), self.target.client, self.target.repo(job.path), job.source, job.ref)
+
+    def local(self, ref: Reference) -> Finding:
+        """An artifact the site's own registry provides (the vGPU guest driver), checked at its reference."""
+        try:
+            return self._at(str(ref), self.registries.client(ref.host), ref.path, ref, ref.ref)
+        except OciError as exc:
+            return Finding(str(ref), str(ref), "missing", f"its registry did not answer: {exc}")
+
+    def _at(self, artifact: str, client: Registry, repo: str, source: Reference, ref: str) -> Finding:
+        at = f"{client.host}/{repo}" + (f":{ref}" if source.tag else f"@{ref}")
+        top = client.get_manifest(repo, ref)
         if top is None:
-            return Finding(str(job.source), at, "missing", "no manifest")
-        if job.source.digest and top.digest != job.source.digest:
-            return Finding(str(job.source), at, "digest", f"the mirror has {top.digest}")
-        problems = list(self._problems(repo, top))
+            return Finding(artifact, at, "missing", "no manifest")
+        if source.digest and top.digest != source.digest:
+            return Finding(artifact, at, "digest", f"the registry has {top.digest}")
+        problems = list(self._problems(client, repo, top))
         if problems:
             worst: Status = "corrupt" if any(kind == "corrupt" for kind, _ in problems) else "incomplete"
-            return Finding(str(job.source), at, worst, "; ".join(text for _, text in problems))
-        return Finding(str(job.source), at, "ok", top.digest)
+            return Finding(artifact, at, worst, "; ".join(text for _, text in problems))
+        return Finding(artifact, at, "ok", top.digest)
 
-    def _problems(self, repo: str, manifest: Manifest) -> Iterator[tuple[Status, str]]:
+    def _problems(self, client: Registry, repo: str, manifest: Manifest) -> Iterator[tuple[Status, str]]:
         for desc in manifest.blobs():
             digest = str(desc["digest"])
-            if not self.client.has_blob(repo, digest):
+            if not client.has_blob(repo, digest):
                 yield "incomplete", f"blob {digest} missing"
-            elif self.deep and (wrong := self._read_back(repo, digest, int(desc["size"]))):
+            elif self.deep and (wrong := self._read_back(client, repo, digest, int(desc["size"]))):
                 yield "corrupt", wrong
         for desc in manifest.children():
-            child = self.client.get_manifest(repo, str(desc["digest"]))
+            child = client.get_manifest(repo, str(desc["digest"]))
             if child is None:
                 platform = desc.get("platform", {})
                 yield "incomplete", (f"platform {platform.get('os', '?')}/{platform.get('architecture', '?')} "
                                      f"{desc['digest']} missing")
             else:
-                yield from self._problems(repo, child)
+                yield from self._problems(client, repo, child)
 
-    def _read_back(self, repo: str, digest: str, size: int) -> str:
+    def _read_back(self, client: Registry, repo: str, digest: str, size: int) -> str:
         with self._lock:
-            read = self._reads.get(digest)
+            read = self._reads.get((client.host, digest))
             mine = read is None
             if read is None:
-                read = self._reads[digest] = Future()
+                read = self._reads[(client.host, digest)] = Future()
         if mine:
             try:
-                for _ in self.client.blob_chunks(repo, digest, size):
+                for _ in client.blob_chunks(repo, digest, size):
                     pass
                 read.set_result("")
             except DigestMismatch as exc:
@@ -91,15 +103,14 @@ class MirrorCheck:
         return read.result()
 
 
-def check(jobs: list[Job], destination: str, *, plain_http: bool = False, authfile: Path | None = None,
-          deep: bool = False, workers: int = 8) -> list[Finding]:
-    """A finding per job, in the jobs' order."""
-    registries = Registries(plain_http=plain_http, authfile=authfile)
+def check(jobs: list[Job], destination: str, *, local: list[Reference] | None = None, plain_http: bool = False,
+          authfile: Path | None = None, deep: bool = False, workers: int = 8) -> list[Finding]:
+    """A finding per job, in the jobs' order, then one per `local` reference (checked in its own registry)."""
+    registries = Registries(plain_http=plain_http, authfile=authfile, retries=CHECK_RETRIES)
     try:
-        target = RegistryTarget(destination, registries)
-        checker = MirrorCheck(target.client, target, deep=deep)
+        checker = MirrorCheck(registries, RegistryTarget(destination, registries), deep=deep)
         with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
-            return list(pool.map(checker.job, jobs))
+            return list(pool.map(checker.job, jobs)) + list(pool.map(checker.local, local or []))
     finally:
         registries.close()
 

@@ -12,7 +12,6 @@ from airgap.oci import Copier, Job, Reference, Registries, RegistryTarget, Stats
 
 if TYPE_CHECKING:
     from airgap.bom import Bom
-    from paictl.offline import StackConfig
 
 
 class ImageListError(ValueError):
@@ -37,13 +36,6 @@ def read_image_list(path: Path) -> list[Reference]:
     if not refs:
         raise ImageListError(f"--images {path}: no image references in the file")
     return refs
-
-
-def stack_jobs(stack: StackConfig) -> list[Job]:
-    """Jobs for every image, chart and model artifact in the stack's bill of materials."""
-    from airgap.bom import stack_bill_of_materials
-
-    return list(bom_jobs(stack_bill_of_materials(stack)).values())
 
 
 def bom_jobs(bill: Bom) -> dict[str, Job]:

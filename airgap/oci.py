@@ -528,8 +528,8 @@ class Target(Protocol):
 class Registries:
     """A `Source` over any number of registry hosts, with credentials from the docker config file."""
 
-    def __init__(self, *, plain_http: bool = False, authfile: Path | None = None):
-        self._plain_http = plain_http
+    def __init__(self, *, plain_http: bool = False, authfile: Path | None = None, retries: int = 8):
+        self._plain_http, self._retries = plain_http, retries
         self._credentials = load_credentials(authfile)
         self._clients: dict[str, Registry] = {}
         self._lock = threading.Lock()
@@ -538,7 +538,7 @@ class Registries:
         with self._lock:
             if host not in self._clients:
                 self._clients[host] = Registry(host, plain_http=self._plain_http,
-                                               credentials=self._credentials.get(host))
+                                               credentials=self._credentials.get(host), retries=self._retries)
             return self._clients[host]
 
     def manifest(self, repo: Repo, ref: str) -> Manifest | None:

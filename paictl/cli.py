@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airgap.mirror import ImageListError, TerminalProgress
-from airgap.oci import Job, OciError
+from airgap.oci import Job, OciError, Reference
 
 if TYPE_CHECKING:
     from paictl.offline import StackConfig
@@ -70,12 +70,21 @@ def _bom(args: argparse.Namespace) -> int:
 
 
 def _airgap_jobs(args: argparse.Namespace) -> list[Job]:
-    from airgap.mirror import jobs_for, read_image_list, stack_jobs
+    return _airgap_source(args)[0]
+
+
+def _airgap_source(args: argparse.Namespace) -> tuple[list[Job], list[Reference]]:
+    """The jobs of the --images list or of the stack's bill of materials, and the stack's `local` artifacts (in
+    the site's own registry already: the vGPU guest driver)."""
+    from airgap.mirror import bom_jobs, jobs_for, read_image_list
 
     if args.images:
-        return jobs_for(read_image_list(args.images))
+        return jobs_for(read_image_list(args.images)), []
+    from airgap.bom import stack_bill_of_materials
+
     args.config_file = None
-    return stack_jobs(_stack_config(args))
+    bill = stack_bill_of_materials(_stack_config(args))
+    return list(bom_jobs(bill).values()), [Reference.parse(e.ref) for e in bill.entries if e.status == "local"]
 
 
 def _airgap_mirror(args: argparse.Namespace) -> int:
@@ -111,7 +120,8 @@ def _airgap_import(args: argparse.Namespace) -> int:
 def _airgap_check(args: argparse.Namespace) -> int:
     from airgap import check
 
-    findings = check.check(_airgap_jobs(args), args.on, plain_http=args.plain_http, authfile=args.authfile,
+    jobs, local = _airgap_source(args)
+    findings = check.check(jobs, args.on, local=local, plain_http=args.plain_http, authfile=args.authfile,
                            deep=args.deep, workers=args.workers)
     sys.stdout.write(check.to_json(findings) if args.format == "json" else check.to_table(findings))
     if args.format == "json":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import StartRegistry
-from registries import RegistryProcess, Seeded, seed
+from registries import RegistryProcess, Seeded, gzip_layer, push_image, seed
 
 from airgap.check import check
 from airgap.mirror import jobs_for, mirror
@@ -86,7 +86,7 @@ def test_a_pinned_digest_the_mirror_does_not_hold(start_registry: StartRegistry)
     other = seeded.manifests[f"{seeded.host}/team/app-1:v1"].digest
     pinned = f"{seeded.host}/team/app-0:v0@{other}"
     status, detail = findings(seeded, target, [pinned])[pinned]
-    assert (status, detail) == ("digest", f"the mirror has {seeded.manifests[f'{seeded.host}/team/app-0:v0'].digest}")
+    assert (status, detail) == ("digest", f"the registry has {seeded.manifests[f'{seeded.host}/team/app-0:v0'].digest}")
 
 
 def test_changed_bytes_on_the_mirror_are_found_only_by_a_deep_check(start_registry: StartRegistry) -> None:
@@ -103,6 +103,21 @@ def test_changed_bytes_on_the_mirror_are_found_only_by_a_deep_check(start_regist
                if base in {b["digest"] for b in m.blobs()} or m.children()}
     assert set(bad) == sharing and len(bad) == 4  # three images and the index's amd64 platform
     assert all(deep[ref][0] == "corrupt" and f"blob {base}" in detail for ref, detail in bad.items())
+
+
+def test_what_the_site_provides_itself_is_checked_where_it_is(start_registry: StartRegistry) -> None:
+    """The vGPU guest driver (a `local` entry of the bill of materials) is in the site's own registry, not the
+    mirror: it is checked at its own reference."""
+    site, mirror = start_registry("site"), start_registry("mirror")
+    client = Registry(site.host, plain_http=True)
+    driver = push_image(client, "nvidia/vgpu-guest-driver", "580.95.05-ubuntu22.04", [gzip_layer("driver", 4096)])
+    client.close()
+    refs = [f"{site.host}/nvidia/vgpu-guest-driver:580.95.05-ubuntu22.04",
+            f"{site.host}/nvidia/vgpu-guest-driver:580.95.05-ubuntu24.04", "127.0.0.1:1/nvidia/driver:1"]
+    found = check([], f"{mirror.host}/site", local=[Reference.parse(r) for r in refs], plain_http=True)
+    assert [(f.at, f.status) for f in found] == [(refs[0], "ok"), (refs[1], "missing"), (refs[2], "missing")]
+    assert found[0].detail == driver.digest and found[1].detail == "no manifest"
+    assert found[2].detail.startswith("its registry did not answer: GET 127.0.0.1:1/v2/nvidia/driver/manifests/1")
 
 
 def test_cli_exit_codes_and_json(start_registry: StartRegistry, tmp_path: Path) -> None:
@@ -130,7 +145,9 @@ def test_a_stack_against_an_empty_mirror_lists_every_artifact_missing(start_regi
     assert result.returncode == 1, result.stderr
     found = json.loads(result.stdout)["findings"]
     assert {f["status"] for f in found} == {"missing"}
-    assert len(found) == len(bom["images"]) + len(bom["charts"]) + len(bom["models"]) > 60
+    local = [e["ref"] for e in bom["entries"] if e["status"] == "local"]  # the vGPU guest driver, checked in place
+    assert len(found) == len(bom["images"]) + len(bom["charts"]) + len(bom["models"]) + len(local) > 60
+    assert [f["at"] for f in found[-len(local):]] == local
 
 
 @pytest.mark.parametrize("args, message", [

@@ -481,14 +481,13 @@ def test_a_classic_chart_lands_as_a_helm_oci_artifact(start_registry: StartRegis
         mirror([classic_job(f"{url}#demo:9.9.9")], target.host, plain_http=True)
 
 
-def test_stack_jobs_cover_the_bill_of_materials() -> None:
+def test_bom_jobs_cover_the_bill_of_materials() -> None:
     from airgap.bom import stack_bill_of_materials
-    from airgap.mirror import stack_jobs
+    from airgap.mirror import bom_jobs
     from paictl.offline import load_stack_file, stack_path
 
-    stack = load_stack_file(stack_path("airgap"), "airgap")
-    bill = stack_bill_of_materials(stack)
-    jobs = stack_jobs(stack)
+    bill = stack_bill_of_materials(load_stack_file(stack_path("airgap"), "airgap"))
+    jobs = list(bom_jobs(bill).values())
     assert len(jobs) == len(set(bill.images)) + len(bill.models) + len(bill.charts)
     charts = [job for job in jobs if job.path.startswith("charts/")]
     assert len(charts) == len(bill.charts)
