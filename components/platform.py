@@ -93,7 +93,8 @@ class Platform(pulumi.ComponentResource):
                 child,
             )
         # Harbor and what serves it never pull from a mirror on that Harbor: the bootstrap registry instead.
-        chain, chain_login = harbor_chain_registry(cfg), mirror_login(cfg, harbor_chain_registry(cfg))
+        chain = harbor_chain_registry(cfg)
+        chain_login = mirror_login(cfg, chain)
         self.cert_manager = CertManager(f"{name}-cert-manager",
                                         CertManagerArgs(registry=chain, mirror_login=chain_login), child)
         self.kserve = Kserve(
