@@ -90,14 +90,19 @@ def read_base(path: Path) -> Base:
     source = BundleSource(path)
     homes = dict(source.base_homes)
     for job in source.jobs():
-        pending = [source.manifest(Repo(None, job.path), job.ref)]
-        while pending:
-            manifest = pending.pop()
-            if manifest is None:
-                raise BundleError(f"{path}: {job.path}:{job.ref} is listed but its manifest is missing")
+        for manifest in _manifests([job.ref], _loader(source, job)):
             homes.update({str(d["digest"]): job.path for d in manifest.blobs() if str(d["digest"]) not in homes})
-            pending += [source.manifest(Repo(None, job.path), str(d["digest"])) for d in manifest.children()]
     return Base(path.name, hashlib.sha256(source._read(INDEX_FILE)).hexdigest(), homes)
+
+
+def _loader(source: BundleSource, job: Job) -> Callable[[str], Manifest]:
+    """A job's manifests out of a bundle, by tag or digest; one it lists but lacks is an altered bundle."""
+    def load(ref: str) -> Manifest:
+        found = source.manifest(Repo(None, job.path), ref)
+        if found is None:
+            raise BundleError(f"{source.path}: {job.path}:{job.ref} is listed but its manifest is missing")
+        return found
+    return load
 
 
 class LayoutTarget:
@@ -184,18 +189,26 @@ def _describe(data: bytes) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-def _reachable(root: Path, index: dict[str, Any]) -> set[str]:
-    """Every blob the index reaches (manifests, platforms, configs, layers): what the tar carries."""
+def _manifests(tops: Iterable[str], load: Callable[[str], Manifest]) -> Iterator[Manifest]:
+    """Each manifest reachable from `tops` (tags or digests), once: the tops and the platforms of every index."""
     seen: set[str] = set()
-    pending = [str(e["digest"]) for e in index["manifests"]]
+    pending = list(tops)
     while pending:
         digest = pending.pop()
         if digest in seen:
             continue
         seen.add(digest)
-        manifest = Manifest(_blob_path(root, digest).read_bytes(), "")
-        body = manifest.body
-        pending += [str(d["digest"]) for d in body.get("manifests", [])]
+        manifest = load(digest)
+        pending += [str(d["digest"]) for d in manifest.children()]
+        yield manifest
+
+
+def _reachable(root: Path, index: dict[str, Any]) -> set[str]:
+    """Every blob the index reaches (manifests, platforms, configs, layers): what the tar carries."""
+    seen: set[str] = set()
+    tops = [str(e["digest"]) for e in index["manifests"]]
+    for manifest in _manifests(tops, lambda digest: Manifest(_blob_path(root, digest).read_bytes(), "")):
+        seen.add(manifest.digest)
         seen.update(str(d["digest"]) for d in manifest.blobs())
     return seen
 
