@@ -47,16 +47,17 @@ class MirrorCheck:
         self._reads: dict[tuple[str, str], Future[str]] = {}  # (host, digest) -> "" (sound) or what is wrong
 
     def job(self, job: Job) -> Finding:
-        return self._at(str(job.source), self.target.client, self.target.repo(job.path), job.source, job.ref)
+        return self._at(job, self.target.client, self.target.repo(job.path))
 
     def local(self, ref: Reference) -> Finding:
         """An artifact the site's own registry provides (the vGPU guest driver), checked at its reference."""
         try:
-            return self._at(str(ref), self.registries.client(ref.host), ref.path, ref, ref.ref)
+            return self._at(Job(ref, ref.path), self.registries.client(ref.host), ref.path)
         except OciError as exc:
             return Finding(str(ref), str(ref), "missing", f"its registry did not answer: {exc}")
 
-    def _at(self, artifact: str, client: Registry, repo: str, source: Reference, ref: str) -> Finding:
+    def _at(self, job: Job, client: Registry, repo: str) -> Finding:
+        artifact, source, ref = str(job.source), job.source, job.ref
         at = f"{client.host}/{repo}" + (f":{ref}" if source.tag else f"@{ref}")
         top = client.get_manifest(repo, ref)
         if top is None:
