@@ -639,14 +639,15 @@ def _bootstrap_errors(cfg: PlatformConfig) -> list[str]:
     """A mirror on this stack's own Harbor needs a bootstrap registry outside the stack, and only then."""
     mirror, bootstrap = cfg.registry.mirror, cfg.registry.bootstrap
     own = harbor_host(cfg) if cfg.harbor is not None else None
-    if mirror_on_own_harbor(cfg) and not bootstrap:
+    on_own = mirror_on_own_harbor(cfg)
+    if on_own and not bootstrap:
         return [f"pai:registry.mirror: {mirror} is on this stack's own Harbor, which cannot serve its own images, "
                 "nor those of cert-manager and the Gateway in front of it, before it runs: set "
                 "pai:registry.bootstrap to a registry outside this stack that holds them"]
     if bootstrap and bootstrap.split("/")[0] == own:
         return [f"pai:registry.bootstrap: {bootstrap} is this stack's own Harbor; it must be a registry outside "
                 "this stack"]
-    if bootstrap and not mirror_on_own_harbor(cfg):
+    if bootstrap and not on_own:
         where = f"({own})" if own else "(pai:harbor is not set)"
         return [f"pai:registry.bootstrap: only for a pai:registry.mirror on this stack's own Harbor {where}; "
                 + (f"{mirror} is not" if mirror else "pai:registry.mirror is not set")]
