@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from registries import RegistryProcess
 
+from components import namespaces
 from components.platform import deploy
 from paictl.offline import RecordingMonitor, Registered, StackConfig, load_stack_file, run_offline, stack_path
 from paictl.plan import HELM_RELEASE, is_kubernetes_object
@@ -18,6 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
 
 Program = Callable[..., list[Registered]]
+# Where Harbor and what serves it run: they pull from pai:registry.bootstrap when the mirror is on that Harbor.
+HARBOR_CHAIN_NAMESPACES = frozenset({namespaces.HARBOR, namespaces.CERT_MANAGER, namespaces.GATEWAY,
+                                     namespaces.AI_GATEWAY})
 
 
 def stack_config(values: dict[str, Any], secrets: dict[str, str] | None = None, stack: str = "test") -> StackConfig:

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Program, minimal, objects, of_kind, releases
+from conftest import HARBOR_CHAIN_NAMESPACES, REPO, Program, minimal, objects, of_kind, releases
 from google.protobuf import json_format
 from pulumi.runtime import rpc
 from schemas import validate_object
 
-from components import namespaces
 from components.model_endpoints import GALLERY_PULL_SECRET, MODEL_SERVICE_ACCOUNT
 from components.platform import deploy
 from paictl.cli import main
@@ -165,7 +164,6 @@ MIRROR_ACCOUNT = ("pai:mirrorPullUsername", "pai:mirrorPullPassword")
 MIRROR_PULL = "mirror-pull"  # the airgap stack's pai:registry.pullSecret
 MIRROR_HOST = "harbor.pai.prod.example.internal"  # its pai:registry.mirror up to the first /
 BOOTSTRAP_HOST = "registry.prod.example.internal"  # its pai:registry.bootstrap: Harbor and what serves it pull there
-HARBOR_CHAIN = {namespaces.HARBOR, namespaces.CERT_MANAGER, namespaces.GATEWAY, namespaces.AI_GATEWAY}
 MIRROR_USER = "offline-placeholder-for-pai:mirrorPullUsername"  # what the offline runner passes for secure: values
 MIRROR_PASSWORD = "offline-placeholder-for-pai:mirrorPullPassword"
 TENANCY = "pai:tenancy:Tenancy::platform-tenancy"
@@ -291,10 +289,10 @@ def test_the_mirror_pull_secret_is_the_accounts_docker_config_and_a_secret() -> 
     for raw in raws:
         data = raw["stringData"]
         assert data[rpc._special_sig_key] == rpc._special_secret_sig  # a Pulumi secret on the wire
-        host = BOOTSTRAP_HOST if raw["metadata"]["namespace"] in HARBOR_CHAIN else MIRROR_HOST
+        host = BOOTSTRAP_HOST if raw["metadata"]["namespace"] in HARBOR_CHAIN_NAMESPACES else MIRROR_HOST
         assert json.loads(data["value"][".dockerconfigjson"]) == {
             "auths": {host: {"username": "mirror-reader", "password": "Mirror-Pw-5e1b77", "auth": auth}}}
-    assert {r["metadata"]["namespace"] for r in raws} >= HARBOR_CHAIN
+    assert {r["metadata"]["namespace"] for r in raws} >= HARBOR_CHAIN_NAMESPACES
 
 
 def test_the_mirror_password_never_appears_in_the_plan_or_its_files(tmp_path: Path,

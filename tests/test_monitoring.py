@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Program, minimal, of_kind, releases
+from conftest import HARBOR_CHAIN_NAMESPACES, Program, minimal, of_kind, releases
 from promql import exporters
 from schemas import REFERENCE, chart_defaults, validate_helm_values, validate_object
 
@@ -205,8 +205,7 @@ def test_airgap_stack_keeps_kueue_and_monitoring_on_the_mirror(run_stack: Runner
     records = run_stack("airgap")
     mirror = "harbor.pai.prod.example.internal/mirror"
     for release in releases(records):
-        if release["namespace"] in (namespaces.HARBOR, namespaces.CERT_MANAGER, namespaces.GATEWAY,
-                                    namespaces.AI_GATEWAY):
+        if release["namespace"] in HARBOR_CHAIN_NAMESPACES:
             continue  # Harbor and what serves it come from pai:registry.bootstrap (tests/test_harbor.py)
         assert release["chart"].startswith(f"oci://{mirror}/charts/"), release["chart"]
         assert not [s for s in strings(release["values"]) if s.startswith(PUBLIC_REGISTRIES)], release["chart"]
