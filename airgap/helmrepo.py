@@ -111,11 +111,11 @@ class ClassicCharts:
             return None  # no fallback tags or platforms for a packaged chart
         return self.registries.manifest(repo, ref)
 
-    def blob_chunks(self, repo: Repo, digest: str, size: int) -> Iterator[Chunk]:
+    def blob_chunks(self, repo: Repo, digest: str, size: int, partial: Path | None = None) -> Iterator[Chunk]:
         path = self.blobs.get(digest)
         if path is None:
-            return self.registries.blob_chunks(repo, digest, size)
-        return file_chunks(path)
+            return self.registries.blob_chunks(repo, digest, size, partial)
+        return file_chunks(path, partial.stat().st_size if partial else 0)
 
     def referrers(self, repo: Repo, digest: str) -> list[dict[str, Any]] | None:
         if (repo.host, repo.path) in {(h, p) for h, p, _ in self.manifests}:
