@@ -314,7 +314,7 @@ class Response:
         length = self._resp.length  # None when not declared; 0 for a HEAD
         if length is not None and length > limit:
             self.release()
-            raise BadInput(f"{self._what}: the answer is {length} bytes, more than the {limit} accepted")
+            raise BadInput(f"{self._what}: the answer is {length} bytes, more than the {limit} bytes accepted")
         data = bytearray()
         for chunk in self.chunks():
             data += chunk
@@ -507,6 +507,9 @@ class Registry:
                     conn.close()
                 if watch and _WATCHDOG.disarm(watch):
                     raise OciError(f"{what}: no answer within its deadline") from exc
+                if isinstance(exc, ssl.SSLCertVerificationError):
+                    raise OciError(f"{self.host}: its TLS certificate is not trusted ({exc.verify_message}); give "
+                                   "the certificate authority that signed it with --ca-file") from exc
                 last, attempt = f"{type(exc).__name__}: {exc}", attempt + 1
                 if self._down:
                     raise self._down from exc
