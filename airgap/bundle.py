@@ -397,27 +397,31 @@ class BundleSource:
             if name and self.by_name.get(name) != image["digest"]:
                 raise MalformedBundle(f"{self.path}: {image['source']} is listed at {image['digest']}, index.json "
                                       f"names {self.by_name.get(name, 'nothing')} at {name}")
-        pending = [(digest, f"index.json {name}") for name, digest in self.by_name.items()]
-        pending += [(image["digest"], image["source"]) for image in self.images]
+        pending: list[tuple[str, str, int | None]] = [(self.by_name[str(e["annotations"][REF_NAME])],
+                                                       "index.json", e.get("size")) for e in self.index["manifests"]]
+        pending += [(image["digest"], image["source"], None) for image in self.images]
         seen: set[str] = set()
         while pending:
-            digest, parent = pending.pop()
+            digest, parent, size = pending.pop()
             if digest in seen:
                 continue
             seen.add(digest)
-            manifest = self._manifest_file(digest, parent)
+            manifest = self._manifest_file(digest, parent, size)
             try:
                 blobs, children = manifest.blobs(), manifest.children()
             except BadInput as exc:
                 raise MalformedBundle(str(exc)) from exc
             for desc in blobs:
                 self._check_blob(str(desc["digest"]), int(desc["size"]), digest)
-            pending += [(str(d["digest"]), f"index {digest}") for d in children]
+            pending += [(str(d["digest"]), f"index {digest}", int(d["size"])) for d in children]
 
-    def _manifest_file(self, digest: str, parent: str) -> Manifest:
+    def _manifest_file(self, digest: str, parent: str, size: int | None) -> Manifest:
         name = _member_name(digest)
         if name not in self.members:
             raise MalformedBundle(f"{self.path}: manifest {digest} (of {parent}) is not in the bundle")
+        if size is not None and self.members[name].size != size:
+            raise MalformedBundle(f"{self.path}: manifest {digest} is {self.members[name].size} bytes, {parent} "
+                                  f"says {size}")
         data = self._read(name, MAX_MANIFEST)
         if sha256_digest(data) != digest:
             raise BundleError(f"{self.path}: manifest {digest} was altered")

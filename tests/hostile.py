@@ -21,7 +21,7 @@ from typing import Any
 
 from airgap.oci import OCI_INDEX, OCI_MANIFEST, Manifest, sha256_digest
 
-Handler = Callable[["Exchange"], None]
+Handler = Callable[["Exchange"], object]
 
 
 @dataclass

@@ -6,6 +6,7 @@ rejected credentials, Ctrl-C)."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import os
@@ -19,8 +20,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, StartRegistry
-from hostile import Exchange, HostileRegistry, descriptor, files_under, index_of
-from registries import gzip_layer, push_image, seed
+from hostile import Exchange, HostileRegistry, files_under, index_of
+from registries import seed
 
 from airgap.mirror import TerminalProgress, jobs_for
 from airgap.oci import OCI_INDEX, BadInput, OciError, Reference, Registry, sha256_digest
@@ -84,7 +85,7 @@ def test_a_digest_that_is_not_sha256_hex_is_refused_before_anything_is_written(
 def test_a_tag_header_that_is_not_a_digest_is_not_pinned(hostile: HostileRegistry) -> None:
     hostile.add_image("team/app", "v1", [b"layer"])
     hostile.on("HEAD", "/manifests/v1", lambda ex: ex.send(200, headers={"Docker-Content-Digest": "sha256:../x"}))
-    with pytest.raises(BadInput, match="Docker-Content-Digest.*is not a digest"):
+    with pytest.raises(BadInput, match=r"Docker-Content-Digest.*is not a digest"):
         Registry(hostile.host, plain_http=True).manifest_digest("team/app", "v1")
 
 
@@ -120,8 +121,8 @@ def test_credentials_never_go_to_a_plain_http_realm_of_a_tls_registry(tmp_path: 
 
 def test_a_realm_on_another_scheme_or_a_remote_plain_host_is_refused(hostile: HostileRegistry) -> None:
     for realm in ("https://127.0.0.1:1/token", "http://example.com/token", "ftp://127.0.0.1/token"):
-        hostile.on("GET", "/manifests/", lambda ex, realm=realm: ex.send(
-            401, b"", {"WWW-Authenticate": f'Bearer realm="{realm}"'}))
+        challenge = {"WWW-Authenticate": f'Bearer realm="{realm}"'}
+        hostile.on("GET", "/manifests/", functools.partial(Exchange.send, status=401, headers=challenge))
         client = Registry(hostile.host, plain_http=True, credentials=("u", "p"))
         with pytest.raises(BadInput, match="refused its token realm"):
             client.get_manifest("team/app", "v1")
@@ -271,7 +272,7 @@ def test_malformed_auth_files_and_token_replies_are_one_line(hostile: HostileReg
     realm = {"WWW-Authenticate": f'Bearer realm="http://{hostile.host}/token"'}
     hostile.on("GET", "/manifests/", lambda ex: ex.send(401, b"", realm))
     for reply in (b"not json", b"[]", b'{"token": 5}', b'{"nothing": "here"}', b'{"token": "a\\nb"}'):
-        hostile.on("GET", "/token", lambda ex, reply=reply: ex.send(200, reply))
+        hostile.on("GET", "/token", functools.partial(Exchange.send, status=200, body=reply))
         line = one_line_error(paictl("airgap", "check", "--images", str(images), "--on", hostile.host,
                                      "--plain-http"))
         assert f"token endpoint http://{hostile.host}/token for {hostile.host}" in line
