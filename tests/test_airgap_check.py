@@ -139,10 +139,11 @@ def test_cli_exit_codes_and_json(start_registry: StartRegistry, tmp_path: Path) 
 
 def test_a_stack_against_an_empty_mirror_lists_every_artifact_missing(start_registry: StartRegistry,
                                                                       tmp_path: Path) -> None:
+    """--config-file names the same stack as --stack does (mirror, export and check take either)."""
     empty = start_registry("empty")
     bom = json.loads(paictl("airgap", "bom", "--stack", "airgap", "--format", "json").stdout)
-    result = paictl("airgap", "check", "--stack", "airgap", "--on", f"{empty.host}/mirror", "--plain-http",
-                    "--format", "json")
+    result = paictl("airgap", "check", "--config-file", "stacks/Pulumi.airgap.yaml", "--on", f"{empty.host}/mirror",
+                    "--plain-http", "--format", "json")
     assert result.returncode == 1, result.stderr
     found = json.loads(result.stdout)["findings"]
     assert {f["status"] for f in found} == {"missing"}
@@ -158,3 +159,11 @@ def test_bad_input_names_the_file(args: list[str], message: str, start_registry:
     result = paictl("airgap", "check", *args, "--on", "127.0.0.1:1", "--plain-http")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {message}"
+
+
+@pytest.mark.parametrize("command", [["mirror", "--to", "127.0.0.1:1"], ["export", "--out", "b.tar"],
+                                     ["check", "--on", "127.0.0.1:1"]])
+def test_a_config_file_is_read_like_plan_reads_it(command: list[str]) -> None:
+    result = paictl("airgap", *command, "--config-file", "/nonexistent/Pulumi.x.yaml")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: /nonexistent/Pulumi.x.yaml: no such stack file")
