@@ -262,16 +262,19 @@ class _Watchdog:
         self._armed: dict[int, tuple[float, socket.socket]] = {}
         self._fired: set[int] = set()
         self._next = 0
+        self._wakes = float("inf")  # when the thread next looks, unless woken
         self._thread: threading.Thread | None = None
 
     def arm(self, sock: socket.socket, seconds: float) -> int:
         with self._cond:
             self._next += 1
-            self._armed[self._next] = (time.monotonic() + seconds, sock)
+            at = time.monotonic() + seconds
+            self._armed[self._next] = (at, sock)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="oci-deadlines", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if at < self._wakes:
+                self._cond.notify()
             return self._next
 
     def disarm(self, key: int) -> bool:
@@ -292,8 +295,8 @@ class _Watchdog:
                     self._fired.add(key)
                     with contextlib.suppress(OSError):
                         socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: safe under TLS too
-                due = min((at for at, _ in self._armed.values()), default=None)
-                self._cond.wait(None if due is None else max(due - now, 0.01))
+                self._wakes = min((at for at, _ in self._armed.values()), default=float("inf"))
+                self._cond.wait(None if self._wakes == float("inf") else max(self._wakes - now, 0.01))
 
 
 _WATCHDOG = _Watchdog()
@@ -315,13 +318,13 @@ class Response:
         if length is not None and length > limit:
             self.release()
             raise BadInput(f"{self._what}: the answer is {length} bytes, more than the {limit} bytes accepted")
-        data = bytearray()
-        for chunk in self.chunks():
-            data += chunk
-            if len(data) > limit:
-                self.release()
-                raise BadInput(f"{self._what}: the answer runs past the {limit} bytes accepted")
-        return bytes(data)
+        try:
+            data = self._resp.read(limit + 1)
+        finally:
+            self.release()
+        if len(data) > limit:
+            raise BadInput(f"{self._what}: the answer runs past the {limit} bytes accepted")
+        return data
 
     def text(self) -> str:
         """The start of the body, for a message; a longer body is not read (its connection is closed)."""
