@@ -39,6 +39,7 @@ from airgap.oci import (
     MAX_MANIFEST,
     OCI_INDEX,
     OCI_MANIFEST,
+    REPO_PATH,
     BadInput,
     Chunk,
     Copier,
@@ -61,7 +62,6 @@ FORMAT = "pai-airgap-bundle/v1"
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 MAX_INDEX = 64 << 20  # pai-bundle.json and index.json: read whole, so bounded
-REPO_PATH = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
 BLOB_FILE = re.compile(r"blobs/sha256/[0-9a-f]{64}")
 
 

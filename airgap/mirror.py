@@ -24,6 +24,8 @@ def read_image_list(path: Path) -> list[Reference]:
         lines = path.read_text().splitlines()
     except OSError as exc:
         raise ImageListError(f"--images {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ImageListError(f"--images {path}: not a text file ({exc.reason} at byte {exc.start})") from exc
     refs: list[Reference] = []
     for number, line in enumerate(lines, 1):
         text = line.split("#", 1)[0].strip()

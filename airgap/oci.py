@@ -103,11 +103,12 @@ def checked_descriptor(desc: object, where: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------- references
 
-_REF = re.compile(
-    r"^(?P<host>[A-Za-z0-9.-]+(?::[0-9]+)?)/(?P<path>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
-)
+_HOST = r"[A-Za-z0-9.-]+(?::[0-9]+)?"
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+REPO_PATH = re.compile(_PATH)  # a repository path: never "..", never absolute
+_REF = re.compile(rf"^(?P<host>{_HOST})/(?P<path>{_PATH})"
+                  r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+_DESTINATION = re.compile(rf"{_HOST}(?:/{_PATH})?")  # REGISTRY[/prefix]
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,9 @@ class AuthFile:
             if creds:
                 self._auths[_auth_host(key)] = creds
         self._helpers = {_auth_host(key): str(name) for key, name in helpers.items()}
+        for name in [*self._helpers.values(), *([store] if store else [])]:
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name.startswith("."):
+                raise BadInput(f"auth file {self.path}: {name[:80]!r} is not a credential helper name")
         self._store = store
         for alias in ("docker.io", "index.docker.io"):
             if alias in self._auths:
@@ -845,6 +849,8 @@ class RegistryTarget:
 
     def __init__(self, destination: str, sources: Registries, *, repair: bool = False):
         host, _, prefix = destination.removeprefix("oci://").strip("/").partition("/")
+        if not _DESTINATION.fullmatch(destination.removeprefix("oci://").strip("/")):
+            raise BadInput(f"{destination!r} is not REGISTRY[/prefix] (host[:port], then lowercase path parts)")
         self.client, self.prefix, self.repair = sources.client(host), prefix, repair
 
     def repo(self, path: str) -> str:

@@ -138,6 +138,12 @@ def _airgap_check(args: argparse.Namespace) -> int:
     return 0 if all(f.status == "ok" for f in findings) else EXIT_FAILED_CHECK
 
 
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers from 1 to 256")
+    return int(text)
+
+
 def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     airgap = commands.add_parser("airgap", help="air-gapped sites: bill of materials, mirroring, bundles")
     airgap_commands = airgap.add_subparsers(dest="airgap_command", required=True)
@@ -182,7 +188,7 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         cmd.add_argument("--plain-http", action="store_true", help="plain HTTP, for loopback registries only")
         cmd.add_argument("--authfile", type=Path, help="docker config file (default $REGISTRY_AUTH_FILE, "
                          "~/.docker/config.json)")
-        cmd.add_argument("--workers", type=int, default=8, help="concurrent transfers or checks (default 8)")
+        cmd.add_argument("--workers", type=_workers, default=8, help="concurrent transfers or checks (default 8)")
         cmd.add_argument("--ca-file", type=Path, help="PEM certificate authorities to trust besides the system's "
                          "(a private registry's own CA)")
     landed = "what already landed on the target is kept; run the same command again: it sends only what is missing"
@@ -191,7 +197,7 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         f"the blobs fetched so far are kept in {args.out}.staging (a blob cut short too); run the same command "
         "again: it fetches only what is missing"))
     import_cmd.set_defaults(run=_airgap_import, kept=lambda args: landed)
-    check_cmd.set_defaults(run=_airgap_check)
+    check_cmd.set_defaults(run=_airgap_check, kept=lambda args: "the check wrote nothing; run it again")
 
 
 def parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -201,7 +201,7 @@ def test_malformed_bundle_indexes_are_one_line_with_exit_2(exported: tuple[Seede
 
 def test_a_signed_bundle_round_trip_and_openssl_verifies_the_same_signature(
         exported: tuple[Seeded, Path, Path, Path], start_registry: StartRegistry, tmp_path: Path) -> None:
-    seeded, bundle, key, pub = exported
+    _, bundle, key, pub = exported
     files = unpack(bundle)
     (tmp_path / INDEX).write_bytes(files[INDEX])
     (tmp_path / "sig.der").write_bytes(base64.b64decode(files[SIGNATURE]))

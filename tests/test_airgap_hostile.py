@@ -299,6 +299,12 @@ def test_bad_paths_and_keys_are_one_line(hostile: HostileRegistry, tmp_path: Pat
                                                                str(unpinned)))
     assert "only for loopback" in one_line_error(paictl("airgap", "mirror", "--images", str(images), "--to",
                                                         "registry.example.com", "--plain-http"))
+    assert "is not REGISTRY[/prefix]" in one_line_error(paictl("airgap", "mirror", "--images", str(images), "--to",
+                                                               f"http://{hostile.host}/", "--plain-http"))
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\x00")
+    assert "not a text file" in one_line_error(paictl("airgap", "check", "--images", str(binary), "--on",
+                                                      hostile.host, "--plain-http"))
     assert hostile.count("PUT", "") == 0
 
 
