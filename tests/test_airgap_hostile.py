@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, StartRegistry
 from hostile import Exchange, HostileRegistry, files_under, index_of
-from registries import seed
+from registries import basic_auth_pair, seed
 
 from airgap.mirror import TerminalProgress, jobs_for
 from airgap.oci import OCI_INDEX, BadInput, OciError, Reference, Registry, sha256_digest
@@ -345,14 +345,7 @@ def test_ctrl_c_during_export_keeps_what_was_fetched_and_the_rerun_resumes_by_ra
 
 
 def test_docker_credential_helpers_are_called(start_registry: StartRegistry, tmp_path: Path) -> None:
-    import bcrypt
-
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_bytes(b"mirror:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)) + b"\n")
-    source = start_registry("source")
-    secured = start_registry("secured", auth={"htpasswd": {"realm": "pai-test", "path": str(htpasswd)}})
-    seeded = seed(source, images=1)
-    images = seeded.images_file(tmp_path / "images.txt")
+    secured, _, images = basic_auth_pair(start_registry, tmp_path)
     bin_dir, asked = tmp_path / "bin", tmp_path / "asked.txt"
     bin_dir.mkdir()
     helper = bin_dir / "docker-credential-pai-test"
@@ -380,13 +373,7 @@ def test_docker_credential_helpers_are_called(start_registry: StartRegistry, tmp
 
 
 def test_a_401_names_the_user_and_the_file_not_the_password(start_registry: StartRegistry, tmp_path: Path) -> None:
-    import bcrypt
-
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_bytes(b"mirror:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)) + b"\n")
-    source = start_registry("source")
-    secured = start_registry("secured", auth={"htpasswd": {"realm": "pai-test", "path": str(htpasswd)}})
-    images = seed(source, images=1).images_file(tmp_path / "images.txt")
+    secured, _, images = basic_auth_pair(start_registry, tmp_path)
     authfile = tmp_path / "auth.json"
     authfile.write_text(json.dumps({"auths": {secured.host: {
         "auth": base64.b64encode(b"mirror:not-the-password").decode()}}}))
