@@ -103,6 +103,7 @@ def test_credentials_never_go_to_a_plain_http_realm_of_a_tls_registry(tmp_path: 
         images = images_file(tmp_path, f"{registry.host}/team/app:v1")
         out = tmp_path / "b.tar"
         export = ["airgap", "export", "--images", str(images), "--out", str(out), "--authfile", str(authfile)]
+        before = files_under(tmp_path)
 
         untrusted = paictl(*export)
         assert "its TLS certificate is not trusted" in one_line_error(untrusted, 1) and "--ca-file" in untrusted.stderr
@@ -111,7 +112,7 @@ def test_credentials_never_go_to_a_plain_http_realm_of_a_tls_registry(tmp_path: 
         assert f"{registry.host}: refused its token realm 'http://{token_server.host}/token'" in line
         assert "s3cret" not in result.stderr
         assert token_server.requests == []  # the credentials never left
-        assert not out.exists()
+        assert files_under(tmp_path, skip=(tmp_path / "b.tar.staging",)) == before
 
         registry.script.clear()  # an honest TLS registry: the CA file makes it trusted
         ok = paictl(*export, "--ca-file", str(registry.ca_file))
@@ -147,7 +148,7 @@ def test_an_endless_blob_stops_at_its_declared_size(hostile: HostileRegistry, st
                           1)
     assert "sends more than its declared 1000 bytes" in line
     assert hostile.streamed < 64 << 20  # it stopped reading; the server could not push its endless body
-    assert target.tags("team/app") == []
+    assert target.tags("team/app") == [] and target.blob_files() <= 1  # at most the (verified) config blob
 
     out = tmp_path / "b.tar"
     one_line_error(paictl("airgap", "export", "--images", str(images), "--out", str(out), "--plain-http"), 1)
