@@ -424,3 +424,16 @@ def test_progress_shows_bytes_within_a_blob_on_a_terminal_and_nothing_in_ci(host
     quiet = io.StringIO()
     TerminalProgress("mirrored", quiet).update(mirror(jobs, target.host, plain_http=True), final=True)
     assert quiet.getvalue() == ""
+
+
+@pytest.mark.parametrize("index", [b"entries: [", b"- a list", b"entries: {demo: [{version: '1.0', urls: 5}]}",
+                                   b"entries: {demo: 7}"])
+def test_a_malformed_chart_repository_index_is_bad_input(hostile: HostileRegistry, index: bytes) -> None:
+    from airgap.helmrepo import classic_job
+    from airgap.mirror import mirror
+
+    hostile.on("GET", "/index.yaml", functools.partial(Exchange.send, status=200, body=index))
+    with pytest.raises(OciError, match=f"http://{hostile.host}") as refused:
+        mirror([classic_job(f"http://{hostile.host}#demo:1.0")], hostile.host, plain_http=True)
+    assert isinstance(refused.value, BadInput) or "no chart demo at version 1.0" in str(refused.value)
+    assert hostile.count("PUT", "") == 0
