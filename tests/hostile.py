@@ -218,6 +218,7 @@ def _tls(root: Path) -> tuple[Path, ssl.SSLContext]:
 
 
 def files_under(root: Path, *, skip: tuple[Path, ...] = ()) -> dict[str, str]:
-    """Every file under `root` (but those under `skip`) -> its sha256: compared before and after a refusal."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
-            if p.is_file() and not any(p.is_relative_to(s) for s in skip)}
+    """Every file and folder under `root` (but those under `skip`) -> its sha256 ("" for a folder): compared before
+    and after a refusal."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+            for p in sorted(root.rglob("*")) if not any(p.is_relative_to(s) for s in skip)}

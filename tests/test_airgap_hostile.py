@@ -56,14 +56,15 @@ def images_file(tmp_path: Path, *refs: str) -> Path:
 # ------------------------------------------------------------------------------- 1. a path as a digest
 
 
-@pytest.mark.parametrize("digest", ["sha256:../../../../{secret}", "sha256:../../escape/made/here",
+@pytest.mark.parametrize("digest", ["sha256:{secret}", "sha256:../../../../escape/made/here",
                                     "sha512:" + "0" * 128, "sha256:" + "A" * 64])
 def test_a_digest_that_is_not_sha256_hex_is_refused_before_anything_is_written(
         hostile: HostileRegistry, start_registry: StartRegistry, tmp_path: Path, digest: str) -> None:
     secret = tmp_path / "home" / ".docker" / "config.json"
     secret.parent.mkdir(parents=True)
     secret.write_text('{"auths": {"x": {"auth": "c2VjcmV0"}}}')
-    bad = digest.format(secret=str(secret).lstrip("/"))
+    staged_blobs = tmp_path / "out" / "b.tar.staging" / "blobs" / "sha256"
+    bad = digest.format(secret=os.path.relpath(secret, staged_blobs))  # sha256:../../../../home/.docker/config.json
     hostile.add_image("team/app", "v1", [b"layer"], descriptors=[{"mediaType": "x", "digest": bad, "size": 40}])
     images = images_file(tmp_path, f"{hostile.host}/team/app:v1")
     (tmp_path / "out").mkdir()
