@@ -38,10 +38,12 @@ DATACENTER = {"mode": "datacenter"}
 VGPU = {"mode": "vgpu", "version": "580.95.05", "image": PRIVATE, "licensing": {"featureType": 4}}
 PREINSTALLED = {"mode": "preinstalled"}
 MODES: dict[str, dict[str, Any]] = {"datacenter": DATACENTER, "vgpu": VGPU, "preinstalled": PREINSTALLED}
+# In a vGPU VM GPU Feature Discovery labels the vGPU type, not the board (the vgpu-products check).
+PRODUCTS = {"datacenter": "NVIDIA-L40S", "vgpu": "GRID-L40S-48C", "preinstalled": "NVIDIA-L40S"}
 
 
 def gpu(driver: dict[str, Any], version: str = PIN.version, **fields: Any) -> dict[str, Any]:
-    return {"operator": {"version": version}, "driver": driver, "products": ["NVIDIA-L40S"], **fields}
+    return {"operator": {"version": version}, "driver": driver, "products": [PRODUCTS[driver["mode"]]], **fields}
 
 
 def plan(run_program: Program, driver: dict[str, Any], version: str = PIN.version,

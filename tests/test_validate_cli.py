@@ -20,7 +20,7 @@ from validation.rules import Check
 
 H100 = "NVIDIA-H100-80GB-HBM3"
 # DESIGN section 6: {"verdict": "pass|warn|fail", "checks": [{"id", "status", "subject", "message", "fix",
-# "sources": [...]}]}.
+# "sources": [...], "rows": [{"row", "source"}]}]}.
 REPORT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -30,7 +30,7 @@ REPORT_SCHEMA: dict[str, Any] = {
         "checks": {"type": "array", "minItems": 1, "items": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["id", "status", "subject", "message", "fix", "sources"],
+            "required": ["id", "status", "subject", "message", "fix", "sources", "rows"],
             "properties": {
                 "id": {"type": "string", "pattern": "^[a-z0-9-]+$"},
                 "status": {"enum": ["pass", "warn", "fail", "skip"]},
@@ -38,6 +38,10 @@ REPORT_SCHEMA: dict[str, Any] = {
                 "message": {"type": "string", "minLength": 1},
                 "fix": {"type": "string"},
                 "sources": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "rows": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": False, "required": ["row", "source"],
+                    "properties": {"row": {"type": "string", "minLength": 1},
+                                   "source": {"type": "string", "minLength": 1}}}},
             },
         }},
     },
@@ -156,7 +160,8 @@ def test_junit_escapes_markup_in_messages() -> None:
 
 def test_upgrade_to_a_stack_checks_it_against_the_current_one(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    current = stack(tmp_path / "Pulumi.old.yaml", extra={"pai:validation": {"allowFailures": ["cuda-driver"]}})
+    current = stack(tmp_path / "Pulumi.old.yaml", kube="1.31",
+                    extra={"pai:validation": {"allowFailures": ["cuda-driver"]}})
     code, out, _ = validate(capsys, "--config-file", str(current), "--upgrade-to", "vks-prod", "--format", "json")
     report = json.loads(out)
     jsonschema.validate(report, REPORT_SCHEMA)
@@ -164,7 +169,7 @@ def test_upgrade_to_a_stack_checks_it_against_the_current_one(tmp_path: Path,
     for check in report["checks"]:
         by_id.setdefault(check["id"], []).append(check["status"])
     assert code == 1
-    assert by_id["upgrade-operator-kubernetes"] == ["fail"]          # v26.7.0 needs 1.33, the cluster runs 1.32
+    assert by_id["upgrade-operator-kubernetes"] == ["fail"]          # v26.7.0 needs 1.32, the cluster runs 1.31
     assert by_id["upgrade-runtime-cuda"] == ["warn"]                 # new Infinity (CUDA 12.9) on R570: minor compat
     assert by_id["upgrade-driver"] == ["warn"]                       # R570 -> R580: drains
     assert by_id["upgrade-operator-path"] == ["pass"]                # 25.x -> 26.x

@@ -65,9 +65,10 @@ def test_crd_versions_of_v26_7_0_are_the_reference_crds() -> None:
     assert release is not None and release.crds == served and not release.crds_unverified
 
 
-def test_crd_versions_without_reference_data_are_marked() -> None:
+def test_crd_versions_read_at_the_release_tag_are_not_marked() -> None:
     release = MATRIX.operator("v25.3.0")
-    assert release is not None and release.crds is not None and release.crds_unverified
+    assert release is not None and release.crds is not None and not release.crds_unverified
+    assert release.crds_source and "@v25.3.0:" in release.crds_source
 
 
 @pytest.mark.parametrize(("product", "gpu"), [
@@ -83,5 +84,5 @@ def test_products_match_by_name_not_by_prefix(product: str, gpu: str | None) -> 
 @pytest.mark.parametrize("key", [k for k, pin in CATALOG.images.items() if pin.cuda])
 def test_catalog_runtime_images_agree_with_the_upstream_rows(key: str) -> None:
     pin = CATALOG.image(key)
-    row = MATRIX.runtime_image(pin.ref)
-    assert row is None or row.cuda.startswith(pin.cuda or ""), (pin.ref, row)
+    match = MATRIX.runtime_image(pin.ref)
+    assert match is None or match.row.cuda.startswith(pin.cuda or ""), (pin.ref, match)

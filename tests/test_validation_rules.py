@@ -36,6 +36,8 @@ H100 = "NVIDIA-H100-80GB-HBM3"
 RTX = "NVIDIA-GeForce-RTX-4090"
 V100 = "Tesla-V100-SXM2-32GB"
 VLLM = "docker.io/vllm/vllm-openai:v0.20.0"
+VLLM_015 = "docker.io/vllm/vllm-openai:v0.15.1"
+PLAIN = "registry.example.com/team/server:1.0"  # no matrix row: nothing known of cuda-compat in the image
 MATRIX = load_matrix()
 
 
@@ -68,7 +70,7 @@ def upgrade(check_id: str, current: Facts, target: Facts) -> Check:
     ("13.0", "535.309.01", RTX, "fail"),      # the same driver on a GeForce part: error 804
     ("13.2", "595.45.04", H100, "pass"),      # 13.2 GA natively
     ("13.2", "595.45.03", H100, "warn"),      # below: 13.x minor-version compatibility (>= 580.65.06)
-    ("13.2", "580.65.06", RTX, "warn"),       # minor-version compatibility needs no data-center GPU
+    ("13.2", "580.65.06", RTX, "warn"),       # minor-version compatibility needs no data-center GPU (PLAIN)
     ("12.8.1", "570.124.06", H100, "pass"),   # 12.8 Update 1 natively
     ("12.8.1", "570.124.05", H100, "warn"),   # below: 12.x minor-version compatibility
     ("12.9", "525.60.13", RTX, "warn"),       # the 12.x floor
@@ -76,7 +78,7 @@ def upgrade(check_id: str, current: Facts, target: Facts) -> Check:
     ("12.9", "610.57.04", RTX, "pass"),       # a newer major's driver runs older CUDA (backward compatibility)
 ])
 def test_cuda_driver_boundaries(cuda: str, driver: str, product: str, status: Status) -> None:
-    check = one("cuda-driver", Facts(runtime_images=[image(cuda)], nodes=[node(driver, product)]))
+    check = one("cuda-driver", Facts(runtime_images=[image(cuda, ref=PLAIN)], nodes=[node(driver, product)]))
     assert check.status == status, check.message
     assert cuda in check.message and driver in check.message
 
@@ -129,7 +131,7 @@ def model(engine: str = "vllm", fmt: str = "safetensors", product: str | None = 
 @pytest.mark.parametrize(("cuda", "product", "status"), [
     ("13.0", V100, "fail"),                     # CUDA 13 cannot target Volta (7.0 < 7.5)
     ("13.0", "Tesla-T4", "pass"),               # 7.5 is the CUDA 13 floor
-    ("12.9", V100, "pass"),                     # vLLM's own floor is 7.0
+    ("12.9", V100, "fail"),                     # the v0.20.0 image: vLLM 0.20 needs 7.5 whatever the CUDA
     ("13.0", "NVIDIA-Unknown-GPU", "skip"),     # not in the matrix
 ])
 def test_engine_compute_capability_boundaries(cuda: str, product: str, status: Status) -> None:
@@ -138,7 +140,7 @@ def test_engine_compute_capability_boundaries(cuda: str, product: str, status: S
 
 
 def test_engine_compute_capability_prefers_the_node_reported_value() -> None:
-    facts = Facts(models=[model(product="NVIDIA-P4")], runtime_images=[image("12.9")],
+    facts = Facts(models=[model(product="NVIDIA-P4")], runtime_images=[image("12.9.1", ref=VLLM_015)],
                   nodes=[node("580.95.05", "NVIDIA-P4", compute_capability="6.1")])
     check = one("engine-compute-capability", facts)
     assert check.status == "fail" and "6.1" in check.message and "7.0" in check.message
@@ -165,7 +167,8 @@ def operator(version: str, kube: str | None = None, driver: str | None = None, m
 
 @pytest.mark.parametrize(("version", "kube", "status"), [
     ("v25.3.0", "1.28", "fail"), ("v25.3.0", "1.29", "pass"), ("v25.3.0", "1.32", "pass"),
-    ("v25.3.0", "1.33", "fail"), ("v25.3.1", "1.33", "pass"), ("v26.7.0", "1.32", "fail"),
+    ("v25.3.0", "1.33", "fail"), ("v25.3.1", "1.33", "pass"), ("v26.7.0", "1.31", "fail"),
+    ("v26.7.0", "1.32", "pass"), ("v25.10.1", "1.35", "pass"), ("v25.10.0", "1.35", "fail"),
     ("v26.7.0", "v1.36.1", "pass"), ("v26.7.0", "1.37", "fail"), ("v99.1.0", "1.33", "warn"),
 ])
 def test_operator_kubernetes(version: str, kube: str, status: Status) -> None:
@@ -181,7 +184,7 @@ def test_operator_kubernetes_reads_the_deployed_release_over_the_planned_one() -
         status="deployed")]})
     check = one("operator-kubernetes", facts)
     assert check.status == "fail" and "v25.3.0" in check.message
-    assert check.fix == "use gpu-operator v26.7.0 (Kubernetes 1.33-1.36)"
+    assert check.fix == "use gpu-operator v26.7.0 (Kubernetes 1.32-1.36)"
 
 
 @pytest.mark.parametrize(("version", "driver", "mode", "status"), [
@@ -197,9 +200,12 @@ def test_operator_driver_branch(version: str, driver: str, mode: str, status: St
     assert check.status == status and driver in check.message
 
 
-def test_operator_driver_branch_marks_unverified_branch_lists() -> None:
-    check = one("operator-driver-branch", operator("v25.3.4", driver="580.82.07", mode="vgpu"))
-    assert check.status == "pass" and "unverified" in check.message
+def test_operator_driver_lists_are_the_release_columns_of_the_component_matrix() -> None:
+    # v25.3.4's list is read now (its default 580.82.07 is listed); R590 came with v25.10.1, not v25.10.0.
+    check = one("operator-driver-branch", operator("v25.3.4", driver="580.82.07"))
+    assert check.status == "pass" and "unverified" not in check.message
+    assert one("operator-driver-branch", operator("v25.10.1", driver="590.48.01")).status == "pass"
+    assert one("operator-driver-branch", operator("v25.10.0", driver="590.48.01")).status == "fail"
 
 
 # ---- vGPU ---------------------------------------------------------------------------------------------------------
@@ -327,7 +333,7 @@ def test_upgrade_vgpu_host_guest(manager: str, guest: str, status: Status) -> No
     assert upgrade("upgrade-vgpu-host-guest", current, vgpu(None, guest)).status == status
 
 
-@pytest.mark.parametrize(("kube", "status"), [("1.32", "fail"), ("1.33", "pass")])
+@pytest.mark.parametrize(("kube", "status"), [("1.31", "fail"), ("1.32", "pass")])
 def test_upgrade_operator_kubernetes(kube: str, status: Status) -> None:
     check = upgrade("upgrade-operator-kubernetes", operator("v25.3.0", kube), operator("v26.7.0", "1.36"))
     assert check.status == status and kube in check.message
@@ -352,9 +358,9 @@ def test_upgrade_crd_versions(current: Facts, target: str, status: Status) -> No
         assert "the upgrade removes" in check.message and "storedVersions" in check.fix
 
 
-def test_upgrade_crd_versions_notes_unverified_target_data() -> None:
-    check = upgrade("upgrade-crd-versions", crds("v1"), operator("v25.3.0"))
-    assert check.status == "pass" and "unverified" in check.message
+def test_upgrade_crd_versions_of_a_release_read_at_its_tag() -> None:
+    check = upgrade("upgrade-crd-versions", crds("v1"), operator("v25.10.1"))
+    assert check.status == "pass" and "unverified" not in check.message
 
 
 def test_upgrade_checks_include_the_targets_own_checks() -> None:
