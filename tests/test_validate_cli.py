@@ -211,3 +211,33 @@ def test_live_facts_replace_the_planned_nodes(monkeypatch: pytest.MonkeyPatch,
     assert code == 1
     assert {c["subject"].rsplit(" on ", 1)[1] for c in cuda} == {"gpu-1"}
     assert "cluster: https://127.0.0.1:6443" in cuda[0]["sources"]
+
+
+def test_json_names_the_matrix_rows_and_sources_each_check_used(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A V100 stack on v26.7.0's default driver (R595): the ceiling check fails and names the gpus row, its
+    ceiling's source, and the facts it read; a newer vLLM tag than the matrix knows is assumed, not passed."""
+    v100 = "Tesla-V100-SXM2-32GB"
+    gpu = {"operator": {"version": "v26.7.0"}, "driver": {"mode": "datacenter"}, "products": [v100]}
+    runtimes = {"vllm": {"image": "docker.io/vllm/vllm-openai:v0.33.0"}}
+    models = [{"name": "chat", "routingName": "openai/gpt-oss-20b", "type": "completion", "format": "safetensors",
+               "source": "oci://harbor.example.com/models/gpt-oss-20b:v1", "gpus": 1, "product": v100,
+               "tenant": "team-a"}]
+    path = stack(tmp_path / "Pulumi.v100.yaml", operator="v26.7.0", kube="1.33",
+                 extra={"pai:gpu": gpu, "pai:runtimes": runtimes, "pai:models": models})
+    code, out, _ = validate(capsys, "--config-file", str(path), "--format", "json")
+    report = json.loads(out)
+    jsonschema.validate(report, REPORT_SCHEMA)
+    assert code == 1
+    (ceiling,) = [c for c in report["checks"] if c["id"] == "gpu-driver-ceiling"]
+    assert ceiling["status"] == "fail" and "595.91.07 (R595)" in ceiling["message"]
+    rows = {r["row"]: r["source"] for r in ceiling["rows"]}
+    assert "developer.nvidia.com/cuda-legacy-gpus" in rows["gpus V100"]
+    assert "The release 580 series will be the last" in rows["gpus V100 last_branch"]
+    assert any(s.startswith("config: ") for s in ceiling["sources"])
+    (cuda,) = [c for c in report["checks"] if c["id"] == "cuda-driver"]
+    assert cuda["status"] == "warn" and "assumed" in cuda["message"]
+    assert any(r["row"].startswith("runtime_images docker.io/vllm/vllm-openai") for r in cuda["rows"])
+    assert all(r["source"] for c in report["checks"] for r in c["rows"])
+    (floor,) = [c for c in report["checks"] if c["id"] == "engine-compute-capability"]
+    assert floor["status"] == "fail" and "vllm 0.33.0 needs compute capability >= 7.5" in floor["message"]

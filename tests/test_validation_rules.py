@@ -432,3 +432,117 @@ def test_driver_known_issues(driver: str, mig: str, status: Status) -> None:
 
 def test_driver_known_issues_skip_without_drivers() -> None:
     assert one("driver-known-issues", Facts()).status == "skip"
+
+
+# ---- re-verified matrix classes: each with a documented combination both ways --------------------------------
+
+def test_driver_ceiling_volta_on_the_v26_7_0_default_driver_fails_and_r580_passes() -> None:
+    """NVIDIA: "The release 580 series will be the last to support GPUs based on the Maxwell, Pascal, and Volta
+    architectures." v26.7.0 installs R595 by default."""
+    facts = operator("v26.7.0", driver="595.91.07").model_copy(update={"nodes": [node("595.91.07", V100)]})
+    check = one("gpu-driver-ceiling", facts)
+    assert check.status == "fail" and "R580" in check.message and "595.91.07 (R595)" in check.message
+    assert "pin pai:gpu.driver.version to 580.173.02" in check.fix  # v26.7.0's listed R580 driver
+    assert any("unix-graphics-feature-deprecation-schedule" in s for s in check.sources)
+    ok = operator("v26.7.0", driver="580.173.02").model_copy(update={"nodes": [node("580.173.02", V100)]})
+    assert one("gpu-driver-ceiling", ok).status == "pass"
+    assert one("gpu-driver-ceiling", Facts(nodes=[node("595.91.07", H100)])).status == "skip"  # no ceiling
+
+
+@pytest.mark.parametrize(("ref", "cuda", "product", "status", "who"), [
+    ("docker.io/vllm/vllm-openai:v0.9.2", "12.8.1", V100, "fail", "vllm 0.9.2 needs compute capability >= 7.5"),
+    ("docker.io/vllm/vllm-openai:v0.15.1", "12.9.1", V100, "pass", "vllm 0.15.1 needs compute capability >= 7.0"),
+    ("docker.io/vllm/vllm-openai:v0.8.5", "12.4.1", V100, "pass", "vllm 0.8.5 needs compute capability >= 7.0"),
+    ("docker.io/vllm/vllm-openai:v0.20.0-cu129", "12.9.1", V100, "fail", "vllm 0.20.0 needs"),
+    ("docker.io/vllm/vllm-openai:v0.9.2", "12.8.1", "Tesla-T4", "pass", "vllm 0.9.2 needs compute capability >= 7.5"),
+    ("docker.io/kserve/huggingfaceserver:v0.16.0", "12.8.1", V100, "fail", "vllm 0.9.2"),  # KServe bundles 0.9.2
+])
+def test_engine_floor_follows_the_release_the_image_ships(ref: str, cuda: str, product: str, status: Status,
+                                                          who: str) -> None:
+    check = one("engine-compute-capability", Facts(models=[model(product=product)],
+                                                  runtime_images=[image(cuda, ref=ref)]))
+    assert check.status == status and who in check.message, check.message
+    assert any(s.startswith("matrix: engines.releases ") for s in check.sources)
+
+
+@pytest.mark.parametrize(("ref", "driver", "status"), [
+    ("docker.io/vllm/vllm-openai:v0.20.0-cu129", "575.57.08", "pass"),   # -cu129 is CUDA 12.9.1
+    ("docker.io/vllm/vllm-openai:v0.20.0", "575.57.08", "fail"),         # the plain tag is CUDA 13.0, R575 no LTSB
+    ("docker.io/vllm/vllm-openai:v0.15.1", "575.57.08", "pass"),         # 12.9.1 natively
+    ("docker.io/vllm/vllm-openai:v0.15.1", "575.51.03", "warn"),         # 12.9 GA's driver: 12.9.1 minor compat
+    ("docker.io/vllm/vllm-openai:v0.15.1-cu130", "575.57.08", "fail"),   # before v0.20 -cu130 is the CUDA 13 build
+])
+def test_tag_variants_and_patch_levels_pick_the_cuda(ref: str, driver: str, status: Status) -> None:
+    match = MATRIX.runtime_image(ref)
+    assert match is not None and not match.assumed
+    check = one("cuda-driver", Facts(runtime_images=[image(match.row.cuda, ref=ref)], nodes=[node(driver)]))
+    assert check.status == status, check.message
+
+
+def test_a_tag_newer_than_the_matrix_is_assumed_and_never_passes_silently() -> None:
+    match = MATRIX.runtime_image("docker.io/vllm/vllm-openai:v0.33.0")
+    assert match is not None and match.assumed and match.row.cuda == "13.0"
+    assumed = RuntimeImageFacts(origin="config", engine="vllm", image="docker.io/vllm/vllm-openai:v0.33.0",
+                                cuda="13.0", assumed=True)
+    check = one("cuda-driver", Facts(runtime_images=[assumed], nodes=[node("595.91.07")]))
+    assert check.status == "warn" and "assumed" in check.message
+    known = one("cuda-driver", Facts(runtime_images=[image("13.0")], nodes=[node("595.91.07")]))
+    assert known.status == "pass" and "assumed" not in known.message
+    assert MATRIX.runtime_image("docker.io/vllm/vllm-openai:v0.5.0") is None  # older than every row: unknown
+
+
+@pytest.mark.parametrize(("product", "status"), [(RTX, "fail"), (H100, "warn")])
+def test_cuda_compat_below_the_image_cuda_fails_on_a_geforce_card(product: str, status: Status) -> None:
+    """vLLM images run ldconfig on /usr/local/cuda-X.Y/compat: on a driver older than the image's CUDA a GeForce
+    card gets CUDA error 804 (vllm#5283, #4940, #5510); a data-center GPU runs it."""
+    ref = "docker.io/vllm/vllm-openai:v0.15.1"
+    check = one("cuda-driver", Facts(runtime_images=[image("12.9.1", ref=ref)], nodes=[node("570.172.08", product)]))
+    assert check.status == status, check.message
+    if status == "fail":
+        assert "804" in check.message
+    plain = one("cuda-driver", Facts(runtime_images=[image("12.9.1", ref=PLAIN)], nodes=[node("570.172.08", product)]))
+    assert plain.status == "warn"  # an image without the compat libraries: plain minor-version compatibility
+
+
+def products(mode: Any, *names: str) -> Facts:
+    return Facts(driver=DriverFacts(origin="config", mode=mode, version="580.95.05", image="harbor.example.com/g"),
+                 nodes=[node("580.95.05", p, origin="config") for p in names])
+
+
+@pytest.mark.parametrize(("mode", "product", "status"), [
+    ("vgpu", "NVIDIA-H100-80GB-HBM3", "fail"),   # a board name selects no vGPU VM
+    ("vgpu", "GRID-H100XM-80C", "pass"),         # the vGPU type GFD labels
+    ("vgpu", "GRID-A100-10C", "pass"),
+    ("datacenter", "GRID-A100-10C", "fail"),     # a vGPU VM with the data-center driver
+    ("datacenter", "NVIDIA-A100-SXM4-80GB", "pass"),
+    ("vgpu", "GRID-A100-80C", "skip"),           # A100 (40 GB) has no 80 GB profile: not a known type
+])
+def test_vgpu_products_are_vgpu_types(mode: str, product: str, status: Status) -> None:
+    check = one("vgpu-products", products(mode, product))
+    assert check.status == status, check.message
+    if status == "fail" and mode == "vgpu":
+        assert "GRID-H100XM-80C" in check.fix
+
+
+def test_vgpu_types_carry_the_board_compute_capability() -> None:
+    """Pre-Turing boards cannot run vGPU through the GPU Operator (bug 3227576): a V100 vGPU type fails."""
+    assert one("vgpu-compute-capability", products("vgpu", "GRID-V100D-32C")).status == "fail"
+    assert one("vgpu-compute-capability", products("vgpu", "GRID-L40S-48C")).status == "pass"
+    check = one("engine-compute-capability", Facts(models=[model(product="GRID-H100XM-80C")],
+                                                  runtime_images=[image("13.0")]))
+    assert check.status == "pass" and "9.0" in check.message
+
+
+@pytest.mark.parametrize(("driver", "product", "mig", "status"), [
+    ("575.57.08", "NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition", "single", "fail"),  # MIG not on 575.57.08
+    ("575.57.08", "NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition", "none", "pass"),
+    ("580.65.06", "NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition", "single", "pass"),
+    ("580.65.06", "NVIDIA-GB200", "mixed", "fail"),        # CDMM on by default from 580.65.06 on Grace
+    ("580.173.02", "NVIDIA-GH200-480GB", "single", "fail"),
+    ("570.172.08", "NVIDIA-GB200", "single", "pass"),      # before CDMM
+    ("580.65.06", H100, "single", "pass"),                 # CDMM applies to Grace-based systems only
+    ("570.148.08", H100, "mixed", "warn"),                 # the 25.3.x mixed-strategy issue
+])
+def test_mig_known_issues(driver: str, product: str, mig: str, status: Status) -> None:
+    check = one("driver-known-issues", Facts(nodes=[node(driver, product, mig_mode=mig)]))
+    assert check.status == status, check.message
