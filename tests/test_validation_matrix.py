@@ -35,11 +35,17 @@ def test_toolkit_minimums_and_marks_match_the_reference() -> None:
     assert ours == reference
 
 
-def test_vgpu_versions_and_marks_match_the_reference() -> None:
+def test_vgpu_versions_match_the_reference_and_only_a_bulletin_clears_a_mark_or_fills_a_guest() -> None:
     reference = {v["release"]: (v["host_manager"], v.get("linux_guest"), bool(v.get("unverified")))
                  for r in FACTS["vgpu_releases"]["releases"] for v in r["versions"]}
-    ours = {v.release: (v.host_manager, v.linux_guest, v.unverified) for r in MATRIX.vgpu_releases for v in r.versions}
-    assert ours == reference
+    ours = {v.release: v for r in MATRIX.vgpu_releases for v in r.versions}
+    assert set(ours) == set(reference)
+    for release, (host, guest, unverified) in reference.items():
+        row = ours[release]
+        assert row.host_manager == host and row.linux_guest in (guest, *([row.linux_guest] if guest is None else []))
+        if (unverified and not row.unverified) or row.linux_guest != guest:
+            assert "NVIDIA/product-security@" in row.source, release
+        assert row.unverified <= unverified, release
 
 
 def test_compute_capabilities_match_the_reference() -> None:

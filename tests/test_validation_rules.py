@@ -546,3 +546,18 @@ def test_vgpu_types_carry_the_board_compute_capability() -> None:
 def test_mig_known_issues(driver: str, product: str, mig: str, status: Status) -> None:
     check = one("driver-known-issues", Facts(nodes=[node(driver, product, mig_mode=mig)]))
     assert check.status == status, check.message
+
+
+@pytest.mark.parametrize(("manager", "guest", "status"), [
+    ("595.71.03", "595.71.05", "pass"),    # vGPU 20.1: the guest driver came from the May 2026 bulletin
+    ("535.288.01", "535.288.01", "pass"),  # vGPU 16.13
+    ("570.211.01", "570.211.01", "pass"),  # vGPU 18.6
+    ("595.71.03", "595.58.03", "warn"),    # 20.1 manager, 20.0 guest: same branch, different releases
+    ("580.159.01", "595.71.05", "fail"),   # a guest newer than the manager's branch
+])
+def test_vgpu_pairs_confirmed_by_the_security_bulletins(manager: str, guest: str, status: Status) -> None:
+    check = one("vgpu-host-guest", vgpu(manager, guest))
+    assert check.status == status, check.message
+    if status == "pass":
+        assert "third-party" not in check.message  # the pair's own row is no longer marked
+        assert any("product-security" in s for s in check.sources)
