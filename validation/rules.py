@@ -7,12 +7,12 @@ A check that rests on a matrix value marked unverified says so in its message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from validation.facts import Facts, KubernetesFacts, NodeFacts, OperatorFacts, Record, RuntimeImageFacts
-from validation.matrix import Matrix, Row, branch_of, load_matrix, version_key
+from validation.matrix import Gpu, Matrix, Row, branch_of, load_matrix, version_key
 
 Status = Literal["pass", "warn", "fail", "skip"]
 STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "skip")
@@ -525,17 +525,22 @@ def vgpu_host_graphics(facts: Facts, m: Matrix) -> list[Check]:
             for h in hosts]
 
 
+def _gpus_by_driver(facts: Facts, m: Matrix) -> Iterator[tuple[str, str, Gpu, list[NodeFacts]]]:
+    """(driver, product, GPU row, nodes) for each GPU product in the matrix on each driver in use."""
+    for driver, nodes in _driver_groups(facts).items():
+        for product in _products(nodes):
+            gpu = m.gpu(product)
+            if gpu is not None:
+                yield driver, product, gpu, [n for n in nodes if product in n.products]
+
+
 @rule("gpu-driver-minimum")
 def gpu_driver_minimum(facts: Facts, m: Matrix) -> list[Check]:
     """GPUs the GPU Operator documents a minimum driver for (B200, RTX PRO 6000 Blackwell)."""
     checks = []
-    for driver, nodes in _driver_groups(facts).items():
-        for product in _products(nodes):
-            gpu = m.gpu(product)
-            if gpu is None or gpu.min_driver is None:
-                continue
+    for driver, product, gpu, on in _gpus_by_driver(facts, m):
+        if gpu.min_driver is not None:
             ok = _ge(driver, gpu.min_driver)
-            on = [n for n in nodes if product in n.products]
             checks.append(Check("gpu-driver-minimum", "pass" if ok else "fail", f"{product} on driver {driver}",
                                 f"{product} needs driver >= {gpu.min_driver}; {_node_list(on)} run {driver}"
                                 f"{_unverified([gpu])}", "" if ok else f"upgrade the driver to >= {gpu.min_driver}",
@@ -547,13 +552,9 @@ def gpu_driver_minimum(facts: Facts, m: Matrix) -> list[Check]:
 def gpu_driver_ceiling(facts: Facts, m: Matrix) -> list[Check]:
     """GPUs whose last supported driver branch is older than the driver in use (Maxwell, Pascal, Volta: R580)."""
     checks = []
-    for driver, nodes in _driver_groups(facts).items():
-        for product in _products(nodes):
-            gpu = m.gpu(product)
-            if gpu is None or gpu.last_branch is None:
-                continue
-            on = [n for n in nodes if product in n.products]
-            ok = int(branch_of(driver)[1:]) <= int(gpu.last_branch[1:])
+    for driver, product, gpu, on in _gpus_by_driver(facts, m):
+        if gpu.last_branch is not None:
+            ok = version_key(driver)[0] <= int(gpu.last_branch[1:])
             text = (f"{product} ({gpu.arch}) is supported up to the {gpu.last_branch} driver branch; "
                     f"{_node_list(on)} run {driver} ({branch_of(driver)}){_unverified([gpu])}")
             checks.append(Check("gpu-driver-ceiling", "pass" if ok else "fail", f"{product} on driver {driver}", text,
@@ -566,8 +567,8 @@ def gpu_driver_ceiling(facts: Facts, m: Matrix) -> list[Check]:
 def _ceiling_fix(facts: Facts, last_branch: str, m: Matrix) -> str:
     """Pin the newest driver of the last branch the operator release lists."""
     release = m.operator(facts.operator_version.version) if facts.operator_version else None
-    listed = sorted((d for d in (release.supported_drivers if release else []) if branch_of(d) <= last_branch
-                     and len(branch_of(d)) == len(last_branch)), key=version_key)
+    listed = sorted((d for d in (release.supported_drivers if release else [])
+                     if version_key(d)[0] <= int(last_branch[1:])), key=version_key)
     pin = f"pin pai:gpu.driver.version to {listed[-1]}" if listed else f"pin a {last_branch} driver"
     return f"{pin} (the {last_branch} branch), or move the workload to Turing or newer GPUs"
 
