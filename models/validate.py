@@ -214,7 +214,13 @@ def _fit(report: Report, files: dict[str, Path]) -> None:
                 report.weights.add(weights.gguf(path, rel) if kind == "gguf" else weights.safetensors(path, rel))
     except weights.WeightsError as exc:
         report.failures.append(str(exc))
-    if report.gpu and report.gpu_memory_gb is not None and report.weights.weight_bytes > report.gpu_memory_gb * GB:
-        report.failures.append(f"the weights need {report.weights.weight_bytes / GB:.1f} GB at "
-                               f"{report.weights.dtype}, more than the {report.gpu_memory_gb} GB of {report.gpu} "
-                               "(before any KV cache)")
+    if report.gpu and report.gpu_memory_gb is not None:
+        report.failures += gpu_failures(report.weights, report.gpu, report.gpu_memory_gb)
+
+
+def gpu_failures(found: weights.Weights, gpu: str, memory_gb: int) -> list[str]:
+    """The weights at their dtype against the GPU's framebuffer (the KV cache and activations need more)."""
+    if found.weight_bytes <= memory_gb * GB:
+        return []
+    return [f"the weights need {found.weight_bytes / GB:.1f} GB at {found.dtype}, more than the {memory_gb} GB of "
+            f"{gpu} (before any KV cache)"]
