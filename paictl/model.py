@@ -107,8 +107,8 @@ def _promote(args: argparse.Namespace) -> int:
 
 def _register(args: argparse.Namespace) -> int:
     ref = _ref(args.ref, "REF")
-    digest = ref.digest or _client(ref, args).manifest_digest(ref.path, ref.ref)
-    if digest is None:
+    digest = _client(ref, args).manifest_digest(ref.path, ref.ref)  # the gallery holds it, by this digest
+    if digest is None or (ref.digest and digest != ref.digest):
         raise gallery.GalleryError(f"{ref}: not found")
     source = f"oci://{ref.host}/{ref.path}@{digest}"
     from models.mlflow import Mlflow
