@@ -109,7 +109,7 @@ def test_a_file_changed_during_a_push_never_completes_its_layer(
     write_manifest(report)
     (model / "model.safetensors").write_bytes(b"\0" + (model / "model.safetensors").read_bytes()[1:])
     client = Registry(registry.host, plain_http=True)
-    with pytest.raises(gallery.ModelChanged, match="model.safetensors: changed since validation"):
+    with pytest.raises(gallery.ModelChanged, match=r"model\.safetensors: changed since validation"):
         gallery.push(report, Reference(registry.host, "dev-models/chat", "v1"), client)
     assert registry.blob_files() == 0
     # the upload stream checks too: the last piece of a changed file is never handed over
