@@ -24,15 +24,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from airgap.oci import CHUNK, OCI_MANIFEST, Chunk, Manifest, OciError, Reference, Registries, Registry
+from models import layout
+from models.layout import MODEL_DIR
 from models.validate import MANIFEST, FileEntry, Report
 
-LARGE_FILE = 64 * 1024 * 1024  # files at least this large get a layer of their own
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
-MODEL_DIR = "models"
 MODEL_LAYER = "dev.pai.model.layer"  # layer annotation: "true" on the layers that hold model files
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-BLOCK = 512
 
 
 class GalleryError(OciError):
@@ -56,14 +55,6 @@ def connect(ref: Reference, *, plain_http: bool = False, authfile: Path | None =
 
 
 # ------------------------------------------------------------------------------------------------ layers
-
-
-def _header(name: str, size: int, directory: bool = False) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.uid, info.gid = (0 if directory else size), 0, 0, 0
-    info.mode = 0o755 if directory else 0o644
-    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
 def _file_bytes(path: Path, entry: FileEntry) -> Iterator[Chunk]:
@@ -93,18 +84,21 @@ class Layer:
     files: tuple[FileEntry, ...]
 
     def chunks(self, root: Path) -> Iterator[Chunk]:
-        dirs = sorted({str(p) for f in self.files for p in PurePosixPath(MODEL_DIR, f.path).parents if str(p) != "."})
-        for d in dirs:
-            yield _header(d + "/", 0, directory=True)
+        if len(self.files) > 1:  # the small files' layer also names their directories
+            dirs = {str(p) for f in self.files for p in PurePosixPath(MODEL_DIR, f.path).parents if str(p) != "."}
+            for d in sorted(dirs):
+                yield layout.header(d + "/", 0, directory=True)
         for entry in self.files:
-            yield _header(f"{MODEL_DIR}/{entry.path}", entry.size)
+            yield layout.file_header(entry.path, entry.size)
             yield from _file_bytes(root / entry.path, entry)
-            if entry.size % BLOCK:
-                yield bytes(BLOCK - entry.size % BLOCK)
-        yield bytes(2 * BLOCK)
+            yield layout.padding(entry.size)
+        yield layout.END
 
     def digest(self, root: Path) -> tuple[str, int]:
-        """The layer's digest and size, streaming it once (the file hashes are checked on the way)."""
+        """The layer's digest and size: a large file's from its validation, else by streaming the layer once
+        (the file hashes are checked on the way)."""
+        if len(self.files) == 1 and self.files[0].layer:
+            return self.files[0].layer, layout.own_layer_size(self.files[0].path, self.files[0].size)
         hasher, size = hashlib.sha256(), 0
         for chunk in self.chunks(root):
             hasher.update(chunk)
@@ -116,8 +110,8 @@ def layers(report: Report) -> list[Layer]:
     """The small files with the manifest first, then each large file on its own."""
     manifest_bytes = (report.directory / MANIFEST).read_bytes()
     manifest = FileEntry(MANIFEST, len(manifest_bytes), hashlib.sha256(manifest_bytes).hexdigest())
-    small = tuple(f for f in report.files if f.size < LARGE_FILE)
-    return [Layer((manifest, *small))] + [Layer((f,)) for f in report.files if f.size >= LARGE_FILE]
+    return [Layer((manifest, *(f for f in report.files if not f.layer)))] + [
+        Layer((f,)) for f in report.files if f.layer]
 
 
 def _descriptor(media_type: str, digest: str, size: int, **extra: Any) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from airgap.mirror import human
-from models import scan, weights
+from airgap.oci import CHUNK
+from models import layout, scan, weights
 from validation.matrix import load_matrix
 
 MANIFEST = "pai-model.json"
@@ -38,6 +39,7 @@ class FileEntry:
     path: str  # relative, with / separators
     size: int
     sha256: str
+    layer: str | None = None  # a large file: the digest of the layer that holds only it (models/layout.py)
 
 
 @dataclass
@@ -101,9 +103,20 @@ class Report:
         return "".join(f"{k:<{width}}  {v}\n" for k, v in rows)
 
 
-def sha256_file(path: Path) -> str:
+def hash_file(path: Path, rel: str) -> FileEntry:
+    """The file's size and sha256 and, for a large file, its own layer's digest, in one read."""
+    size = path.stat().st_size
+    hasher = hashlib.sha256()
+    layer = hashlib.sha256(layout.file_header(rel, size)) if size >= layout.LARGE_FILE else None
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        while chunk := f.read(CHUNK):
+            hasher.update(chunk)
+            if layer:
+                layer.update(chunk)
+    if layer is None:
+        return FileEntry(rel, size, hasher.hexdigest())
+    layer.update(layout.padding(size) + layout.END)
+    return FileEntry(rel, size, hasher.hexdigest(), "sha256:" + layer.hexdigest())
 
 
 def model_files(directory: Path) -> tuple[list[tuple[str, Path]], list[str]]:
@@ -145,7 +158,7 @@ def validate(directory: Path, *, engine: str | None = None, gpu: str | None = No
         report.failures.append(f"{directory}: no model files")
     pickles = []
     for rel, path in files:
-        report.files.append(FileEntry(rel, path.stat().st_size, sha256_file(path)))
+        report.files.append(hash_file(path, rel))
         if path.suffix.lower() in WEIGHT_FORMATS:
             report.formats.append(WEIGHT_FORMATS[path.suffix.lower()])
         elif scan.is_pickle_based(path):
