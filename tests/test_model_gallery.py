@@ -229,3 +229,23 @@ def test_pull_refuses_a_file_the_manifest_does_not_vouch_for(
     assert main(["model", "pull", f"{registry.host}/dev-models/chat:v1", "--out", str(out), "--plain-http"]) == 1
     assert "config.json hashes to" in capsys.readouterr().err
     assert not (out / "config.json").exists()
+
+
+def test_push_and_pull_through_basic_auth_from_the_docker_config(
+        tmp_path: Path, start_registry: StartRegistry, capsys: pytest.CaptureFixture[str]) -> None:
+    import bcrypt
+
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_bytes(b"publisher:" + bcrypt.hashpw(b"s3cret-pw", bcrypt.gensalt(rounds=4)) + b"\n")
+    registry = start_registry("secured", auth={"htpasswd": {"realm": "pai-test", "path": str(htpasswd)}})
+    authfile = tmp_path / "auth.json"
+    authfile.write_text(json.dumps({"auths": {registry.host: {"username": "publisher", "password": "s3cret-pw"}}}))
+    model = safetensors_model(tmp_path / "chat")
+    assert push_cli(model, registry) == 1
+    assert "wants basic auth" in capsys.readouterr().err
+    assert push_cli(model, registry, "dev-models/chat", "v1", "--authfile", str(authfile)) == 0
+    out = tmp_path / "pulled"
+    assert main(["model", "pull", f"{registry.host}/dev-models/chat:v1", "--out", str(out), "--plain-http",
+                 "--authfile", str(authfile)]) == 0
+    assert model_files(out) == model_files(model)
+    assert "s3cret-pw" not in "".join(capsys.readouterr())

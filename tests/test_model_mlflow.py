@@ -4,8 +4,6 @@ to the gallery digest (plan, bill of materials, retire)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import yaml
 from conftest import StartRegistry, minimal
 from model_files import safetensors_model
 from registries import RegistryProcess
-from test_mlflow_server import ADMIN, PASSWORD, STARTUP_S, Server, call, free_port, rendered_values, server_command
+from test_mlflow_server import ADMIN, PASSWORD, Server, call, running_server
 
 from components.model_endpoints import REGISTERED_MODEL_ANNOTATION
 from paictl.cli import main
@@ -26,30 +24,8 @@ from paictl.cli import main
 def mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The chart's MLflow (auth on), also answering to the loopback address the CLI calls it by."""
     pytest.importorskip("mlflow.server.auth")
-    root = tmp_path_factory.mktemp("mlflow-registry")
-    values = rendered_values()
-    port = free_port()
-    command, env = server_command(values, port, root)
-    env["MLFLOW_SERVER_ALLOWED_HOSTS"] += f",127.0.0.1:{port}"
-    log = (root / "server.log").open("w")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    live = Server(url=f"http://127.0.0.1:{port}", values=values, artifacts=root / "artifacts")
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            assert process.poll() is None, (root / "server.log").read_text()[-3000:]
-            try:
-                if call(live, "GET", "/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "MLflow did not answer /health in time"
-            time.sleep(0.5)
+    with running_server(tmp_path_factory.mktemp("mlflow-registry"), loopback_host=True) as live:
         yield live
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture
