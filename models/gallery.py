@@ -26,7 +26,7 @@ from typing import Any
 from airgap.oci import CHUNK, OCI_MANIFEST, Chunk, Manifest, OciError, Reference, Registries, Registry
 from models import layout
 from models.layout import MODEL_DIR
-from models.validate import MANIFEST, FileEntry, Report
+from models.validate import MANIFEST, FileEntry, Report, hash_file
 
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -58,18 +58,23 @@ def connect(ref: Reference, *, plain_http: bool = False, authfile: Path | None =
 
 
 def _file_bytes(path: Path, entry: FileEntry) -> Iterator[Chunk]:
-    """Exactly `entry.size` bytes of the file; its sha256 and size are checked against the validated manifest
-    before the last piece is given, so a changed file never completes a layer."""
+    """Exactly `entry.size` bytes of the file, checked before the last piece is given, so a changed file never
+    completes a layer: a small file against its validated sha256; a large file, whose bytes its layer digest binds
+    (the registry verifies it), against the size and modification time it was validated with."""
     hasher, left = hashlib.sha256(), entry.size
     with open(path, "rb") as f:
         while True:
             chunk = f.read(min(CHUNK, left)) if left else b""
-            hasher.update(chunk)
+            if not entry.layer:
+                hasher.update(chunk)
             left -= len(chunk)
             if left and chunk:
                 yield chunk
                 continue
-            if left or f.read(1) or hasher.hexdigest() != entry.sha256:
+            stat = os.fstat(f.fileno())
+            changed = (hasher.hexdigest() != entry.sha256 if not entry.layer
+                       else (stat.st_size, stat.st_mtime_ns) != (entry.size, entry.mtime_ns))
+            if left or f.read(1) or changed:
                 raise ModelChanged(f"{entry.path}: changed since validation (sha256 {entry.sha256} was validated); "
                                    "run `paictl model validate` again if the change is intended")
             if chunk:
@@ -135,7 +140,14 @@ def push(report: Report, target: Reference, client: Registry, *, base: Reference
     for layer, digest, size in planned:
         name = layer.files[-1].path if len(layer.files) == 1 else MANIFEST
         progress(f"layer {digest[:19]} {size} bytes ({name})")
-        client.push_blob(repo, digest, size, functools.partial(layer.chunks, root), mount_from=repo)
+        try:
+            client.push_blob(repo, digest, size, functools.partial(layer.chunks, root), mount_from=repo)
+        except OciError as exc:  # the registry refused the layer's digest: did a file change under it?
+            for entry in layer.files:
+                if entry.layer and hash_file(root / entry.path, entry.path).sha256 != entry.sha256:
+                    raise ModelChanged(f"{entry.path}: changed since validation (sha256 {entry.sha256} was "
+                                       "validated); the registry refused its layer") from exc
+            raise
         descriptors.append(_descriptor(LAYER_MEDIA_TYPE, digest, size, annotations={
             MODEL_LAYER: "true", "org.opencontainers.image.title": f"{MODEL_DIR}/{name}"}))
     config["rootfs"]["diff_ids"] += [d for _, d, _ in planned]  # uncompressed: the diff id is the digest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -101,22 +102,27 @@ def test_a_file_changed_after_validation_is_refused_at_push(
     assert registry.blob_files() == 0
 
 
-@pytest.mark.parametrize("own_layer", [False, True])
+@pytest.mark.parametrize("how", ["small file", "own layer", "own layer, size and mtime kept"])
 def test_a_file_changed_during_a_push_never_completes_its_layer(
-        tmp_path: Path, start_registry: StartRegistry, monkeypatch: pytest.MonkeyPatch, own_layer: bool) -> None:
-    """Small files are checked in the digest pass before anything is sent; a large file's layer digest comes from
-    validation, and the upload stream itself refuses the changed file before its last piece."""
-    if own_layer:
+        tmp_path: Path, start_registry: StartRegistry, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """Small files are re-hashed in the digest pass before anything is sent. A large file's layer digest comes from
+    validation: the upload stream stops before its last piece when its size or mtime moved, and otherwise the
+    registry refuses the layer's digest, which push reports as the changed file."""
+    if how != "small file":
         monkeypatch.setattr(layout, "LARGE_FILE", 8 * 1024)
     registry = start_registry("gallery")
     model = safetensors_model(tmp_path / "chat")
     report = validate(model)
     write_manifest(report)
-    (model / "model.safetensors").write_bytes(b"\0" + (model / "model.safetensors").read_bytes()[1:])
+    weights = model / "model.safetensors"
+    before = weights.stat()
+    weights.write_bytes(b"\0" + weights.read_bytes()[1:])
+    if how == "own layer, size and mtime kept":
+        os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
     client = Registry(registry.host, plain_http=True)
     with pytest.raises(gallery.ModelChanged, match=r"model\.safetensors: changed since validation"):
         gallery.push(report, Reference(registry.host, "dev-models/chat", "v1"), client)
-    assert registry.blob_files() == (1 if own_layer else 0)  # at most the small files' layer, checked first
+    assert registry.blob_files() == (0 if how == "small file" else 1)  # at most the small files' layer
     assert registry.tags("dev-models/chat") == []
 
 
