@@ -321,7 +321,7 @@ def _extract(stream: _Stream, out: Path, expected: dict[str, FileEntry] | None) 
     """Regular files under models/ written as `<name>.partial`; returns name -> sha256. Anything else is
     refused: links, devices, absolute or `..` paths, files the manifest does not list."""
     hashes = {}
-    with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+    with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
         for member in tar:
             path = PurePosixPath(member.name)
             if member.isdir() and path.parts[:1] == (MODEL_DIR,) and ".." not in path.parts:

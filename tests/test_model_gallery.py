@@ -255,3 +255,19 @@ def test_push_and_pull_through_basic_auth_from_the_docker_config(
                  "--authfile", str(authfile)]) == 0
     assert model_files(out) == model_files(model)
     assert "s3cret-pw" not in "".join(capsys.readouterr())
+
+
+def test_a_model_travels_in_a_bundle_by_digest(tmp_path: Path, start_registry: StartRegistry,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    registry, site = start_registry("gallery"), start_registry("site")
+    model = safetensors_model(tmp_path / "chat")
+    assert push_cli(model, registry, "prod-models/chat", "prod") == 0
+    digest = pushed_digest(capsys)
+    images = tmp_path / "images.txt"
+    images.write_text(f"{registry.host}/prod-models/chat:prod@{digest}\n")
+    bundle = tmp_path / "bundle.tar"
+    assert main(["airgap", "export", "--images", str(images), "--out", str(bundle), "--plain-http"]) == 0
+    assert main(["airgap", "import", str(bundle), "--to", site.host, "--plain-http"]) == 0
+    out = tmp_path / "pulled"
+    assert main(["model", "pull", f"{site.host}/prod-models/chat@{digest}", "--out", str(out), "--plain-http"]) == 0
+    assert model_files(out) == model_files(model)
