@@ -1,12 +1,13 @@
 """The gallery over the project's OCI client (airgap/oci.py): push, list, pull, promote and retire models.
 
-A model is an OCI image whose layers hold its files under `/models` (a KServe modelcar): one uncompressed tar
-layer with the small files and `pai-model.json`, then one layer per large file, so a new revision that changes a
-config file re-uses the weights' layers. Layers are streamed from the files (bounded memory) twice: once to learn
-each layer's digest while the file hashes are checked against the validated manifest, then to upload it while
-they are checked again; a file that changed since validation stops the push before its layer is committed.
-`--base` puts the model on top of an image with a shell (KServe runs the modelcar with `sh -c`), its layers
-mounted from the base's repository on the same registry.
+A model is an OCI image whose layers hold its files under `/models` (a KServe modelcar), laid out by
+models/layout.py: a new revision that changes a config file re-uses the weights' layers, which the registry
+already holds. Layers are streamed from the files in 1 MiB pieces (bounded memory). A large file is read twice in
+a push: by validation (its sha256 and its layer's digest) and by the upload, which the registry checks against
+that digest; the small files' layer is hashed once more before anything is sent, its files checked against their
+validated sha256. A file that changed since validation never completes its layer. `--base` puts the model on top
+of an image with a shell (KServe runs the modelcar with `sh -c`), its layers mounted from the base's repository on
+the same registry.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import re
 import tarfile
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -128,13 +129,13 @@ def _descriptor(media_type: str, digest: str, size: int, **extra: Any) -> dict[s
 
 def push(report: Report, target: Reference, client: Registry, *, base: Reference | None = None,
          progress: Callable[[str], None] = lambda _: None) -> str:
-    """Push a validated model as `target` (its tag); returns the manifest digest."""
+    """Push a validated model (its pai-model.json written beside it) as `target`; returns the manifest digest."""
     if not report.ok:
         raise GalleryError(f"{report.directory}: not validated: " + "; ".join(report.failures))
     root, repo = report.directory, target.path
     planned = []
     for layer in layers(report):
-        digest, size = layer.digest(root)  # every file hash checked before the first byte is sent
+        digest, size = layer.digest(root)  # the small files re-hashed before the first byte is sent
         planned.append((layer, digest, size))
     config, descriptors = _base(client, base, repo)
     for layer, digest, size in planned:
@@ -249,30 +250,6 @@ def _tags(client: Registry, repo: str) -> list[str]:
 # -------------------------------------------------------------------------------------------------- pull
 
 
-class _Stream:
-    """A read-only file object over a chunk iterator, for tarfile's stream mode."""
-
-    def __init__(self, chunks: Iterable[Chunk]):
-        self._chunks, self._buffer, self._pos = iter(chunks), bytearray(), 0
-
-    def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self._buffer) - self._pos < n:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            del self._buffer[:self._pos]  # once per chunk received, not per read
-            self._pos = 0
-            self._buffer += chunk
-        end = len(self._buffer) if n < 0 else min(self._pos + n, len(self._buffer))
-        out = bytes(self._buffer[self._pos:end])
-        self._pos = end
-        return out
-
-    def drain(self) -> None:
-        for _ in self._chunks:
-            pass
-
-
 def pull(ref: Reference, client: Registry, out: Path,
          progress: Callable[[str], None] = lambda _: None) -> tuple[str, list[FileEntry]]:
     """Write the model's files under `out`, each checked against the manifest carried in the artifact; returns
@@ -288,9 +265,9 @@ def pull(ref: Reference, client: Registry, out: Path,
     written: dict[str, str] = {}
     for desc in model_layers:
         progress(f"layer {desc['digest'][:19]} {desc['size']} bytes")
-        stream = _Stream(client.blob_chunks(ref.path, desc["digest"], int(desc["size"])))
-        written.update(_extract(stream, out, expected))
-        stream.drain()  # the layer's digest is checked once its last byte is read
+        layer = layout.Pieces(client.blob_chunks(ref.path, desc["digest"], int(desc["size"])))
+        written.update(_extract(layer, out, expected))
+        layer.drain()
         if expected is None:
             expected = _carried(out, written)
     assert expected is not None
@@ -317,30 +294,28 @@ def _carried(out: Path, written: dict[str, str]) -> dict[str, FileEntry]:
     return files
 
 
-def _extract(stream: _Stream, out: Path, expected: dict[str, FileEntry] | None) -> dict[str, str]:
+def _extract(layer: layout.Pieces, out: Path, expected: dict[str, FileEntry] | None) -> dict[str, str]:
     """Regular files under models/ written as `<name>.partial`; returns name -> sha256. Anything else is
     refused: links, devices, absolute or `..` paths, files the manifest does not list."""
     hashes = {}
-    with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
-        for member in tar:
-            path = PurePosixPath(member.name)
-            if member.isdir() and path.parts[:1] == (MODEL_DIR,) and ".." not in path.parts:
-                continue
-            if not member.isreg() or path.parts[:1] != (MODEL_DIR,) or ".." in path.parts or len(path.parts) < 2:
-                raise GalleryError(f"layer entry {member.name!r}: only regular files under {MODEL_DIR}/ are accepted")
-            name = str(PurePosixPath(*path.parts[1:]))
-            if expected is not None and name not in expected:
-                raise GalleryError(f"{name}: a file the manifest does not list")
-            target = out / f"{name}.partial"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = tar.extractfile(member)
-            assert source is not None
-            hasher = hashlib.sha256()
-            with open(target, "wb") as f:
-                while chunk := source.read(CHUNK):
-                    hasher.update(chunk)
-                    f.write(chunk)
-            hashes[name] = hasher.hexdigest()
+    for member, kind, size in layout.members(layer):
+        path = PurePosixPath(member)
+        inside = path.parts[:1] == (MODEL_DIR,) and ".." not in path.parts
+        if kind == tarfile.DIRTYPE and inside and size == 0:
+            continue
+        if kind not in (tarfile.REGTYPE, tarfile.AREGTYPE) or not inside or len(path.parts) < 2:
+            raise GalleryError(f"layer entry {member!r}: only regular files under {MODEL_DIR}/ are accepted")
+        name = str(PurePosixPath(*path.parts[1:]))
+        if expected is not None and name not in expected:
+            raise GalleryError(f"{name}: a file the manifest does not list")
+        target = out / f"{name}.partial"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        hasher = hashlib.sha256()
+        with open(target, "wb") as f:
+            for piece in layer.pieces(size):
+                hasher.update(piece)
+                f.write(piece)
+        hashes[name] = hasher.hexdigest()
     return hashes
 
 
