@@ -43,6 +43,7 @@ def test_push_list_pull_byte_identical(tmp_path: Path, start_registry: StartRegi
     model = safetensors_model(tmp_path / "chat")
     (model / "sub").mkdir()
     (model / "sub" / "merges.txt").write_text("a b\n")
+    (model / "sub" / ("long-" * 30 + "name.json")).write_text("{}")  # past ustar's 100 bytes: a PAX path
     assert push_cli(model, registry) == 0
     digest = pushed_digest(capsys)
     manifest = Registry(registry.host, plain_http=True).get_manifest("dev-models/chat", "v1")
