@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,19 +105,17 @@ class Report:
 
 
 def hash_file(path: Path, rel: str) -> FileEntry:
-    """The file's size and sha256 and, for a large file, its own layer's digest, in one read (the two hashes on
-    two threads: hashlib lets go of the GIL)."""
+    """The file's size and sha256 and, for a large file, its own layer's digest, in one read."""
     stat = path.stat()
     hasher = hashlib.sha256()
-    if stat.st_size < layout.LARGE_FILE:
-        with open(path, "rb") as f:
-            return FileEntry(rel, stat.st_size, hashlib.file_digest(f, "sha256").hexdigest(), None, stat.st_mtime_ns)
-    layer = hashlib.sha256(layout.file_header(rel, stat.st_size))
-    with open(path, "rb") as f, ThreadPoolExecutor(1) as pool:
+    layer = hashlib.sha256(layout.file_header(rel, stat.st_size)) if stat.st_size >= layout.LARGE_FILE else None
+    with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
-            other = pool.submit(layer.update, chunk)
             hasher.update(chunk)
-            other.result()
+            if layer:
+                layer.update(chunk)
+    if layer is None:
+        return FileEntry(rel, stat.st_size, hasher.hexdigest(), None, stat.st_mtime_ns)
     layer.update(layout.padding(stat.st_size) + layout.END)
     return FileEntry(rel, stat.st_size, hasher.hexdigest(), "sha256:" + layer.hexdigest(), stat.st_mtime_ns)
 
