@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airgap.mirror import human
 from airgap.oci import CHUNK
 from models import layout, scan, weights
 from validation.matrix import load_matrix
@@ -87,11 +86,11 @@ class Report:
     def to_table(self) -> str:
         w = self.weights
         rows = [("model", str(self.directory)),
-                ("files", f"{len(self.files)} ({human(sum(f.size for f in self.files))})"),
+                ("files", f"{len(self.files)} ({decimal_size(sum(f.size for f in self.files))})"),
                 ("formats", ", ".join(self.formats) or "none"),
                 ("architecture", w.architecture or "unknown"),
                 ("parameters", f"{w.parameters:,}" if w.parameters else "not counted"),
-                ("weights", f"{human(w.weight_bytes)} at {w.dtype}" if w.dtype else "not counted"),
+                ("weights", f"{decimal_size(w.weight_bytes)} at {w.dtype}" if w.dtype else "not counted"),
                 ("engines", ", ".join(self.engines) or "none")]
         if self.gpu:
             rows.append(("gpu", f"{self.gpu} ({self.gpu_memory_gb} GB)"))
@@ -102,6 +101,14 @@ class Report:
         rows.append(("verdict", "pass" if self.ok else "fail"))
         width = max(len(k) for k, _ in rows)
         return "".join(f"{k:<{width}}  {v}\n" for k, v in rows)
+
+
+def decimal_size(n: int) -> str:
+    """Bytes in decimal units, the units GPU memory is sold in."""
+    for unit, scale in (("GB", GB), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} B"
 
 
 def hash_file(path: Path, rel: str) -> FileEntry:
