@@ -6,6 +6,7 @@ import hashlib
 import json
 import pickle
 import struct
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,16 @@ def test_a_clean_pickle_needs_a_reason_which_the_manifest_records(tmp_path: Path
                                 "safetensors, or accept it with --allow-pickle REASON"]
     accepted = validate(model, allow_pickle="trainer state, not loaded by the server")
     assert accepted.ok and accepted.manifest()["allowPickle"] == "trainer state, not loaded by the server"
+
+
+@pytest.mark.parametrize("name", ["model.pt", "model.ckpt", "archive.bin"])
+def test_a_zip_wrapped_pytorch_file_is_scanned_inside(tmp_path: Path, name: str) -> None:
+    model = safetensors_model(tmp_path / "m")
+    with zipfile.ZipFile(model / name, "w") as archive:  # torch.save's layout: <name>/data.pkl beside the storages
+        archive.writestr("archive/data.pkl", pickle.dumps(Exploit(tmp_path / "never"), protocol=2))
+        archive.writestr("archive/version", "3")
+    assert f"{name}: dangerous global posix.system: loading it runs code the file chooses" in validate(
+        model, allow_pickle="reviewed").failures
 
 
 def test_a_pickle_behind_another_name_is_found_by_its_content(tmp_path: Path) -> None:
