@@ -355,6 +355,10 @@ def untag(client: Registry, repo: str, digest: str, tags: list[str]) -> str:
         resp = client.request("DELETE", f"/v2/{repo}/manifests/{tag}", scope=scope, ok=(202, 400, 404, 405))
         resp.read()
         if resp.status != 202:
+            others = sorted(set(tags_of(client, repo, digest)) - set(tags))
+            if others:
+                raise GalleryError(f"{client.host}/{repo} cannot delete a single tag, and deleting {digest} would "
+                                   f"also remove {', '.join(others)}: retire it by digest")
             client.request("DELETE", f"/v2/{repo}/manifests/{digest}", scope=scope, ok=(202, 404)).read()
             return "deleted by digest"
     return "untagged"

@@ -169,7 +169,11 @@ def test_retire_refuses_while_an_endpoint_names_it(
     assert main(["model", "retire", ref, "--config-file", str(stack), "--plain-http"]) == 1
     assert "pai:models[0] chat (tenant team-a)" in capsys.readouterr().err
     assert registry.tags("prod-models/chat") == ["prod"]
-    assert main(["model", "retire", ref, "--config-file", str(stack), "--plain-http", "--force"]) == 0
+    assert main(["model", "promote", ref, "--tag", "approved", "--plain-http"]) == 0
+    assert main(["model", "retire", ref, "--config-file", str(stack), "--plain-http", "--force"]) == 1
+    assert "cannot delete a single tag, and deleting" in capsys.readouterr().err  # it would take :approved too
+    assert main(["model", "retire", f"{registry.host}/prod-models/chat@{digest}", "--config-file", str(stack),
+                 "--plain-http", "--force"]) == 0
     assert registry.tags("prod-models/chat") == []
 
 
