@@ -36,7 +36,7 @@ class Mlflow:
     def from_env(cls, uri: str | None = None) -> Mlflow:
         uri = uri or os.environ.get(URI_ENV)
         if not uri or not uri.startswith(("http://", "https://")):
-            raise MlflowError(f"the MLflow tracking URI {uri!r} is not an http(s) URL (--mlflow-uri or {URI_ENV})")
+            raise ValueError(f"the MLflow tracking URI {uri!r} is not an http(s) URL (--mlflow-uri or {URI_ENV})")
         headers = {}
         user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
         if user and password:
@@ -99,5 +99,5 @@ def resolve_from_env(name: str, alias: str) -> str:
         raise LookupError(f"set {URI_ENV} (and MLFLOW_TRACKING_USERNAME/PASSWORD) to the MLflow that registers it")
     try:
         return Mlflow.from_env().resolve(name, alias)
-    except MlflowError as exc:
+    except (MlflowError, ValueError) as exc:
         raise LookupError(str(exc)) from None

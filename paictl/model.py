@@ -113,7 +113,11 @@ def _register(args: argparse.Namespace) -> int:
     source = f"oci://{ref.host}/{ref.path}@{digest}"
     from models.mlflow import Mlflow
 
-    version = Mlflow.from_env(args.mlflow_uri).register(args.name, source, args.alias)
+    try:
+        tracking = Mlflow.from_env(args.mlflow_uri)
+    except ValueError as exc:
+        raise ModelInputError(str(exc)) from None
+    version = tracking.register(args.name, source, args.alias)
     alias = f" as @{args.alias}" if args.alias else ""
     print(f"registered {args.name} version {version}{alias}: {source}")
     return 0

@@ -112,7 +112,11 @@ def test_an_unresolved_alias_is_a_config_error_naming_it(tmp_path: Path, trackin
 
 
 def test_register_refuses_a_reference_the_gallery_does_not_hold(
-        start_registry: StartRegistry, tracking: Server, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, start_registry: StartRegistry, tracking: Server, capsys: pytest.CaptureFixture[str]) -> None:
     registry = start_registry("gallery")
     assert main(["model", "register", f"{registry.host}/dev-models/none:v1", "--name", "none", "--plain-http"]) == 1
     assert f"{registry.host}/dev-models/none:v1: not found" in capsys.readouterr().err
+    pushed(tmp_path, registry, "v1", capsys)
+    assert main(["model", "register", f"{registry.host}/dev-models/chat:v1", "--name", "chat", "--plain-http",
+                 "--mlflow-uri", "ftp://mlflow.example.com"]) == 2
+    assert "the MLflow tracking URI 'ftp://mlflow.example.com' is not an http(s) URL" in capsys.readouterr().err
