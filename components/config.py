@@ -22,6 +22,7 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components.catalog import CATALOG
+from components.images import normalized
 
 NAMESPACE = "pai"
 STACK_FILE_ENV = "PAI_STACK_FILE"
@@ -178,9 +179,9 @@ class Runtime(Strict):
     def _image(cls, value: str) -> str:
         if value in CATALOG.images:
             return value
-        if "/" not in value:
+        if not any(c in value for c in "/:@"):
             raise ValueError(f"{value!r} is neither a catalog image ({', '.join(sorted(CATALOG.images))}) "
-                             "nor a full reference")
+                             "nor an image reference")
         return _image_ref(value, tag_required=True)
 
 
@@ -766,14 +767,16 @@ def _bucket(value: float, buckets: tuple[float, ...], histogram: str) -> float:
     return value
 
 
-def _image_ref(value: str, tag_required: bool) -> str:
+def _image_ref(given: str, tag_required: bool) -> str:
+    """The reference normalized as the container tools do (Docker Hub short names get `docker.io/`, `library/`)."""
+    value = normalized(given)
     if not IMAGE_REF.match(value):
-        raise ValueError(f"{value!r} is not an image reference like registry.example.com/path/name:tag")
+        raise ValueError(f"{given!r} is not an image reference like registry.example.com/path/name:tag")
     name = value.split("@")[0].rsplit("/", 1)[-1]
     if name.partition(":")[2] == "latest":
-        raise ValueError(f"{value!r} uses the tag 'latest': pin a version")
+        raise ValueError(f"{given!r} uses the tag 'latest': pin a version")
     if tag_required and ":" not in name and "@" not in value:
-        raise ValueError(f"{value!r} has no tag or digest: pin a version")
+        raise ValueError(f"{given!r} has no tag or digest: pin a version")
     return value
 
 

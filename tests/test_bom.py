@@ -21,13 +21,13 @@ from airgap.bom import (
     bill_of_materials,
     catalog_pin,
     collect,
-    normalized,
     platform_config,
     stack_bill_of_materials,
     value_references,
 )
 from components.catalog import CATALOG
 from components.config import PlatformConfig
+from components.images import normalized
 from paictl.cli import main
 from paictl.offline import Registered, load_stack_file, stack_path
 

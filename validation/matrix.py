@@ -15,6 +15,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from components.images import normalized
+
 DATA = Path(__file__).with_name("data")
 
 
@@ -121,7 +123,7 @@ class RuntimeImage(Row):
     cuda: str
 
     def matches(self, ref: str) -> bool:
-        name, _, tag = ref.split("@")[0].rpartition(":")
+        name, _, tag = normalized(ref).split("@")[0].rpartition(":")
         if not name or "/" in tag:
             return False
         path = self.repository.split("/", 1)[1]
