@@ -23,8 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from components.catalog import CATALOG
 from components.images import normalized
+from components.stackfile import shown
 
 NAMESPACE = "pai"
+# Config namespaces a stack file may use besides pai: the providers the program runs (a key in any other namespace
+# would be ignored, so a misspelled `pia:mlflow` is refused rather than dropped).
+OTHER_NAMESPACES = ("kubernetes", "harbor", "pulumi")
 STACK_FILE_ENV = "PAI_STACK_FILE"
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -180,7 +184,7 @@ class Runtime(Strict):
         if value in CATALOG.images:
             return value
         if not any(c in value for c in "/:@"):
-            raise ValueError(f"{value!r} is neither a catalog image ({', '.join(sorted(CATALOG.images))}) "
+            raise ValueError(f"{shown(value)} is neither a catalog image ({', '.join(sorted(CATALOG.images))}) "
                              "nor an image reference")
         return _image_ref(value, tag_required=True)
 
@@ -215,7 +219,7 @@ class Model(Strict):
     def _source(cls, value: str) -> str:
         if OCI_SOURCE.match(value) or S3_SOURCE.match(value) or PVC_SOURCE.match(value):
             return value
-        raise ValueError(f"{value!r} is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
+        raise ValueError(f"{shown(value)} is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
                          "s3://BUCKET/PATH or pvc://CLAIM/PATH")
 
     @property
@@ -264,7 +268,7 @@ class Tenant(Strict):
             try:
                 ipaddress.ip_network(value)
             except ValueError:
-                raise ValueError(f"{value!r} is not a CIDR like 10.0.0.0/16") from None
+                raise ValueError(f"{shown(value)} is not a CIDR like 10.0.0.0/16") from None
         return values
 
 
@@ -449,7 +453,8 @@ class PlatformConfig(Strict):
         raw = _raw_config()
         source = stack_file()
         plain = {k: _decode(v) for k, v in raw.items() if k not in SECRET_KEYS}
-        errors = [f"pai:{k}: must be a secret: set it with `pulumi config set --secret {k} ...`"
+        errors = _namespace_errors()
+        errors += [f"pai:{k}: must be a secret: set it with `pulumi config set --secret {k} ...`"
                   for k in SECRET_KEYS if k in raw and not runtime_config.is_config_secret(f"{NAMESPACE}:{k}")]
         errors += [f"pai:{k}: unknown key; allowed: {', '.join(_top_level_keys())}"
                    for k in sorted(plain) if k not in cls.model_fields or k == "secrets"]
@@ -727,11 +732,26 @@ def _driver_errors(driver: Driver, set_keys: set[str]) -> list[str]:
     return errors
 
 
+def _all_config() -> dict[str, Any]:
+    """Every key of the running stack, with its namespace."""
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+
 def _raw_config() -> dict[str, Any]:
     """Every `pai:` key of the running stack, without the namespace."""
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}
+    return {k[len(prefix):]: v for k, v in _all_config().items() if k.startswith(prefix)}
+
+
+def _namespace_errors() -> list[str]:
+    """Keys in a namespace the program reads nothing from: most likely a misspelled `pai:`."""
+    errors = []
+    for key in sorted(_all_config()):
+        namespace, _, name = key.partition(":")
+        if namespace not in (NAMESPACE, *OTHER_NAMESPACES):
+            errors.append(f"{shown(key)[1:-1]}: unknown namespace {shown(namespace)}; the platform's keys are "
+                          f"pai:<key> (pai:{name}?), provider settings {', '.join(f'{n}:' for n in OTHER_NAMESPACES)}")
+    return errors
 
 
 def _decode(value: Any) -> Any:
@@ -750,19 +770,19 @@ def _top_level_keys() -> list[str]:
 
 def _one_of(value: str, allowed: list[str]) -> str:
     if value not in allowed:
-        raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+        raise ValueError(f"{shown(value)} is not one of {', '.join(allowed)}")
     return value
 
 
 def _driver(value: str | None) -> str | None:
     if value is not None and not DRIVER_VERSION.match(value):
-        raise ValueError(f"{value!r} is not a driver version like 580.95.05")
+        raise ValueError(f"{shown(value)} is not a driver version like 580.95.05")
     return value
 
 
 def _bucket(value: float, buckets: tuple[float, ...], histogram: str) -> float:
     if value not in buckets:
-        raise ValueError(f"{value!r} is not a bucket bound of {histogram} "
+        raise ValueError(f"{shown(value)} is not a bucket bound of {histogram} "
                          f"({', '.join(f'{b:g}' for b in buckets)})")
     return value
 
@@ -771,12 +791,12 @@ def _image_ref(given: str, tag_required: bool) -> str:
     """The reference normalized as the container tools do (Docker Hub short names get `docker.io/`, `library/`)."""
     value = normalized(given)
     if not IMAGE_REF.match(value):
-        raise ValueError(f"{given!r} is not an image reference like registry.example.com/path/name:tag")
+        raise ValueError(f"{shown(given)} is not an image reference like registry.example.com/path/name:tag")
     name = value.split("@")[0].rsplit("/", 1)[-1]
     if name.partition(":")[2] == "latest":
-        raise ValueError(f"{given!r} uses the tag 'latest': pin a version")
+        raise ValueError(f"{shown(given)} uses the tag 'latest': pin a version")
     if tag_required and ":" not in name and "@" not in value:
-        raise ValueError(f"{given!r} has no tag or digest: pin a version")
+        raise ValueError(f"{shown(given)} has no tag or digest: pin a version")
     return value
 
 
@@ -793,15 +813,18 @@ def _describe(error: Any) -> str:
         return f"{path}: required key is missing"
     if kind in ("literal_error", "enum"):
         expected = error["ctx"]["expected"].replace(" or ", ", ").replace("'", "")
-        return f"{path}: {value!r} is not one of {expected}"
+        return f"{path}: {shown(value)} is not one of {expected}"
     if kind == "string_pattern_mismatch":
         pattern = error["ctx"]["pattern"]
-        return f"{path}: {value!r} is not {PATTERNS.get(pattern, 'of the form ' + pattern)}"
+        return f"{path}: {shown(value)} is not {PATTERNS.get(pattern, 'of the form ' + pattern)}"
     if kind == "value_error":
         return f"{path}: {error['msg'].removeprefix('Value error, ')}"
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        return (f"{path}: {shown(value)} is a number in YAML, not a string: quote it in the stack file (unquoted, "
+                "YAML reads 1.30 as the number 1.3)")
     if kind in TYPE_NAMES:
-        return f"{path}: {value!r} is not {TYPE_NAMES[kind]}"
-    return f"{path}: {error['msg'].lower()} (got {value!r})"
+        return f"{path}: {shown(value)} is not {TYPE_NAMES[kind]}"
+    return f"{path}: {error['msg'].lower()} (got {shown(value)})"
 
 
 TYPE_NAMES = {

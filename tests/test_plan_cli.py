@@ -112,7 +112,7 @@ def test_stack_file_that_is_not_yaml_exits_2(tmp_path: Path) -> None:
     config_file.write_text("config: [unclosed\n")
     result = paictl("plan", "--config-file", str(config_file))
     assert result.returncode == 2
-    assert result.stderr.startswith(f"error: {config_file}: not valid YAML")
+    assert result.stderr.startswith(f"error: {config_file}: line 2: not valid YAML")
 
 
 def test_plain_text_secret_in_a_stack_file_exits_2_without_echoing_it(tmp_path: Path) -> None:
