@@ -86,6 +86,17 @@ def test_incompatible_stack_fails_with_exit_1(tmp_path: Path, capsys: pytest.Cap
     assert "CUDA 13.0, which needs driver >= 580.65.06" in failed["message"] and "570.148.08" in failed["message"]
 
 
+def test_a_misspelled_gpu_product_warns_naming_the_closest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = stack(tmp_path / "Pulumi.typo.yaml", operator="v26.7.0", kube="1.33", driver="580.95.05")
+    path.write_text(path.read_text().replace(H100, "NVIDIA-H100-80GB-HMB3"))
+    code, out, _ = validate(capsys, "--config-file", str(path), "--format", "json")
+    report = json.loads(out)
+    assert code == 0 and report["verdict"] == "warn"
+    (warned,) = [c for c in report["checks"] if c["id"] == "gpu-product"]
+    assert (warned["status"], warned["subject"]) == ("warn", "NVIDIA-H100-80GB-HMB3")
+    assert f"the closest: {H100}:" in warned["message"]
+
+
 def test_warnings_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = stack(tmp_path / "Pulumi.warn.yaml", operator="v26.7.0", kube="1.33", driver="580.95.05")
     code, out, _ = validate(capsys, "--config-file", str(path), "--format", "json")

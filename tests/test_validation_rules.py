@@ -426,3 +426,26 @@ def test_driver_known_issues(driver: str, mig: str, status: Status) -> None:
 
 def test_driver_known_issues_skip_without_drivers() -> None:
     assert one("driver-known-issues", Facts()).status == "skip"
+
+
+@pytest.mark.parametrize(("product", "status", "closest"), [
+    (H100, "pass", ""),
+    ("NVIDIA-A100-80GB-PCIe-MIG-1g.10gb", "pass", ""),     # GFD's name under MIG strategy single
+    ("NVIDIA-H100-80GB-HMB3", "warn", H100),               # letters swapped
+    ("NVIDA-H100-80GB-HBM3", "warn", H100),                # a letter missing
+    ("H100", "warn", "NVIDIA-H100-80GB-HBM3, NVIDIA-H100-PCIe, NVIDIA-H100-NVL"),  # the family, not a product
+    ("NVIDIA-L40", "warn", "NVIDIA-L40S"),                  # a prefix of a known product is not that product
+])
+def test_gpu_product_names_are_checked_against_the_gfd_names(product: str, status: Status, closest: str) -> None:
+    check = one("gpu-product", Facts(nodes=[node(product=product, origin="config")]))
+    assert (check.status, check.subject) == (status, product)
+    if closest:
+        assert check.message == (f"{product} is not a GPU Feature Discovery product name the matrix knows; the "
+                                 f"closest: {closest}: a product no node carries selects no node and no Kueue flavour")
+
+
+def test_gpu_product_reads_the_configs_products_not_the_clusters() -> None:
+    facts = Facts(nodes=[node(product="NVIDIA-Some-New-GPU")], models=[model(product="NVIDIA-L4O")])
+    (check,) = RULES["gpu-product"](facts, MATRIX)
+    assert (check.status, check.subject) == ("warn", "NVIDIA-L4O")
+    assert "the closest: NVIDIA-L4:" in check.message

@@ -8,6 +8,7 @@ reference instead.
 
 from __future__ import annotations
 
+import difflib
 import re
 from functools import cache
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from components.images import normalized
 
 DATA = Path(__file__).with_name("data")
+MIG_SUFFIX = re.compile(r"-MIG-\d+g\.\d+gb$")
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -75,6 +77,8 @@ class Gpu(Row):
     arch: str
     datacenter: bool
     min_driver: str | None = None
+    products: list[str] = []  # the exact GFD product names of the part
+    products_unverified: bool = False
 
     def matches(self, product: str) -> bool:
         """Whether a GFD product string (NVIDIA-H100-80GB-HBM3) is this GPU."""
@@ -183,6 +187,7 @@ class Matrix(BaseModel):
     forward_compatibility: ForwardCompatibility
     driver_branches: list[DriverBranch]
     gpus: list[Gpu]
+    products_source: str
     engines: list[Engine]
     vgpu_compatibility: VgpuCompatibility
     vgpu_releases: list[VgpuRelease]
@@ -209,6 +214,19 @@ class Matrix(BaseModel):
 
     def gpu(self, product: str) -> Gpu | None:
         return next((g for g in self.gpus if g.matches(product)), None)
+
+    def product(self, product: str) -> Gpu | None:
+        """The row that lists this exact GFD product name (or its MIG form, <product>-MIG-<profile>)."""
+        name = MIG_SUFFIX.sub("", product)
+        return next((g for g in self.gpus if name in g.products), None)
+
+    def closest_products(self, product: str) -> list[str]:
+        """Known product names nearest an unknown one: a bare family name (H100) gets its family's products, else
+        the closest by spelling."""
+        bare = product.removeprefix("NVIDIA-").removeprefix("Tesla-")
+        family = next((g.products for g in self.gpus if g.gpu.lower() == bare.lower()), None)
+        known = [p for g in self.gpus for p in g.products]
+        return family or difflib.get_close_matches(product, known, n=1, cutoff=0.0)
 
     def engine(self, name: str) -> Engine | None:
         return next((e for e in self.engines if e.engine == name), None)
