@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -449,3 +450,45 @@ def test_gpu_product_reads_the_configs_products_not_the_clusters() -> None:
     (check,) = RULES["gpu-product"](facts, MATRIX)
     assert (check.status, check.subject) == ("warn", "NVIDIA-L4O")
     assert "the closest: NVIDIA-L4:" in check.message
+
+
+# ---- fixes name only what this project can install -----------------------------------------------------------------
+
+INSTALLABLE = "v25.3.0, v26.7.0"
+
+
+@pytest.mark.parametrize(("check_id", "facts", "fix"), [
+    ("operator-kubernetes", operator("v26.7.0", "1.30"), "use gpu-operator v25.3.0 (Kubernetes 1.29-1.32)"),
+    ("operator-kubernetes", operator("v26.7.0", "1.37"),
+     f"no GPU Operator release this project installs ({INSTALLABLE}) supports Kubernetes 1.37 (v25.3.0: 1.29-1.32, "
+     "v26.7.0: 1.33-1.36): run a Kubernetes version in one of those ranges"),
+    ("operator-driver-branch", operator("v26.7.0", driver="570.148.08"),
+     "use a driver on R610, R595, R580, R535 (the release's default is 595.91.07) or gpu-operator v25.3.0, which "
+     "supports R570"),
+    ("operator-driver-branch", operator("v25.3.0", driver="470.256.02"),
+     "use a driver on R580, R575, R570, R550, R535 (the release's default is 570.124.06); no GPU Operator release "
+     f"this project installs ({INSTALLABLE}) supports R470"),
+])
+def test_fixes_name_only_installable_releases_or_say_there_is_none(check_id: str, facts: Facts, fix: str) -> None:
+    assert one(check_id, facts).fix == fix
+
+
+@pytest.mark.parametrize(("now", "fix"), [
+    ("v24.9.2", "upgrade through gpu-operator v25.3.0 first"),
+    ("v23.9.2", f"upgrade through a 24.x release first; no GPU Operator release this project installs ({INSTALLABLE}) "
+                "is 24.x"),
+])
+def test_upgrade_path_fix_names_an_installable_step(now: str, fix: str) -> None:
+    target = "v25.3.0" if now.startswith("v23") else "v26.7.0"
+    assert upgrade("upgrade-operator-path", operator(now), operator(target)).fix == fix
+
+
+@pytest.mark.parametrize("kube", [f"1.{minor}" for minor in range(20, 40)])
+@pytest.mark.parametrize("driver", ["470.256.02", "535.261.03", "550.163.01", "570.148.08", "580.95.05",
+                                    "595.58.03", "610.10.01"])
+def test_every_operator_fix_names_only_catalog_versions(kube: str, driver: str) -> None:
+    installable = set(INSTALLABLE.split(", "))
+    for version in sorted(installable):
+        for check in run_checks(operator(version, kube, driver)):
+            named = set(re.findall(r"v\d+\.\d+\.\d+", check.fix))
+            assert named <= installable, (check.id, check.fix)

@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from components.catalog import CATALOG
 from validation.facts import Facts, KubernetesFacts, NodeFacts, OperatorFacts, Record, RuntimeImageFacts
-from validation.matrix import Matrix, Row, branch_of, load_matrix, version_key
+from validation.matrix import Matrix, OperatorRelease, Row, branch_of, load_matrix, version_key
 
 Status = Literal["pass", "warn", "fail", "skip"]
 STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "skip")
@@ -122,6 +123,18 @@ def _driver_groups(facts: Facts) -> dict[str, list[NodeFacts]]:
         if node.driver_version:
             groups.setdefault(node.driver_version, []).append(node)
     return groups
+
+
+def _installable(m: Matrix) -> list[OperatorRelease]:
+    """The GPU Operator releases this project can install (components/catalog.yaml) that the matrix knows, oldest
+    first: the only ones a fix may name."""
+    pinned = CATALOG.chart("gpu-operator").versions
+    return sorted((r for r in m.operator_releases if r.version in pinned), key=lambda r: version_key(r.version))
+
+
+def _none_installable(what: str, m: Matrix) -> str:
+    names = ", ".join(r.version for r in _installable(m))
+    return f"no GPU Operator release this project installs ({names}) {what}"
 
 
 def _products(nodes: Iterable[NodeFacts]) -> list[str]:
@@ -346,9 +359,11 @@ def _operator_kubernetes(check_id: str, facts: Facts, operator: OperatorFacts, k
     if rng.contains(k8s):
         return Check(check_id, "pass", subject, text + _unverified([release]), "",
                      _sources(facts, [operator, kube], [release]))
-    fits = sorted((r for r in m.operator_releases if r.kubernetes.contains(k8s)), key=lambda r: version_key(r.version))
+    fits = [r for r in _installable(m) if r.kubernetes.contains(k8s)]
+    ranges = ", ".join(f"{r.version}: {r.kubernetes.min}-{r.kubernetes.max}" for r in _installable(m))
     fix = (f"use gpu-operator {fits[-1].version} (Kubernetes {fits[-1].kubernetes.min}-{fits[-1].kubernetes.max})"
-           if fits else "use a Kubernetes version a GPU Operator release in the matrix supports")
+           if fits else _none_installable(f"supports Kubernetes {k8s} ({ranges}): run a Kubernetes version in "
+                                          "one of those ranges", m))
     return Check(check_id, "fail", subject, text + _unverified([release]), fix,
                  _sources(facts, [operator, kube], [release]))
 
@@ -377,8 +392,8 @@ def operator_driver_branch(facts: Facts, m: Matrix) -> list[Check]:
             checks.append(Check("operator-driver-branch", "fail", subject,
                                 f"gpu-operator {operator.version} supports driver branches {branches}; "
                                 f"{_node_list(nodes)} run {driver} ({branch_of(driver)}){note}",
-                                f"use a driver on {branches} (the release's default is {release.default_driver}) "
-                                "or a GPU Operator release that supports " + branch_of(driver), sources))
+                                f"use a driver on {branches} (the release's default is {release.default_driver})"
+                                + _branch_releases(branch_of(driver), m), sources))
         elif datacenter and release.supported_drivers and driver not in release.supported_drivers:
             checks.append(Check("operator-driver-branch", "warn", subject,
                                 f"{branch_of(driver)} is supported by gpu-operator {operator.version}, but {driver} "
@@ -390,6 +405,14 @@ def operator_driver_branch(facts: Facts, m: Matrix) -> list[Check]:
                                 f"gpu-operator {operator.version} supports driver branches {branches}; "
                                 f"{driver} is {branch_of(driver)}{note}", "", sources))
     return checks
+
+
+def _branch_releases(branch: str, m: Matrix) -> str:
+    """The installable operator releases that support a driver branch, as the second half of a fix."""
+    fits = [r.version for r in _installable(m) if branch in r.supported_branches]
+    if fits:
+        return f" or gpu-operator {' or '.join(fits)}, which supports {branch}"
+    return f"; {_none_installable(f'supports {branch}', m)}"
 
 
 # ---- vGPU: host manager vs guest driver, no data-center driver in a vGPU guest -------------------------------
@@ -632,8 +655,10 @@ def upgrade_operator_path(current: Facts, target: Facts, m: Matrix) -> list[Chec
                       "downgrades are not supported", "pick a target release at or after the running one", sources)]
     ok = b[0] - a[0] <= 1
     text = f"{m.operator_upgrade_rule} {now.version} -> {then.version}"
-    return [Check("upgrade-operator-path", "pass" if ok else "fail", subject, text,
-                  "" if ok else f"upgrade through a {a[0] + 1}.x release first",
+    steps = [r.version for r in _installable(m) if version_key(r.version)[0] == a[0] + 1]
+    step = (f"upgrade through gpu-operator {steps[-1]} first" if steps else
+            f"upgrade through a {a[0] + 1}.x release first; {_none_installable(f'is {a[0] + 1}.x', m)}")
+    return [Check("upgrade-operator-path", "pass" if ok else "fail", subject, text, "" if ok else step,
                   (*sources, f"matrix: {m.operator_upgrade_rule_source}"))]
 
 
