@@ -507,6 +507,8 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
                    for p in tenant.quota.gpus if p not in products]
     for i, model in enumerate(cfg.models):
         errors += _model_errors(f"pai:models[{i}]", model, cfg, tenant_names)
+    if not [e for e in errors if ".tenant:" in e or ".quota.gpus." in e or ".gpus:" in e]:
+        errors += _quota_errors(cfg)
     errors += _s3_errors(cfg, set_keys)
     if cfg.gpu:
         errors += _driver_errors(cfg.gpu.driver, set_keys)
@@ -515,6 +517,36 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
     errors += _harbor_errors(cfg, set_keys) + _mlflow_errors(cfg, set_keys) + _mirror_pull_errors(cfg, set_keys)
     if not [e for e in errors if e.startswith("pai:harbor.host")]:  # harbor_host needs a host or a domain
         errors += _gateway_host_errors(cfg) + _bootstrap_errors(cfg)
+    return errors
+
+
+def _quota_errors(cfg: PlatformConfig) -> list[str]:
+    """Endpoints that cannot fit their tenant's GPU quota. With Kueue a replica's pod is admitted on one flavour
+    (product) of its tenant's ClusterQueue: at most the quota of that product over the whole cohort (its own plus
+    what it may borrow). Without Kueue the namespace's ResourceQuota caps all the tenant's GPU requests together."""
+    if cfg.gpu is None:
+        return []
+    errors = []
+    index = {t.name: i for i, t in enumerate(cfg.tenants)}
+    if cfg.kueue is not None:
+        cohort = {p: sum(t.quota.gpus.get(p, 0) for t in cfg.tenants) for p in cfg.gpu.products}
+        for i, model in enumerate(cfg.models):
+            usable = {p: n for p, n in cohort.items() if model.product in (None, p)}
+            most = max(usable.values(), default=0)
+            if model.gpus > most:
+                product = max(usable, key=lambda p: usable[p])
+                errors.append(f"pai:models[{i}].gpus: model {model.name!r} asks for {model.gpus} GPUs per replica; "
+                              f"Kueue admits at most {most} {product} in cohort {cfg.kueue.cohort!r} (the sum of every "
+                              f"tenant's pai:tenants[].quota.gpus.{product}): raise a quota or lower gpus")
+        return errors
+    for tenant in cfg.tenants:
+        asked = [(m.name, m.gpus, m.replicas) for m in cfg.models if m.tenant == tenant.name and m.gpus]
+        total, cap = sum(g * r for _, g, r in asked), sum(tenant.quota.gpus.values())
+        if total > cap:
+            parts = ", ".join(f"{name} {g} x {r}" for name, g, r in asked)
+            errors.append(f"pai:tenants[{index[tenant.name]}].quota.gpus: tenant {tenant.name!r} may request {cap} "
+                          f"GPUs (its ResourceQuota) but its endpoints ask for {total} ({parts}, GPUs x replicas): "
+                          "raise the quota or lower gpus or replicas")
     return errors
 
 

@@ -15,6 +15,9 @@ from paictl.offline import RecordingMonitor, run_offline
 
 FILE = "stacks/Pulumi.test.yaml"
 GPU = {"driver": {"mode": "datacenter"}, "products": ["NVIDIA-L40S"]}
+KUEUE_TENANTS = [{"name": "team-a", "quota": {"gpus": {"NVIDIA-L40S": 4}}},
+                 {"name": "team-b", "quota": {"gpus": {"NVIDIA-L40S": 4}}}]
+GPU_TENANTS = [{"name": "team-a", "quota": {"gpus": {"NVIDIA-L40S": 2}}}]
 DOMAIN = {"target": "generic", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"}}
 HARBOR_SECRET = {"harborAdminPassword": "x"}
 SEED = "registry.example.com/seed"
@@ -62,8 +65,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("completion with no GPU and no GGUF", minimal(models=[model(format="safetensors")]), {},
      "pai:models[0].format: model 'm': llamacpp serves gguf, not safetensors "
      "(a completion model with no GPU needs GGUF weights)"),
-    ("engine against the rule", minimal(gpu=GPU, models=[model(type="embedding", engine="vllm", gpus=1,
-                                                                format="safetensors")]), {},
+    ("engine against the rule", minimal(gpu=GPU, tenants=GPU_TENANTS, models=[model(
+        type="embedding", engine="vllm", gpus=1, format="safetensors")]), {},
      "pai:models[0].engine: model 'm' is an embedding model on GPU: the engine rule serves it with infinity, not vllm"),
     ("GPUs without pai:gpu", minimal(models=[model(gpus=1, format="safetensors")]), {},
      "pai:models[0].gpus: model 'm' asks for 1 GPU(s) but pai:gpu is not configured"),
@@ -201,6 +204,15 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
      "(`pulumi config set --secret mirrorPullPassword ...`)\n"
      f"{FILE}: pai:registry.pullSecret: pai:mirrorPullUsername and pai:mirrorPullPassword make the platform create "
      "the mirror's pull Secret: set its name too (e.g. mirror-pull)"),
+    ("GPU endpoints over the tenant's ResourceQuota",
+     minimal(gpu=GPU, tenants=[{"name": "team-a", "quota": {"gpus": {"NVIDIA-L40S": 8}}}],
+             models=[model(format="safetensors", gpus=4, replicas=3)]), {},
+     "pai:tenants[0].quota.gpus: tenant 'team-a' may request 8 GPUs (its ResourceQuota) but its endpoints ask for 12 "
+     "(m 4 x 3, GPUs x replicas): raise the quota or lower gpus or replicas"),
+    ("GPU endpoint over the Kueue cohort's quota", minimal(gpu=GPU, kueue={}, tenants=KUEUE_TENANTS,
+                                                           models=[model(format="safetensors", gpus=16)]), {},
+     "pai:models[0].gpus: model 'm' asks for 16 GPUs per replica; Kueue admits at most 8 NVIDIA-L40S in cohort 'pai' "
+     "(the sum of every tenant's pai:tenants[].quota.gpus.NVIDIA-L40S): raise a quota or lower gpus"),
     ("licensing outside vgpu", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "licensing": {}}}), {},
      "pai:gpu.driver.licensing: only vgpu mode is licensed, not datacenter"),
 ]
@@ -239,6 +251,13 @@ def test_every_problem_is_reported_at_once() -> None:
     ]
 
 
+def test_an_endpoint_that_borrows_from_the_cohort_fits() -> None:
+    """Under Kueue a tenant's queue borrows idle quota of the cohort: 8 GPUs per replica fit two quotas of 4."""
+    config = stack_config(minimal(gpu=GPU, kueue={}, tenants=KUEUE_TENANTS, models=[model(
+        format="safetensors", gpus=8, replicas=2)]))
+    assert run_offline(PlatformConfig.from_pulumi, config) is not None
+
+
 def test_valid_config_registers_resources(run_program: Program) -> None:
     assert run_program(minimal(models=[model()]))
 
@@ -252,7 +271,7 @@ def test_engine_rule_holds_for_every_combination(kind: str, gpus: int, fmt: str,
     fields: dict[str, Any] = {"type": kind, "gpus": gpus, "format": fmt}
     if engine:
         fields["engine"] = engine
-    config = stack_config(minimal(gpu=GPU, models=[model(**fields)]))
+    config = stack_config(minimal(gpu=GPU, tenants=GPU_TENANTS, models=[model(**fields)]))
     try:
         run_offline(PlatformConfig.from_pulumi, config)
     except ConfigError as exc:

@@ -22,6 +22,7 @@ from validation.sources.config import config_facts
 SHORT = "vllm/vllm-openai:v0.20.0"
 FULL = "docker.io/vllm/vllm-openai:v0.20.0"
 MIRROR = "harbor.example.com/mirror"
+RTX = "NVIDIA-GeForce-RTX-4090"
 
 
 @pytest.mark.parametrize(("ref", "expected"), [
@@ -50,8 +51,8 @@ def test_repository_path_and_mirror_keep_a_short_names_whole_path() -> None:
 
 def gpu_stack(**overrides: Any) -> dict[str, Any]:
     return minimal(
-        gpu={"driver": {"mode": "datacenter", "version": "535.261.03"}, "products": ["NVIDIA-GeForce-RTX-4090"]},
-        runtimes={"vllm": {"image": SHORT}},
+        gpu={"driver": {"mode": "datacenter", "version": "535.261.03"}, "products": [RTX]},
+        runtimes={"vllm": {"image": SHORT}}, tenants=[{"name": "team-a", "quota": {"gpus": {RTX: 1}}}],
         models=[{"name": "chat", "routingName": "acme/chat", "type": "completion", "format": "safetensors",
                  "source": "oci://registry.example.com/models/chat:v1", "tenant": "team-a", "gpus": 1}],
         **overrides)

@@ -51,7 +51,7 @@ def stack(path: Path, operator: str = "v25.3.0", kube: str = "1.32", driver: str
         "pai:cluster": {"target": "generic", "kubernetesVersion": kube},
         "pai:gpu": {"operator": {"version": operator}, "driver": {"mode": "datacenter", "version": driver},
                     "products": [H100]},
-        "pai:tenants": [{"name": "team-a"}],
+        "pai:tenants": [{"name": "team-a", "quota": {"gpus": {H100: 1}}}],
         "pai:models": [{"name": "chat", "routingName": "openai/gpt-oss-20b", "type": "completion",
                         "format": "safetensors", "source": "oci://harbor.example.com/models/gpt-oss-20b:v1",
                         "gpus": 1, "product": H100, "tenant": "team-a"}],
