@@ -217,3 +217,27 @@ def test_live_facts_replace_the_planned_nodes(monkeypatch: pytest.MonkeyPatch,
     assert code == 1
     assert {c["subject"].rsplit(" on ", 1)[1] for c in cuda} == {"gpu-1"}
     assert "cluster: https://127.0.0.1:6443" in cuda[0]["sources"]
+
+
+def test_table_says_not_applicable_and_keeps_research_notes_to_json(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = stack(tmp_path / "Pulumi.dc.yaml", operator="v26.7.0", kube="1.33", driver="580.95.05")
+    _, table, _ = validate(capsys, "--config-file", str(path))
+    _, out, _ = validate(capsys, "--config-file", str(path), "--format", "json")
+    report = json.loads(out)
+    jsonschema.validate(report, REPORT_SCHEMA)
+    for check_id in ("vgpu-host-guest", "vgpu-compute-capability", "vgpu-host-graphics"):
+        assert any(line.startswith("N/A ") and check_id in line for line in table.splitlines())
+        (check,) = [c for c in report["checks"] if c["id"] == check_id]
+        assert (check["status"], check["message"]) == (
+            "skip", "not applicable: the driver mode is datacenter, not vgpu")
+
+
+def test_research_notes_are_sources_in_json_and_not_in_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """vks-prod's vGPU host/guest pairing rests on a row marked unverified: the table says so, the JSON says why."""
+    _, table, _ = validate(capsys, "--stack", "vks-prod")
+    _, out, _ = validate(capsys, "--stack", "vks-prod", "--format", "json")
+    notes = [s for c in json.loads(out)["checks"] for s in c["sources"] if s.startswith("unverified: ")]
+    assert notes and "(rests on matrix data marked unverified)" in table
+    assert not [n for n in notes if n.removeprefix("unverified: ") in table]
+    assert "matrix: " not in table and "http" not in table

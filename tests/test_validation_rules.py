@@ -89,8 +89,11 @@ def test_cuda_driver_states_versions_and_fix_as_the_issue_asks() -> None:
     assert "570.148.08" in check.message
     assert "upgrade the driver to the R580 branch (>= 580.65.06)" in check.fix
     assert "pin vllm <= v0.19" in check.fix
-    # The R570 refusal rests on reading the FAQ's long-term-support condition across majors: it says so.
-    assert "frequently-asked-questions" in check.message and "unverified" in check.message
+    # The R570 refusal rests on reading the FAQ's long-term-support condition across majors: it says so, and the
+    # research note (a URL) is a source, not part of the message.
+    assert check.message.endswith("(rests on matrix data marked unverified)")
+    assert any(s.startswith("unverified: ") and "frequently-asked-questions" in s for s in check.sources)
+    assert "http" not in check.message
     assert any("cuda-toolkit-release-notes" in s for s in check.sources)
 
 
@@ -492,3 +495,23 @@ def test_every_operator_fix_names_only_catalog_versions(kube: str, driver: str) 
         for check in run_checks(operator(version, kube, driver)):
             named = set(re.findall(r"v\d+\.\d+\.\d+", check.fix))
             assert named <= installable, (check.id, check.fix)
+
+
+@pytest.mark.parametrize("check_id", ["vgpu-host-guest", "vgpu-compute-capability", "vgpu-host-graphics"])
+@pytest.mark.parametrize(("mode", "why"), [("datacenter", "the driver mode is datacenter, not vgpu"),
+                                           (None, "no GPU driver is configured or was read")])
+def test_vgpu_checks_are_not_applicable_without_vgpu(check_id: str, mode: Any, why: str) -> None:
+    facts = Facts(driver=DriverFacts(origin="config", mode=mode, version="580.95.05") if mode else None,
+                  nodes=[node("580.95.05")], hosts=[HostFacts(origin="vcenter", name="esx-1",
+                                                              vgpu_manager_version="580.95.02",
+                                                              graphics_mode="shared")])
+    check = one(check_id, facts)
+    assert (check.status, check.message) == ("skip", f"not applicable: {why}")
+
+
+def test_upgrade_vgpu_check_is_not_applicable_to_a_datacenter_target() -> None:
+    current = vgpu("580.95.02", "580.95.05")
+    target = Facts(driver=DriverFacts(origin="config", mode="datacenter", version="580.95.05"),
+                   nodes=[node("580.95.05", origin="config")])
+    assert upgrade("upgrade-vgpu-host-guest", current, target).message == (
+        "not applicable: the driver mode is datacenter, not vgpu")

@@ -2,11 +2,15 @@
 
 A check's status is pass, warn, fail, or skip when a fact it needs is missing. Its message states the versions
 involved; its fix says what to change; its sources list where the facts came from and the matrix rows it used.
-A check that rests on a matrix value marked unverified says so in its message.
+A check that rests on a matrix value marked unverified says so in its message, and lists what is marked (the
+research notes behind the value) among its sources, which `--format json` prints and the table leaves out. A check
+that cannot apply to the stack (a vGPU check in datacenter mode) is a skip whose message starts "not applicable".
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -17,6 +21,11 @@ from validation.matrix import Matrix, OperatorRelease, Row, branch_of, load_matr
 
 Status = Literal["pass", "warn", "fail", "skip"]
 STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "skip")
+NOT_APPLICABLE = "not applicable"
+UNVERIFIED_SOURCE = "unverified: "
+# _unverified marks what a message rests on between these; _finished moves it from the message to the sources.
+_NOTE, _SEP = "\x00", "\x1f"
+_NOTES = re.compile(f"{_NOTE}([^{_NOTE}]*){_NOTE}")
 FAILING_PODS = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "Error"}
 
 
@@ -38,16 +47,32 @@ UPGRADE_RULES: dict[str, UpgradeRule] = {}
 
 def rule(check_id: str) -> Callable[[Rule], Rule]:
     def register(fn: Rule) -> Rule:
-        RULES[check_id] = fn
-        return fn
+        @functools.wraps(fn)
+        def finished(facts: Facts, m: Matrix) -> list[Check]:
+            return [_finished(c) for c in fn(facts, m)]
+        RULES[check_id] = finished
+        return finished
     return register
 
 
 def upgrade_rule(check_id: str) -> Callable[[UpgradeRule], UpgradeRule]:
     def register(fn: UpgradeRule) -> UpgradeRule:
-        UPGRADE_RULES[check_id] = fn
-        return fn
+        @functools.wraps(fn)
+        def finished(current: Facts, target: Facts, m: Matrix) -> list[Check]:
+            return [_finished(c) for c in fn(current, target, m)]
+        UPGRADE_RULES[check_id] = finished
+        return finished
     return register
+
+
+def _finished(check: Check) -> Check:
+    """The research notes an unverified mark rests on leave the message for the sources."""
+    notes = [n for found in _NOTES.findall(check.message) for n in found.split(_SEP)]
+    if not notes:
+        return check
+    sources = (*check.sources, *(f"{UNVERIFIED_SOURCE}{n}" for n in notes if f"{UNVERIFIED_SOURCE}{n}"
+                                 not in check.sources))
+    return replace(check, message=_NOTES.sub("", check.message), sources=tuple(dict.fromkeys(sources)))
 
 
 def run_checks(facts: Facts, matrix: Matrix | None = None) -> list[Check]:
@@ -94,7 +119,7 @@ def _unverified(rows: Iterable[Row | None], *marks: str | None) -> str:
     other unverified value the caller names (its source or what it is)."""
     marked = [r.source for r in rows if r is not None and r.unverified] + [m for m in marks if m]
     if marked:
-        return f" (rests on matrix data marked unverified: {'; '.join(dict.fromkeys(marked))})"
+        return f" (rests on matrix data marked unverified){_NOTE}{_SEP.join(dict.fromkeys(marked))}{_NOTE}"
     return ""
 
 
@@ -104,6 +129,17 @@ def _mark(unverified: bool, what: str | None) -> str | None:
 
 def _skip(check_id: str, subject: str, missing: str) -> list[Check]:
     return [Check(check_id, "skip", subject, f"not checked: {missing}")]
+
+
+def _vgpu_not_applicable(check_id: str, subject: str, facts: Facts) -> list[Check] | None:
+    """A vGPU check on a stack whose driver is the data-center driver, or that has no GPU driver: not applicable
+    (None where it may apply: vgpu mode, or a preinstalled driver that may be a vGPU guest driver)."""
+    driver = facts.driver
+    if driver is None:
+        return [Check(check_id, "skip", subject, f"{NOT_APPLICABLE}: no GPU driver is configured or was read")]
+    if driver.mode == "datacenter":
+        return [Check(check_id, "skip", subject, f"{NOT_APPLICABLE}: the driver mode is datacenter, not vgpu")]
+    return None
 
 
 def _ge(a: str, b: str) -> bool:
@@ -424,6 +460,9 @@ def vgpu_host_guest(facts: Facts, m: Matrix) -> list[Check]:
 
 
 def _host_guest_checks(check_id: str, host_facts: Facts, guest_facts: Facts, m: Matrix) -> list[Check]:
+    not_applicable = _vgpu_not_applicable(check_id, "vGPU", guest_facts)
+    if not_applicable:
+        return not_applicable
     hosts = [h for h in host_facts.hosts if h.vgpu_manager_version]
     vgpu = guest_facts.driver is not None and guest_facts.driver.mode == "vgpu"
     guests = _driver_groups(guest_facts) if vgpu else {}
@@ -522,6 +561,9 @@ def vgpu_no_datacenter_driver(facts: Facts, m: Matrix) -> list[Check]:
 def vgpu_compute_capability(facts: Facts, m: Matrix) -> list[Check]:
     """vGPU through the GPU Operator needs Turing or newer."""
     products = _products(facts.nodes)
+    not_applicable = _vgpu_not_applicable("vgpu-compute-capability", "vGPU", facts)
+    if not_applicable:
+        return not_applicable
     if facts.driver is None or facts.driver.mode != "vgpu" or not products:
         return _skip("vgpu-compute-capability", "vGPU", "the driver mode is not vgpu or no GPU product is known")
     minimum = m.vgpu_min_compute_capability
@@ -547,6 +589,9 @@ def vgpu_compute_capability(facts: Facts, m: Matrix) -> list[Check]:
 def vgpu_host_graphics(facts: Facts, m: Matrix) -> list[Check]:
     """ESXi hosts serve vGPU only in the Shared Direct graphics mode."""
     hosts = [h for h in facts.hosts if h.graphics_mode]
+    not_applicable = _vgpu_not_applicable("vgpu-host-graphics", "ESXi hosts", facts)
+    if not_applicable:
+        return not_applicable
     if facts.driver is None or facts.driver.mode != "vgpu" or not hosts:
         return _skip("vgpu-host-graphics", "ESXi hosts", "the driver mode is not vgpu or no host graphics mode was "
                      "read from vCenter")
