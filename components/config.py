@@ -103,10 +103,22 @@ class Ingress(Strict):
 
 
 class Cluster(Strict):
+    """`target` vks is a VKS (vSphere Kubernetes Service) cluster, which differs from a generic one in three ways
+    the platform acts on: its Supervisor enforces Pod Security `restricted` on every namespace without a label
+    (TKr 1.26 and later), so the platform's own namespaces get an explicit level; it has a default StorageClass only
+    when its Cluster sets vsphereOptions.persistentVolumes.defaultStorageClass, so volumes need `storageClass`; its
+    GPU nodes run the Ubuntu node image (no GPU Operator driver image exists for Photon OS)."""
+
     target: Literal["vks", "generic"]
     kubernetesVersion: str = Field(pattern=K8S_MINOR)
     ingress: Ingress = Ingress()
     storageClass: str | None = None
+
+    @property
+    def pod_security(self) -> str | None:
+        """The Pod Security level the platform's own unprivileged namespaces enforce: on VKS baseline, what the
+        charts' pods meet, in place of the Supervisor's restricted default; elsewhere the cluster's default."""
+        return "baseline" if self.target == "vks" else None
 
 
 class Operator(Strict):
@@ -514,6 +526,7 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
         errors += _driver_errors(cfg.gpu.driver, set_keys)
     if cfg.monitoring is not None and "grafanaAdminPassword" not in set_keys:
         errors.append(_needs_secret("grafanaAdminPassword", "pai:monitoring needs the Grafana admin password"))
+    errors += _vks_errors(cfg)
     errors += _harbor_errors(cfg, set_keys) + _mlflow_errors(cfg, set_keys) + _mirror_pull_errors(cfg, set_keys)
     if not [e for e in errors if e.startswith("pai:harbor.host")]:  # harbor_host needs a host or a domain
         errors += _gateway_host_errors(cfg) + _bootstrap_errors(cfg)
@@ -547,6 +560,23 @@ def _quota_errors(cfg: PlatformConfig) -> list[str]:
             errors.append(f"pai:tenants[{index[tenant.name]}].quota.gpus: tenant {tenant.name!r} may request {cap} "
                           f"GPUs (its ResourceQuota) but its endpoints ask for {total} ({parts}, GPUs x replicas): "
                           "raise the quota or lower gpus or replicas")
+    return errors
+
+
+def _vks_errors(cfg: PlatformConfig) -> list[str]:
+    """What a VKS cluster needs that a generic one may not: a storage class for volumes, Ubuntu GPU nodes."""
+    if cfg.cluster.target != "vks":
+        return []
+    errors = []
+    stateful = [key for key, part in (("pai:harbor", cfg.harbor), ("pai:mlflow", cfg.mlflow),
+                                      ("pai:monitoring", cfg.monitoring)) if part is not None]
+    if stateful and cfg.cluster.storageClass is None:
+        errors.append(f"pai:cluster.storageClass: target vks with volumes ({', '.join(stateful)}): name the vSphere "
+                      "storage class they go on (kubectl get storageclass); a VKS cluster has a default only when its "
+                      "Cluster sets vsphereOptions.persistentVolumes.defaultStorageClass")
+    if cfg.gpu is not None and not cfg.gpu.driver.os.startswith("ubuntu"):
+        errors.append(f"pai:gpu.driver.os: target vks: {cfg.gpu.driver.os!r} is not a VKS node image; VKS GPU nodes "
+                      "run the Ubuntu node image (ubuntu20.04, ubuntu22.04, ubuntu24.04)")
     return errors
 
 

@@ -213,6 +213,15 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
                                                            models=[model(format="safetensors", gpus=16)]), {},
      "pai:models[0].gpus: model 'm' asks for 16 GPUs per replica; Kueue admits at most 8 NVIDIA-L40S in cohort 'pai' "
      "(the sum of every tenant's pai:tenants[].quota.gpus.NVIDIA-L40S): raise a quota or lower gpus"),
+    ("VKS volumes without a storage class",
+     minimal(cluster={"target": "vks", "kubernetesVersion": "1.33"}, monitoring={}), {"grafanaAdminPassword": "pw"},
+     "pai:cluster.storageClass: target vks with volumes (pai:monitoring): name the vSphere storage class they go on "
+     "(kubectl get storageclass); a VKS cluster has a default only when its Cluster sets "
+     "vsphereOptions.persistentVolumes.defaultStorageClass"),
+    ("VKS GPU nodes on RHEL", minimal(cluster={"target": "vks", "kubernetesVersion": "1.33"},
+                                      gpu={**GPU, "driver": {"mode": "datacenter", "os": "rhel9.4"}}), {},
+     "pai:gpu.driver.os: target vks: 'rhel9.4' is not a VKS node image; VKS GPU nodes run the Ubuntu node image "
+     "(ubuntu20.04, ubuntu22.04, ubuntu24.04)"),
     ("licensing outside vgpu", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "licensing": {}}}), {},
      "pai:gpu.driver.licensing: only vgpu mode is licensed, not datacenter"),
 ]

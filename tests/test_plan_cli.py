@@ -139,6 +139,7 @@ config:
   pai:cluster:
     target: vks
     kubernetesVersion: "1.33"
+    storageClass: vsan-default-storage-policy
     ingress:
       domain: pai.example.com
   pai:harbor: {}
@@ -180,7 +181,8 @@ def test_distinct_gallery_and_mlflow_secrets_are_masked_in_json_and_files(tmp_pa
 
     from paictl.plan import plan, to_json, write_files
 
-    values = minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"}},
+    values = minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"},
+                              "storageClass": "vsan-default-storage-policy"},
                      harbor={}, mlflow={"database": {"host": "pg.example.com"},
                                         "artifacts": {"endpoint": "https://s3.example.com"}})
     records = plan(stack_config(values, DISTINCT))
