@@ -222,6 +222,12 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
                                       gpu={**GPU, "driver": {"mode": "datacenter", "os": "rhel9.4"}}), {},
      "pai:gpu.driver.os: target vks: 'rhel9.4' is not a VKS node image; VKS GPU nodes run the Ubuntu node image "
      "(ubuntu20.04, ubuntu22.04, ubuntu24.04)"),
+    ("more GPUs than a node has", minimal(gpu=GPU, models=[model(format="safetensors", gpus=65)]), {},
+     "pai:models[0].gpus: input should be less than or equal to 64 (got 65)"),
+    ("a negative GPU quota", minimal(gpu=GPU, tenants=[{"name": "team-a", "quota": {"gpus": {"NVIDIA-L40S": -1}}}]),
+     {}, "pai:tenants[0].quota.gpus.NVIDIA-L40S: input should be greater than or equal to 0 (got -1)"),
+    ("gallery keeps too many artifacts", minimal(cluster=DOMAIN, harbor={}, gallery={"retainLast": 1001}),
+     HARBOR_SECRET, "pai:gallery.retainLast: input should be less than or equal to 1000 (got 1001)"),
     ("licensing outside vgpu", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "licensing": {}}}), {},
      "pai:gpu.driver.licensing: only vgpu mode is licensed, not datacenter"),
 ]
@@ -258,6 +264,20 @@ def test_every_problem_is_reported_at_once() -> None:
         f"{FILE}: pai:cluster.target: 'eks' is not one of vks, generic",
         f"{FILE}: pai:models[0].engine: 'vlm' is not one of vllm, infinity, llamacpp",
     ]
+
+
+@pytest.mark.parametrize(("given", "parsed"), [
+    ("docker.io/vllm/vllm-openai:v0.20.0", "docker.io/vllm/vllm-openai:v0.20.0"),
+    ("vllm/vllm-openai:v0.20.0", "docker.io/vllm/vllm-openai:v0.20.0"),
+    ("ghcr.io/ggml-org/llama.cpp@sha256:" + "a" * 64, "ghcr.io/ggml-org/llama.cpp@sha256:" + "a" * 64),
+    ("registry.example.com:5000/x/latest-build:v1", "registry.example.com:5000/x/latest-build:v1"),
+])
+def test_pinned_runtime_images_are_accepted_in_full(given: str, parsed: str) -> None:
+    """Any tag but `latest`, or a digest, is a pin; the reference is kept as the container tools read it."""
+    cfg: list[PlatformConfig] = []
+    run_offline(lambda: cfg.append(PlatformConfig.from_pulumi()),
+                stack_config(minimal(runtimes={"llamacpp": {"image": given}})))
+    assert cfg[0].runtimes.image("llamacpp") == parsed
 
 
 def test_an_endpoint_that_borrows_from_the_cohort_fits() -> None:

@@ -85,13 +85,14 @@ def test_extra_egress_cidrs_get_their_own_policy(run_program: Program) -> None:
 
 
 def test_deployers_are_bound_to_the_deployer_role(run_program: Program) -> None:
-    deployers = [{"kind": "Group", "name": "ml"},
+    deployers = [{"kind": "Group", "name": "ml"}, {"kind": "User", "name": "ana@example.com"},
                  {"kind": "ServiceAccount", "name": "ci", "namespace": "cicd"}]
     records = run_program(minimal(tenants=[tenant(deployers=deployers), {"name": "team-b"}]))
     bindings = of_kind(records, "RoleBinding")
     assert [b["metadata"]["namespace"] for b in bindings] == ["team-a"]
     assert bindings[0]["subjects"] == [
         {"kind": "Group", "name": "ml", "apiGroup": "rbac.authorization.k8s.io"},
+        {"kind": "User", "name": "ana@example.com", "apiGroup": "rbac.authorization.k8s.io"},
         {"kind": "ServiceAccount", "name": "ci", "namespace": "cicd"},
     ]
     assert bindings[0]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pai-deployer"}

@@ -124,6 +124,24 @@ def test_cuda_driver_groups_nodes_by_driver() -> None:
     assert "(500 nodes)" in checks[0].subject and "gpu-500" in checks[1].subject
 
 
+@pytest.mark.parametrize(("count", "listed"), [(3, "gpu-0, gpu-1, gpu-2"), (4, "gpu-0, gpu-1, gpu-2, ... (4 nodes)")])
+def test_node_lists_name_three_then_count(count: int, listed: str) -> None:
+    nodes = [NodeFacts(origin="cluster", name=f"gpu-{i}", products={H100: 8}, driver_version="580.95.05")
+             for i in range(count)]
+    check = one("cuda-driver", Facts(runtime_images=[image("13.0")], nodes=nodes))
+    assert check.subject == f"{VLLM} on {listed}"
+
+
+@pytest.mark.parametrize(("product", "why"), [
+    (RTX, f"{RTX} is not a data-center GPU"),
+    ("NVIDIA-Some-New-GPU", "NVIDIA-Some-New-GPU is not in the matrix"),
+])
+def test_cuda_driver_says_why_forward_compatibility_does_not_apply(product: str, why: str) -> None:
+    check = one("cuda-driver", Facts(runtime_images=[image("13.0")], nodes=[node("535.309.01", product)]))
+    assert check.status == "fail"
+    assert f"forward compatibility runs only on data-center GPUs (else CUDA error 804): {why}" in check.message
+
+
 # ---- engines ------------------------------------------------------------------------------------------------------
 
 def model(engine: str = "vllm", fmt: str = "safetensors", product: str | None = H100, gpus: int = 1) -> ModelFacts:
@@ -232,6 +250,12 @@ def test_vgpu_host_guest(manager: str, guest: str, status: Status) -> None:
         assert check.fix
 
 
+def test_a_guest_newer_than_the_host_branch_never_loads() -> None:
+    check = one("vgpu-host-guest", vgpu("580.95.02", "595.58.03"))
+    assert "a guest driver newer than the host manager's branch never loads" in check.message
+    assert check.fix.startswith("upgrade the ESXi hosts' vGPU manager to R595")
+
+
 def test_vgpu_host_guest_says_it_rests_on_unverified_rows() -> None:
     check = one("vgpu-host-guest", vgpu("580.95.02", "535.309.01"))
     assert "unverified" in check.message
@@ -244,6 +268,8 @@ def test_vgpu_host_guest_skips(facts: Facts) -> None:
 
 @pytest.mark.parametrize(("mode", "image_ref", "profile", "status"), [
     ("vgpu", "nvcr.io/nvidia/driver", None, "fail"),
+    ("vgpu", "nvcr.io/nvidia/driver:580.95.05-ubuntu22.04", None, "fail"),  # as a ClusterPolicy may name it
+    ("vgpu", f"nvcr.io/nvidia/driver@sha256:{'a' * 64}", None, "fail"),
     ("vgpu", "harbor.example.com/nvidia/vgpu-guest-driver", None, "pass"),
     ("datacenter", None, "nvidia_h100-80c", "fail"),
     ("datacenter", None, None, "pass"),
