@@ -280,6 +280,14 @@ def test_pinned_runtime_images_are_accepted_in_full(given: str, parsed: str) -> 
     assert cfg[0].runtimes.image("llamacpp") == parsed
 
 
+def test_the_bounds_themselves_are_accepted() -> None:
+    values = minimal(cluster=DOMAIN, harbor={}, gallery={"retainLast": 1},
+                     models=[model(replicas=100), model(name="n", routingName="acme/n", replicas=1)])
+    cfg: list[PlatformConfig] = []
+    run_offline(lambda: cfg.append(PlatformConfig.from_pulumi()), stack_config(values, HARBOR_SECRET))
+    assert (cfg[0].gallery.retainLast, [m.replicas for m in cfg[0].models]) == (1, [100, 1])
+
+
 def test_an_endpoint_that_borrows_from_the_cohort_fits() -> None:
     """Under Kueue a tenant's queue borrows idle quota of the cohort: 8 GPUs per replica fit two quotas of 4."""
     config = stack_config(minimal(gpu=GPU, kueue={}, tenants=KUEUE_TENANTS, models=[model(

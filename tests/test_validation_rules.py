@@ -256,6 +256,13 @@ def test_a_guest_newer_than_the_host_branch_never_loads() -> None:
     assert check.fix.startswith("upgrade the ESXi hosts' vGPU manager to R595")
 
 
+def test_hosts_with_one_manager_are_named_three_then_counted() -> None:
+    facts = vgpu("580.95.02", "580.95.05").model_copy(update={"hosts": [
+        HostFacts(origin="vcenter", name=f"esxi-{i}", vgpu_manager_version="580.95.02") for i in range(4)]})
+    assert one("vgpu-host-guest", facts).subject == (
+        "host manager 580.95.02 (esxi-0, esxi-1, esxi-2) / guest driver 580.95.05")
+
+
 def test_vgpu_host_guest_says_it_rests_on_unverified_rows() -> None:
     check = one("vgpu-host-guest", vgpu("580.95.02", "535.309.01"))
     assert "unverified" in check.message
