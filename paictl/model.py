@@ -215,7 +215,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
     """(usage: exit 2, refused or failed: exit 1) for the model commands."""
     from components.config import ConfigError
+    from components.stackfile import StackFileError
     from models.mlflow import MlflowError
-    from paictl.offline import StackFileError
 
     return (ModelInputError, ConfigError, StackFileError), (OciError, MlflowError)
