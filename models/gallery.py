@@ -1,4 +1,4 @@
-"""The gallery over the project's OCI client (airgap/oci.py): push, list, pull, promote and retire models.
+"""The gallery over the project's OCI client (airgap/oci/): push, list, pull, promote and retire models.
 
 A model is an OCI image whose layers hold its files under `/models` (a KServe modelcar), laid out by
 models/layout.py: a new revision that changes a config file re-uses the weights' layers, which the registry

@@ -25,12 +25,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PYTEST = f"{REPO / '.venv/bin/python'} -m pytest -x -q -p no:cacheprovider"
-# module -> (file, the test files that guard it, seconds a mutant may take)
+# module -> (file or package folder, the test files that guard it, seconds a mutant may take)
 MODULES = {
-    "config": ("components/config.py", "tests/test_config_errors.py tests/test_stack_files.py "
+    "config": ("components/config", "tests/test_config_errors.py tests/test_stack_files.py "
                "tests/test_cluster_target.py", 120),
     "tenancy": ("components/tenancy.py", "tests/test_tenancy.py", 120),
-    "rules": ("validation/rules.py", "tests/test_validation_rules.py", 120),
+    "rules": ("validation/rules", "tests/test_validation_rules.py", 120),
     "bundle": ("airgap/bundle.py", "tests/test_airgap_delta.py tests/test_airgap_mirror.py -k "
                "'bundle or import or export or flipped or delta or since'", 300),
 }
@@ -78,7 +78,7 @@ def main() -> int:
     earlier: dict[str, set[tuple[str, int]]] = {}
     if args.survivors:
         for found in re.finditer(r"survived: (\S+?):\d+ (\S+) #(\d+)", args.survivors.read_text()):
-            module = next(m for m, (path, _, _) in MODULES.items() if path == found[1])
+            module = next(m for m, (path, _, _) in MODULES.items() if found[1] == path or found[1].startswith(f"{path}/"))
             earlier.setdefault(module, set()).add((found[2], int(found[3])))
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)

@@ -1,6 +1,6 @@
 """Facts: what the validation suite knows about a stack or a cluster, typed, each piece tagged with its origin.
 
-This module is the contract between the sources of facts and the rules (validation/rules.py).
+This module is the contract between the sources of facts and the rules (validation/rules/).
 
 Sources
     One function per source returns the facts it saw, and only those (partial facts; every other field keeps its
