@@ -78,7 +78,8 @@ def main() -> int:
     earlier: dict[str, set[tuple[str, int]]] = {}
     if args.survivors:
         for found in re.finditer(r"survived: (\S+?):\d+ (\S+) #(\d+)", args.survivors.read_text()):
-            module = next(m for m, (path, _, _) in MODULES.items() if found[1] == path or found[1].startswith(f"{path}/"))
+            module = next(m for m, (path, _, _) in MODULES.items()
+                          if found[1] == path or found[1].startswith(f"{path}/"))
             earlier.setdefault(module, set()).add((found[2], int(found[3])))
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
