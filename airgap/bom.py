@@ -120,8 +120,14 @@ class Bom:
                 "not-mirrorable": sum(e.status == "not-mirrorable" for e in self.entries)}
 
 
-def bill_of_materials(config: PlatformConfig) -> Bom:
-    """Every image, chart and model artifact the platform this config describes needs."""
+def bill_of_materials(config: PlatformConfig, records: list[Registered] | None = None) -> Bom:
+    """Every image, chart and model artifact the platform this config describes needs (from its upstream plan's
+    `records` where the caller has them)."""
+    return collect(config, upstream_plan(config) if records is None else records)
+
+
+def upstream_plan(config: PlatformConfig) -> list[Registered]:
+    """The records of the platform's offline plan with the mirror unset: every reference upstream."""
 
     def program() -> None:
         # The caller's secrets belong to the run that parsed them (or were never set, in a config built by hand):
@@ -129,7 +135,7 @@ def bill_of_materials(config: PlatformConfig) -> Bom:
         secrets = Secrets(**{f.name: pulumi.Output.secret(PLACEHOLDER) for f in fields(Secrets)})
         Platform("platform", PlatformArgs(config=upstream(config.model_copy(update={"secrets": secrets}))))
 
-    return collect(config, run_offline(program, StackConfig(stack="bom")))
+    return run_offline(program, StackConfig(stack="bom"))
 
 
 def stack_bill_of_materials(stack: StackConfig) -> Bom:
@@ -235,14 +241,19 @@ def catalog_pin(chart: str, version: str) -> ChartPin:
     raise BomError(f"the plan installs chart {chart} {version}, which is not in components/catalog.yaml")
 
 
-def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: bool) -> None:
-    inputs = record.inputs
+def chart_source(inputs: dict[str, Any]) -> tuple[ChartPin, ChartSource]:
+    """The catalog pin of a Helm release's chart and where the chart is fetched from."""
     pin = catalog_pin(inputs["chart"], inputs["version"])
-    origin = f"chart {pin.chart} {pin.version}"
     release = pin.versions.get(pin.version)
     oci = inputs["chart"] if inputs["chart"].startswith("oci://") else release.oci if release else None
-    source = ChartSource(chart=pin.chart, version=pin.version, oci=oci,
-                         repo=(inputs.get("repositoryOpts") or {}).get("repo"))
+    return pin, ChartSource(chart=pin.chart, version=pin.version, oci=oci,
+                            repo=(inputs.get("repositoryOpts") or {}).get("repo"))
+
+
+def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: bool) -> None:
+    inputs = record.inputs
+    pin, source = chart_source(inputs)
+    origin = f"chart {pin.chart} {pin.version}"
     found.chart(source, f"release {inputs.get('name', record.name)}")
     for path, image in sorted(pin.images_at(pin.version).items()):
         found.image(image.ref, f"{origin}: {path}", unverified=image.unverified)
