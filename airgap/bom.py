@@ -21,7 +21,7 @@ from components.platform import Platform, PlatformArgs
 from paictl.offline import Registered, StackConfig, run_offline
 from paictl.plan import HELM_RELEASE, is_kubernetes_object
 
-Kind = Literal["image", "chart", "model"]
+Kind = Literal["image", "chart", "model", "artifact"]  # artifact: an OCI artifact a workload pulls (Trivy's DBs)
 # resolved: pinned by digest; unresolved: by tag only; unverified: by a tag the catalog could not read from the
 # pinned chart or release (confirm it, e.g. with helm template, before mirroring); local: already in the site's
 # private registry (the customer-built vGPU guest driver), never mirrored from upstream; not-mirrorable: a model
@@ -72,6 +72,7 @@ class Bom:
     models: list[str]
     entries: list[Entry] = field(default_factory=list)
     chart_sources: list[ChartSource] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
 
     @property
     def unresolved(self) -> list[str]:
@@ -90,12 +91,13 @@ class Bom:
                            status="unverified" if e.status == "unverified" else "resolved")
                    if e.ref in digests and DIGEST not in e.ref else e for e in self.entries]
         return Bom(images=to_mirror(entries, "image"), charts=to_mirror(entries, "chart"),
-                   models=to_mirror(entries, "model"), entries=entries, chart_sources=self.chart_sources)
+                   models=to_mirror(entries, "model"), entries=entries, chart_sources=self.chart_sources,
+                   artifacts=to_mirror(entries, "artifact"))
 
     def to_json(self) -> str:
         """Stable JSON: the same stack gives the same bytes."""
         body = {
-            "images": self.images, "charts": self.charts, "models": self.models,
+            "images": self.images, "charts": self.charts, "models": self.models, "artifacts": self.artifacts,
             "entries": [{"kind": e.kind, "ref": e.ref, "status": e.status, "origins": list(e.origins)}
                         for e in self.entries],
             "summary": self.summary(),
@@ -115,6 +117,7 @@ class Bom:
 
     def summary(self) -> dict[str, int]:
         return {"images": len(self.images), "charts": len(self.charts), "models": len(self.models),
+                "artifacts": len(self.artifacts),
                 "unresolved": len(self.unresolved), "unverified": len(self.unverified),
                 "local": sum(e.status == "local" for e in self.entries),
                 "not-mirrorable": sum(e.status == "not-mirrorable" for e in self.entries)}
@@ -257,6 +260,8 @@ def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: b
     found.chart(source, f"release {inputs.get('name', record.name)}")
     for path, image in sorted(pin.images_at(pin.version).items()):
         found.image(image.ref, f"{origin}: {path}", unverified=image.unverified)
+    for path, artifact in sorted(pin.artifacts.items()):
+        found.add("artifact", artifact.ref, _status(artifact.ref), f"{origin}: {path}")
     values = inputs.get("values") or {}
     for path, ref in value_references(values):
         if is_full_reference(ref):
@@ -299,7 +304,8 @@ class _Collector:
         entries = sorted(self.entries.values(), key=lambda e: (e.kind, e.ref))
         charts = to_mirror(entries, "chart")
         return Bom(images=to_mirror(entries, "image"), charts=charts, models=to_mirror(entries, "model"),
-                   entries=entries, chart_sources=[self.sources[r] for r in charts])
+                   entries=entries, chart_sources=[self.sources[r] for r in charts],
+                   artifacts=to_mirror(entries, "artifact"))
 
 
 def to_mirror(entries: list[Entry], kind: Kind) -> list[str]:

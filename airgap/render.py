@@ -283,7 +283,7 @@ def rendered_bom(bom: Bom, rendered: list[Rendered]) -> Bom:
         entries[key] = Entry("image", ref, before.status if before else status, origins)
     ordered = sorted(entries.values(), key=lambda e: (e.kind, e.ref))
     return Bom(images=to_mirror(ordered, "image"), charts=bom.charts, models=bom.models, entries=ordered,
-               chart_sources=bom.chart_sources)
+               chart_sources=bom.chart_sources, artifacts=bom.artifacts)
 
 
 def _bare(ref: str) -> str:

@@ -75,6 +75,9 @@ class ChartPin(Pinned):
     # The images the chart deploys at this version, keyed by the Helm values path of each image block
     # (e.g. `core.image`): what the air-gap bill of materials lists and what air-gap mode rewrites.
     images: dict[str, ChartImage] = {}
+    # OCI artifacts that are not images and that the chart's workloads pull at run time (Harbor's Trivy databases),
+    # keyed by the values path naming their repository: listed in the bill of materials and mirrored like images.
+    artifacts: dict[str, ChartImage] = {}
 
     def at(self, version: str) -> ChartPin:
         """The same chart pinned at another catalog version."""

@@ -26,6 +26,7 @@ from airgap.bom import (
     stack_bill_of_materials,
     value_references,
 )
+from airgap.mirror import bom_jobs
 from components.catalog import CATALOG
 from components.config import PlatformConfig
 from paictl.cli import main
@@ -201,7 +202,7 @@ def test_tags_not_read_from_the_pinned_chart_are_flagged_unverified_and_still_mi
     bom = stack_bom("airgap")
     cfg = platform_config(load_stack_file(stack_path("airgap")))
     expected = set()
-    for origin in (o for e in bom.entries for o in e.origins if o.startswith("chart ")
+    for origin in (o for e in bom.entries if e.kind == "image" for o in e.origins if o.startswith("chart ")
                    and ": values " not in o and not o.endswith(": driver")):
         chart, _, path = origin.removeprefix("chart ").partition(": ")
         name, version = chart.split(" ")
@@ -308,3 +309,19 @@ def test_one_entry_per_artifact_keeps_the_digest_and_every_origin() -> None:
     assert entry(bom, pinned) == {"kind": "image", "ref": pinned, "status": "resolved",
                                   "origins": ["Job/warm", "runtime infinity"]}
     assert [e.origins for e in bom.entries if e.kind == "model"] == [("model e", "model f")]
+
+
+@pytest.mark.parametrize("stack", ["vks-prod", "airgap"])
+def test_trivys_databases_are_oci_artifacts_to_mirror_where_harbor_runs(stack: str) -> None:
+    bom = stack_bom(stack)
+    assert bom.artifacts == ["ghcr.io/aquasecurity/trivy-db:2", "ghcr.io/aquasecurity/trivy-java-db:1"]
+    jobs = bom_jobs(bom)
+    for ref in bom.artifacts:
+        assert entry(bom, ref)["kind"] == "artifact" and ref not in bom.images
+        # mirrored to the path air-gap mode points Trivy at (tests/test_harbor.py); Trivy adds the schema tag
+        assert jobs[ref].path == ref.split("/", 1)[1].split(":")[0]
+    assert "artifacts" in json.loads(bom.to_json())
+
+
+def test_no_harbor_no_trivy_databases() -> None:
+    assert bom_of(minimal()).artifacts == []

@@ -16,7 +16,7 @@ from registries import RegistryProcess
 
 from airgap.bom import ChartSource, catalog_pin, platform_config, upstream_plan
 from airgap.render import images_in, releases
-from paictl.cli import main
+from paictl.cli import _airgap_jobs, main, parser
 from paictl.offline import load_stack_file, stack_path
 
 DRIVER = "harbor.pai.prod.example.internal/nvidia/vgpu-guest-driver:580.95.05-ubuntu22.04"  # the stack's, + node OS
@@ -125,23 +125,51 @@ def test_render_lists_every_image_the_charts_name_with_where(helm_home: Served,
     assert not any("nvidia-fs:0.0.0-never-pulled" in ref for ref in origins)  # a disabled operand pulls nothing
 
 
-def test_a_planted_image_and_a_changed_tag_exit_1_naming_both(helm_home: Served,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+@dataclass
+class Planted:
+    source: str  # the --chart-source serving the planted harbor chart
+    planted: str  # an image outside the catalog
+    changed: str  # a catalog image at another tag
+    core: str  # that image at the catalog's tag
+
+
+@pytest.fixture
+def planted(helm_home: Served) -> Planted:
+    """A harbor 1.19.1 stand-in naming an image outside the catalog and Harbor's core at another tag."""
     listed = catalog_images("harbor", "1.19.1")
     core = next(i for i in listed if "/harbor-core:" in i)
-    changed = core.rsplit(":", 1)[0] + ":v9.9.9"
-    planted = "docker.io/example/planted:v1"
-    images = [i for i in listed if i != core] + [changed, planted]
+    changed, image = core.rsplit(":", 1)[0] + ":v9.9.9", "docker.io/example/planted:v1"
     folder = helm_home.root / "classic" / "planted"
-    chart = write_chart(helm_home.root / "planted-src", "harbor", "1.19.1", {"images.yaml": naming(images)})
+    chart = write_chart(helm_home.root / "planted-src", "harbor", "1.19.1",
+                        {"images.yaml": naming([i for i in listed if i != core] + [changed, image])})
     folder.mkdir(parents=True, exist_ok=True)
     helm("package", str(chart), "--destination", str(folder), env=helm_home.env)
     helm("repo", "index", str(folder), env=helm_home.env)
-    code, _, err = bom_render(helm_home, capsys, "--chart-source",
-                              f"https://helm.goharbor.io={helm_home.classic.url}/planted")
+    return Planted(f"https://helm.goharbor.io={helm_home.classic.url}/planted", image, changed, core)
+
+
+def test_a_planted_image_and_a_changed_tag_exit_1_naming_both(helm_home: Served, planted: Planted,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = bom_render(helm_home, capsys, "--chart-source", planted.source)
     assert code == 1
-    assert f"harbor 1.19.1 renders {planted} (" in err and "which is not in the catalog" in err
-    assert f"harbor 1.19.1 renders {changed} (" in err and f"the catalog has {core}" in err
+    assert f"harbor 1.19.1 renders {planted.planted} (" in err and "which is not in the catalog" in err
+    assert f"harbor 1.19.1 renders {planted.changed} (" in err and f"the catalog has {planted.core}" in err
+
+
+@pytest.mark.parametrize("command", [["mirror", "--to", "127.0.0.1:1"], ["export", "--out", "bundle.tar"]])
+def test_mirror_and_export_with_render_copy_what_the_charts_render(helm_home: Served, planted: Planted,
+                                                                   command: list[str],
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    def sources(*words: str) -> set[str]:
+        args = parser("airgap").parse_args(["airgap", command[0], "--stack", "airgap", *command[1:],
+                                            *helm_home.sources, "--chart-source", planted.source, *words])
+        return {str(job.source) for job in _airgap_jobs(args)}
+
+    rendered, catalog = sources("--render"), sources()
+    assert {planted.planted, planted.changed} <= rendered - catalog
+    assert planted.core in catalog - rendered
+    assert {"ghcr.io/aquasecurity/trivy-db:2", "ghcr.io/aquasecurity/trivy-java-db:1"} <= rendered & catalog
+    assert f"warning: harbor 1.19.1 renders {planted.planted}" in capsys.readouterr().err
 
 
 def test_a_chart_helm_cannot_fetch_exits_1_naming_it(helm_home: Served, capsys: pytest.CaptureFixture[str]) -> None:
