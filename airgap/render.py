@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -37,17 +35,12 @@ from components.config import PlatformConfig
 from paictl.offline import Registered
 from paictl.plan import HELM_RELEASE
 
-TOOLS_HELM = Path(__file__).resolve().parent.parent / ".tools" / "bin" / "helm"
 # An image reference in an argument or environment value: a path with a registry or namespace, a tag or digest.
 _IMAGE = re.compile(r"^(?:[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]+)?/)+[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
                     r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
 # ClusterPolicy operands whose image tag the GPU Operator completes with `-<node OS>` (resolveDriverTag in
 # NVIDIA/gpu-operator@v26.7.0:controllers/object_controls.go), unless the version is a digest.
 OS_SUFFIXED = ("driver", "vgpuManager", "gds", "gdrcopy")
-
-
-class HelmMissing(Exception):
-    """No helm binary: neither .tools/bin/helm (scripts/tools.sh) nor `helm` on PATH."""
 
 
 class RenderError(Exception):
@@ -118,14 +111,6 @@ def releases(records: list[Registered]) -> list[Release]:
             out.append(Release(inputs.get("name", record.name), inputs.get("namespace") or "default",
                                chart_source(inputs)[1], inputs.get("values") or {}))
     return out
-
-
-def helm_client(executable: str | None = None) -> Client:
-    """pyhelm3's client over the given helm, else the one scripts/tools.sh built, else `helm` on PATH."""
-    found = executable or (str(TOOLS_HELM) if TOOLS_HELM.exists() else shutil.which("helm"))
-    if not found:
-        raise HelmMissing("helm not found: run scripts/tools.sh (builds .tools/bin/helm) or put helm on PATH")
-    return Client(executable=found)
 
 
 def rewrite(url: str, sources: dict[str, str]) -> str:

@@ -78,7 +78,8 @@ def _bom(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> StackRender:
     """The stack's charts rendered by helm with its values (`--render`), fetched through any --chart-source."""
     from airgap.bom import platform_config
-    from airgap.render import helm_client, render_stack
+    from airgap.render import render_stack
+    from validation.sources.helm import helm_client
 
     return render_stack(platform_config(_stack_config(args)), helm_client(), dict(args.chart_source or []))
 
@@ -236,11 +237,12 @@ def _errors(args: argparse.Namespace) -> tuple[tuple[type[Exception], ...], tupl
     if args.command == "airgap" and not getattr(args, "stack", None) and not getattr(args, "config_file", None):
         return (ImageListError,), (OciError,)
     from airgap.bom import BomError
-    from airgap.render import HelmMissing, RenderError
+    from airgap.render import RenderError
     from components.config import ConfigError
     from paictl.offline import StackFileError
     from validation.live import LiveUnavailable
     from validation.preflight import InteropError
+    from validation.sources.helm import HelmMissing
 
     return ((ImageListError, ConfigError, StackFileError, LiveUnavailable, BomError, HelmMissing),
             (OciError, InteropError, RenderError))

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from airgap.render import TOOLS_HELM
+from validation.sources.helm import TOOLS_HELM
 
 
 def helm(*args: str, env: dict[str, str]) -> str:

@@ -104,7 +104,7 @@ def bom_render(served: Served, capsys: pytest.CaptureFixture[str], *extra: str) 
 
 
 def test_tools_script_built_a_helm_that_answers() -> None:
-    from airgap.render import TOOLS_HELM
+    from validation.sources.helm import TOOLS_HELM
 
     assert helm("version", "--template", "{{ .Version }}", env={}) == "v4.3.2", TOOLS_HELM
 
