@@ -16,7 +16,7 @@ import pulumi
 
 from components.catalog import CATALOG, ChartPin
 from components.config import PlatformConfig, Secrets
-from components.gpu_operator import driver_image
+from components.gpu_operator import OS_SUFFIXED, driver_image
 from components.platform import Platform, PlatformArgs
 from paictl.offline import Registered, StackConfig, run_offline
 from paictl.plan import HELM_RELEASE, is_kubernetes_object
@@ -259,7 +259,9 @@ def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: b
     origin = f"chart {pin.chart} {pin.version}"
     found.chart(source, f"release {inputs.get('name', record.name)}")
     for path, image in sorted(pin.images_at(pin.version).items()):
-        found.image(image.ref, f"{origin}: {path}", unverified=image.unverified)
+        suffixed = pin.chart == "gpu-operator" and node_os and path in OS_SUFFIXED and not image.digest
+        found.image(f"{image.ref}-{node_os}" if suffixed else image.ref, f"{origin}: {path}",
+                    unverified=image.unverified)
     for path, artifact in sorted(pin.artifacts.items()):
         found.add("artifact", artifact.ref, _status(artifact.ref), f"{origin}: {path}")
     values = inputs.get("values") or {}

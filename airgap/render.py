@@ -32,15 +32,13 @@ from airgap.bom import (
     upstream_plan,
 )
 from components.config import PlatformConfig
+from components.gpu_operator import OS_SUFFIXED
 from paictl.offline import Registered
 from paictl.plan import HELM_RELEASE
 
 # An image reference in an argument or environment value: a path with a registry or namespace, a tag or digest.
 _IMAGE = re.compile(r"^(?:[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]+)?/)+[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
                     r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
-# ClusterPolicy operands whose image tag the GPU Operator completes with `-<node OS>` (resolveDriverTag in
-# NVIDIA/gpu-operator@v26.7.0:controllers/object_controls.go), unless the version is a digest.
-OS_SUFFIXED = ("driver", "vgpuManager", "gds", "gdrcopy")
 
 
 class RenderError(Exception):
@@ -147,16 +145,17 @@ def render_all(client: Client, releases: list[Release], sources: dict[str, str] 
     return list(zip(releases, asyncio.run(run()), strict=True))
 
 
-def images_in(obj: dict[str, Any], node_os: str | None = None) -> Iterator[tuple[str, str]]:
-    """(reference, where) of every image a rendered object names, references normalized (`docker.io/library/`)."""
+def images_in(obj: dict[str, Any], node_os: str | None = None, disabled: bool = False) -> Iterator[tuple[str, str]]:
+    """(reference, where) of every image a rendered object names, references normalized (`docker.io/library/`);
+    `disabled`: also the operand blocks a CR turns off (named, though nothing pulls them)."""
     meta = obj.get("metadata") or {}
     hook = " (hook)" if "helm.sh/hook" in (meta.get("annotations") or {}) else ""
     label = f"{obj.get('kind')}/{meta.get('name')}{hook}"
-    for ref, path in _walk(obj, "", node_os):
+    for ref, path in _walk(obj, "", node_os, disabled):
         yield normalized(ref), f"{label} {path}"
     if obj.get("kind") == "ConfigMap":
         for key, text in sorted((obj.get("data") or {}).items()):
-            for ref, path in _walk(_document(text), f"data.{key}", None):
+            for ref, path in _walk(_document(text), f"data.{key}", None, disabled):
                 yield normalized(ref), f"{label} {path}"
 
 
@@ -174,19 +173,23 @@ def _document(text: Any) -> Any:
         return None
 
 
-def _walk(value: Any, path: str, node_os: str | None) -> Iterator[tuple[str, str]]:
+def _walk(value: Any, path: str, node_os: str | None, disabled: bool) -> Iterator[tuple[str, str]]:
     if isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _walk(item, f"{path}[{i}]", node_os)
+            yield from _walk(item, f"{path}[{i}]", node_os, disabled)
         return
-    if not isinstance(value, dict):
-        return
-    operand = all(isinstance(value.get(k), str) and value[k] for k in ("repository", "image", "version"))
-    if operand and value.get("enabled") is not False:
+    if not isinstance(value, dict) or (value.get("enabled") is False and not disabled):
+        return  # a block turned off pulls nothing
+    # An operand block names its image in three parts; one with a part left empty takes the operator's default
+    # (its own environment), named elsewhere in the render.
+    operand = all(k in value for k in ("repository", "image", "version"))
+    complete = operand and all(isinstance(value[k], str) and value[k] for k in ("repository", "image", "version"))
+    if complete and (disabled or value.get("enabled") is not False):
         yield _operand(value, path, node_os), path
     for key, item in value.items():
         at = f"{path}.{key}" if path else key
-        if key == "image" and isinstance(item, str) and item and not operand:
+        if key == "image" and isinstance(item, str) and item and not operand and not (
+                "enabled" in value and not any(c in item for c in "/:@")):  # a bare operand name (`vgpu-manager`)
             tag = value.get("defaultImageVersion")  # KServe's explainer config: image + defaultImageVersion
             yield (f"{item}:{tag}" if isinstance(tag, str) and ":" not in item.rsplit("/", 1)[-1] else item), at
         elif key in ("args", "command") and isinstance(item, list):
@@ -196,13 +199,13 @@ def _walk(value: Any, path: str, node_os: str | None) -> Iterator[tuple[str, str
                     yield text, f"{at}[{i}]"
         elif key == "env" and isinstance(item, list):
             for i, env in enumerate(item):
-                value = env.get("value") if isinstance(env, dict) else None
-                if isinstance(value, str) and _is_image(value):
-                    yield value, f"{at}[{i}] {env.get('name')}"
+                found = env.get("value") if isinstance(env, dict) else None
+                if isinstance(found, str) and _is_image(found):
+                    yield found, f"{at}[{i}] {env.get('name')}"
                 elif isinstance(env, dict | list):
-                    yield from _walk(env, f"{at}[{i}]", node_os)
+                    yield from _walk(env, f"{at}[{i}]", node_os, disabled)
         else:
-            yield from _walk(item, at, node_os)
+            yield from _walk(item, at, node_os, disabled)
 
 
 def _is_image(text: str) -> bool:

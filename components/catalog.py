@@ -34,6 +34,9 @@ class ChartImage(BaseModel):
     digest: str | None = None
     unverified: bool = False  # the tag was not read from the pinned chart's own values
     source: str | None = None  # where the tag was read, when not the chart's own values (a subchart's release)
+    # `rendered <chart>@<version>`: scripts/verify-charts.py found this image, at this tag, in the render of the
+    # pinned chart read from its upstream repository at the pinned tag.
+    verified: str | None = None
 
     @property
     def registry(self) -> str:

@@ -29,6 +29,7 @@ from airgap.bom import (
 from airgap.mirror import bom_jobs
 from components.catalog import CATALOG
 from components.config import PlatformConfig
+from components.gpu_operator import OS_SUFFIXED
 from paictl.cli import main
 from paictl.offline import Registered, load_stack_file, stack_path
 
@@ -49,7 +50,7 @@ def gpu(driver: dict[str, Any], version: str = PIN.version) -> dict[str, Any]:
     return {"operator": {"version": version}, "driver": driver, "products": ["NVIDIA-L40S"]}
 
 
-def reference_operands(version: str) -> set[str]:
+def reference_operands(version: str, node_os: str = "ubuntu22.04") -> set[str]:
     """Every operand image of the chart's values.yaml at `version`, as the operator pulls it: repository/image,
     tagged with the block's version or, where it has none, the release's appVersion (the release tag). The
     driver's tag depends on the node OS and is checked apart; blocks with an empty repository are unused."""
@@ -57,7 +58,8 @@ def reference_operands(version: str) -> set[str]:
 
     def walk(block: dict[str, Any], path: str) -> None:
         if block.get("repository") and path != "driver":
-            found.add(f"{block['repository']}/{block['image']}:{block.get('version') or version}")
+            suffix = f"-{node_os}" if path in OS_SUFFIXED else ""  # gds, gdrcopy: the operator adds the node OS
+            found.add(f"{block['repository']}/{block['image']}:{block.get('version') or version}{suffix}")
         for key, value in block.items():
             if isinstance(value, dict) and key != "node-feature-discovery":
                 walk(value, f"{path}.{key}" if path else key)
@@ -153,7 +155,7 @@ def test_datacenter_driver_tag_is_version_dash_node_os(version: str, node_os: st
     bom = bom_of(minimal(gpu=gpu({"mode": "datacenter", "os": node_os}, version)))
     default = chart_defaults("gpu-operator", version)["driver"]["version"]
     assert [i for i in bom.images if "/driver:" in i] == [f"nvcr.io/nvidia/driver:{default}-{node_os}"]
-    assert reference_operands(version) <= set(bom.images)
+    assert reference_operands(version, node_os) <= set(bom.images)
 
 
 def test_datacenter_driver_defaults_to_ubuntu_22_04_and_takes_the_configured_version() -> None:
@@ -214,8 +216,8 @@ def test_tags_not_read_from_the_pinned_chart_are_flagged_unverified_and_still_mi
         if CATALOG.image(key).unverified:
             expected.add(cfg.runtimes.image(engine))
     assert set(bom.unverified) == expected
-    assert {"docker.io/grafana/grafana:12.3.2", "ghcr.io/ggml-org/llama.cpp:server-b8840"} <= expected
-    assert "docker.io/envoyproxy/envoy:distroless-v1.39.0" not in expected  # read from upstream: see its source
+    assert expected == {"ghcr.io/ggml-org/llama.cpp:server-b8840"}  # every chart image: rendered at its pin
+    assert "docker.io/grafana/grafana:13.2.0" in bom.images
     assert set(bom.unverified) <= set(bom.images)  # mirrored all the same, and counted
     assert json.loads(bom.to_json())["summary"]["unverified"] == len(bom.unverified)
 

@@ -16,10 +16,12 @@ from registries import RegistryProcess
 
 from airgap.bom import ChartSource, catalog_pin, platform_config, upstream_plan
 from airgap.render import images_in, releases
+from components.gpu_operator import OS_SUFFIXED
 from paictl.cli import _airgap_jobs, main, parser
 from paictl.offline import load_stack_file, stack_path
 
-DRIVER = "harbor.pai.prod.example.internal/nvidia/vgpu-guest-driver:580.95.05-ubuntu22.04"  # the stack's, + node OS
+NODE_OS = "ubuntu22.04"  # the airgap stack's pai:gpu.driver.os (the default)
+DRIVER = f"harbor.pai.prod.example.internal/nvidia/vgpu-guest-driver:580.95.05-{NODE_OS}"  # the stack's, + node OS
 
 
 @dataclass
@@ -32,7 +34,9 @@ class Served:
 
 
 def catalog_images(chart: str, version: str) -> list[str]:
-    return sorted({image.ref for image in catalog_pin(chart, version).images_at(version).values()})
+    """The chart's catalog images as pulled on the airgap stack's nodes (gds, gdrcopy: with the node OS)."""
+    return sorted({f"{image.ref}-{NODE_OS}" if chart == "gpu-operator" and path in OS_SUFFIXED else image.ref
+                   for path, image in catalog_pin(chart, version).images_at(version).items()})
 
 
 def publish(served_root: Path, registry: RegistryProcess, classic_root: Path, source: ChartSource, chart: Path,
