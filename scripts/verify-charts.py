@@ -48,8 +48,8 @@ from paictl.plan import HELM_RELEASE, plan  # noqa: E402
 from validation.sources.helm import helm_client  # noqa: E402
 
 STACKS = ("dev", "vks-prod", "airgap")
-# The GPU Operator release no bundled stack pins, rendered with vks-prod's values at that version.
-VARIANTS = {"vks-prod@gpu-operator-v25.3.0": ("vks-prod", "v25.3.0")}
+# The GPU Operator releases no bundled stack pins, rendered with vks-prod's values at that version.
+VARIANTS = {f"vks-prod@gpu-operator-{v}": ("vks-prod", v) for v in ("v26.3.3", "v25.10.1", "v25.3.0")}
 # Parts no bundled stack turns on, rendered once more with these values (on the chart's defaults) to read the
 # images the catalog pins for them: Harbor's nginx proxy and exporter, MLflow's oauth2-proxy sidecar. (The GPU
 # Operator's DRA driver is in its GPUCluster CR, which the chart renders only for a cluster serving
@@ -91,6 +91,10 @@ SOURCES: dict[tuple[str, str], Source] = {
     # --app-version ${RELEASE_TAG}.
     ("gpu-operator", "v26.7.0"): Source(Part("NVIDIA/gpu-operator", "v26.7.0", "deployments/gpu-operator",
                                              stamp="v26.7.0")),
+    ("gpu-operator", "v26.3.3"): Source(Part("NVIDIA/gpu-operator", "v26.3.3", "deployments/gpu-operator",
+                                             stamp="v26.3.3")),
+    ("gpu-operator", "v25.10.1"): Source(Part("NVIDIA/gpu-operator", "v25.10.1", "deployments/gpu-operator",
+                                              stamp="v25.10.1")),
     ("gpu-operator", "v25.3.0"): Source(Part("NVIDIA/gpu-operator", "v25.3.0", "deployments/gpu-operator",
                                              stamp="v25.3.0")),
     # make/manifests.mk: yq sets .version and .appVersion to the release version.
@@ -407,7 +411,7 @@ async def render_stack(renderer: Renderer, stack: str, config: Any, upstream: li
             rendered += [Rendered(ref, label, where) for ref, where in images_in(obj, node_os)]
             named += [Rendered(ref, label, where) for ref, where in images_in(obj, node_os, disabled=True)]
         findings += [Finding("e", stack, label, m) for m in document_findings(objects)]
-        if probe_values:
+        if probe_values and (stack in STACKS or source.chart == "gpu-operator"):  # a variant: only its operator
             base = json.dumps(objects, sort_keys=True)
             findings += [Finding("a", stack, label, f"values {p}: no template reads it (the render is the same "
                                  "whatever it is)") for p in await unread_paths(renderer, chart, name, namespace,
