@@ -111,7 +111,7 @@ def test_dev_has_no_gpu_operator() -> None:
 @pytest.mark.parametrize("stack", ["dev", "vks-prod", "airgap"])
 def test_lists_are_sorted_unique_full_references_and_never_latest(stack: str) -> None:
     bom = stack_bom(stack)
-    for refs in (bom.images, bom.charts, bom.models):
+    for refs in (bom.images, bom.charts, bom.models, bom.artifacts):
         assert refs == sorted(set(refs))
     for ref in bom.images:
         assert normalized(ref) == ref and ":" in ref.rsplit("/", 1)[-1], ref
