@@ -27,12 +27,12 @@ from airgap.bom import (
     Status,
     bill_of_materials,
     chart_source,
-    normalized,
     to_mirror,
     upstream_plan,
 )
 from components.config import PlatformConfig
 from components.gpu_operator import OS_SUFFIXED
+from components.images import normalized
 from paictl.offline import Registered
 from paictl.plan import HELM_RELEASE
 
