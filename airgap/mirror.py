@@ -48,7 +48,7 @@ def bom_jobs(bill: Bom) -> dict[str, Job]:
     makes."""
     from airgap.helmrepo import classic_job
 
-    jobs = {text: Job(ref, ref.path) for text in dict.fromkeys([*bill.images, *bill.models])
+    jobs = {text: Job(ref, ref.path) for text in dict.fromkeys([*bill.images, *bill.models, *bill.artifacts])
             for ref in [Reference.parse(text)]}
     for text in bill.charts:
         if text.startswith("oci://"):

@@ -16,6 +16,7 @@ from airgap.oci import BadInput, Job, OciError, Reference
 from paictl import model as model_cmd
 
 if TYPE_CHECKING:
+    from airgap.render import StackRender
     from paictl.offline import StackConfig
 
 EXIT_FAILED_CHECK = 1
@@ -64,8 +65,13 @@ def _bom(args: argparse.Namespace) -> int:
     from airgap.bom import stack_bill_of_materials
     from airgap.resolve import resolve
 
-    bom = stack_bill_of_materials(_stack_config(args))
     failed: list[str] = []
+    if args.render:
+        rendered = _render(args)
+        bom = rendered.bom
+        failed += [str(d) for d in rendered.differences]
+    else:
+        bom = stack_bill_of_materials(_stack_config(args))
     if args.resolve or args.resolve_on:
         bom, failed = resolve(bom, on=args.resolve_on, plain_http=args.plain_http, authfile=args.authfile,
                               workers=args.workers, ca_file=args.ca_file)
@@ -73,6 +79,29 @@ def _bom(args: argparse.Namespace) -> int:
     for line in failed:
         print(f"error: {line}", file=sys.stderr)
     return EXIT_FAILED_CHECK if failed else 0
+
+
+def _render(args: argparse.Namespace) -> StackRender:
+    """The stack's charts rendered by helm with its values (`--render`), fetched through any --chart-source."""
+    from airgap.bom import platform_config
+    from airgap.render import render_stack
+    from validation.sources.helm import helm_client
+
+    return render_stack(platform_config(_stack_config(args)), helm_client(), dict(args.chart_source or []))
+
+
+def _chart_source(text: str) -> tuple[str, str]:
+    upstream, sep, local = text.partition("=")
+    if not sep or not upstream or not local:
+        raise argparse.ArgumentTypeError(f"{text!r} is not UPSTREAM=URL (e.g. oci://ghcr.io=oci://cache:5000)")
+    return upstream, local
+
+
+def _add_render(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--render", action="store_true",
+                     help="fetch and render the stack's pinned charts with helm; list the images the render names")
+    cmd.add_argument("--chart-source", type=_chart_source, action="append", metavar="UPSTREAM=URL",
+                     help="with --render: fetch charts whose OCI or repository URL starts with UPSTREAM from URL")
 
 
 def _airgap_jobs(args: argparse.Namespace) -> list[Job]:
@@ -85,10 +114,18 @@ def _airgap_source(args: argparse.Namespace) -> tuple[list[Job], list[Reference]
     from airgap.mirror import bom_jobs, jobs_for, read_image_list
 
     if args.images:
+        if getattr(args, "render", False):
+            raise ImageListError("--render renders a stack's charts: use it with --stack, not --images")
         return jobs_for(read_image_list(args.images)), []
     from airgap.bom import stack_bill_of_materials
 
-    bill = stack_bill_of_materials(_stack_config(args))
+    if getattr(args, "render", False):
+        rendered = _render(args)
+        for difference in rendered.differences:
+            print(f"warning: {difference}; mirroring what the chart renders", file=sys.stderr)
+        bill = rendered.bom
+    else:
+        bill = stack_bill_of_materials(_stack_config(args))
     return list(bom_jobs(bill).values()), [Reference.parse(e.ref) for e in bill.entries if e.status == "local"]
 
 
@@ -160,6 +197,7 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                            help="pin each reference by the digest its tag has on its own registry")
     resolving.add_argument("--resolve-on", metavar="REGISTRY[/prefix]",
                            help="pin each reference by the digest its tag has where it lands on this mirror")
+    _add_render(bom)
     bom.set_defaults(run=_bom)
     mirror_cmd = airgap_commands.add_parser("mirror", help="copy registry to registry, digests unchanged")
     export_cmd = airgap_commands.add_parser("export", help="write a portable bundle (an OCI layout in a tar)")
@@ -170,6 +208,8 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         source.add_argument("--stack", help="every artifact in this stack's bill of materials")
         source.add_argument("--config-file", type=Path, help="every artifact in this Pulumi.<stack>.yaml's bill")
         source.add_argument("--images", type=Path, help="a file with one image reference per line")
+    for cmd in (mirror_cmd, export_cmd):
+        _add_render(cmd)
     import_cmd.add_argument("bundle", type=Path, help="a bundle written by `paictl airgap export`")
     export_cmd.add_argument("--out", type=Path, required=True, help="the bundle tar to write")
     export_cmd.add_argument("--since", type=Path, metavar="BASE.tar",
@@ -235,13 +275,15 @@ def _errors(args: argparse.Namespace) -> tuple[tuple[type[Exception], ...], tupl
     if args.command == "airgap" and not getattr(args, "stack", None) and not getattr(args, "config_file", None):
         return (ImageListError, BadInput), (OciError,)
     from airgap.bom import BomError
+    from airgap.render import RenderError
     from components.config import ConfigError
     from components.stackfile import StackFileError
     from validation.live import LiveUnavailable
     from validation.preflight import InteropError
+    from validation.sources.helm import HelmMissing
 
-    return (ImageListError, BadInput, ConfigError, StackFileError, LiveUnavailable, BomError), (OciError,
-                                                                                                 InteropError)
+    return ((ImageListError, BadInput, ConfigError, StackFileError, LiveUnavailable, BomError, HelmMissing),
+            (OciError, InteropError, RenderError))
 
 
 def main(argv: list[str] | None = None) -> int:

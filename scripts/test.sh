@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/system-deps.sh
 ./scripts/bootstrap.sh
+./scripts/tools.sh
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"

@@ -39,6 +39,7 @@ class RegistryProcess:
 
     root: Path
     auth: dict[str, Any] | None = None
+    tls: dict[str, str] | None = None  # docker-registry's http.tls: certificate and key files (helm needs HTTPS)
     host: str = ""
     proc: subprocess.Popen[bytes] | None = None
 
@@ -58,6 +59,8 @@ class RegistryProcess:
             }
             if self.auth:
                 config["auth"] = self.auth
+            if self.tls:
+                config["http"]["tls"] = self.tls
             (self.root / "config.yml").write_text(yaml.safe_dump(config))
             log = open(self.root / "registry.log", "ab")  # noqa: SIM115 - the process keeps it
             self.proc = subprocess.Popen([REGISTRY_BIN, "serve", str(self.root / "config.yml")],

@@ -38,8 +38,10 @@ _METADATA: dict[str, Any] = {
 # values.yaml spells out only a few of its fields.
 DOCUMENTED_IN_COMMENTS: dict[str, tuple[str, ...]] = {
     "gateway-helm": ("config.envoyGateway.extensionManager",),
-    # "DCGM Exporter configuration ... config: name / create / data" (commented block under dcgmExporter).
-    "gpu-operator": ("dcgmExporter.config",),
+    # "DCGM Exporter configuration ... config: name / create / data" (commented block under dcgmExporter); the
+    # ClusterPolicy template reads dcgm and dcgmExporter imagePullSecrets though values.yaml omits them
+    # (templates/clusterpolicy.yaml at v25.3.0 and v26.7.0, scripts/verify-charts.py check a).
+    "gpu-operator": ("dcgmExporter.config", "dcgm.imagePullSecrets", "dcgmExporter.imagePullSecrets"),
 }
 # Helm value keys that hold free-form maps or Kubernetes structs by convention: not checked below.
 _FREE_FORM_KEY = re.compile(r"(annotations|labels|selector|securitycontext|resources|affinity)$", re.I)

@@ -488,7 +488,7 @@ def test_bom_jobs_cover_the_bill_of_materials() -> None:
 
     bill = stack_bill_of_materials(load_stack_file(stack_path("airgap"), "airgap"))
     jobs = list(bom_jobs(bill).values())
-    assert len(jobs) == len(set(bill.images)) + len(bill.models) + len(bill.charts)
+    assert len(jobs) == len(set(bill.images)) + len(bill.models) + len(bill.charts) + len(bill.artifacts)
     charts = [job for job in jobs if job.path.startswith("charts/")]
     assert len(charts) == len(bill.charts)
     for job in jobs:

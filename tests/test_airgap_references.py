@@ -95,6 +95,8 @@ def off_mirror(records: list[Registered], mirror: str, private: set[str], bootst
         pin = catalog_pin(record.inputs["chart"], record.inputs["version"])
         values = record.inputs.get("values") or {}
         for path, image in pin.images_at(pin.version).items():
+            if path.startswith("minio.") and not values.get("minio", {}).get("enabled"):
+                continue  # MLflow's bundled MinIO, off (air gap: an external S3 store): nothing pulls it
             named = block_reference(values, path)
             if named is None or not on_mirror(named, mirror_of(record.name, mirror, bootstrap), private):
                 problems.append(f"{record.name}: values {path} leaves {image.ref} (named: {named})")

@@ -274,8 +274,10 @@ def test_air_gap_moves_every_operand_to_the_mirror(run_program: Program, version
             continue  # preinstalled: no driver (datacenter and vgpu drivers are tested above)
         assert at(values, path)["repository"] == f"{MIRROR}/{upstream.split('/', 1)[1]}", path
         block = at(defaults, path)
-        if "imagePullSecrets" in block:
+        if "imagePullSecrets" in block and path != "draDriver":  # the DRA driver: in the GPUCluster CR, not deployed
             assert at(values, path)["imagePullSecrets"] == ["mirror-pull"], path
+    for path in ("driver", "dcgm", "dcgmExporter"):  # read by the ClusterPolicy template (verify-charts.py check d)
+        assert values[path]["imagePullSecrets"] == ["mirror-pull"], path
     nfd = values["node-feature-discovery"]
     assert nfd["image"]["repository"] == f"{MIRROR}/nfd/node-feature-discovery"
     assert nfd["imagePullSecrets"] == [{"name": "mirror-pull"}]
