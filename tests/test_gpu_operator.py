@@ -10,9 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import yaml
 from conftest import Program, at, minimal, of_kind, releases, strings
-from schemas import REFERENCE, chart_defaults, validate_helm_values, validate_object
+from schemas import chart_defaults, chart_dependencies, validate_helm_values, validate_object
 
 from components.catalog import CATALOG
 from components.config import ConfigError, Gpu
@@ -265,8 +264,7 @@ def test_catalog_operand_images_match_the_reference_chart(version: str) -> None:
 def test_catalog_nfd_image_is_the_bundled_subcharts_release(version: str) -> None:
     """NFD's image tag defaults to its chart's appVersion, which NFD releases equal to the chart version that the
     operator's Chart.yaml depends on."""
-    chart = yaml.safe_load((REFERENCE / "charts" / "gpu-operator" / version / "Chart.yaml").read_text())
-    (dependency,) = [d for d in chart["dependencies"] if d["name"] == "node-feature-discovery"]
+    (dependency,) = [d for d in chart_dependencies("gpu-operator", version) if d["name"] == "node-feature-discovery"]
     image = operand_images(version)[NFD_IMAGE]
     assert image.repository == "registry.k8s.io/nfd/node-feature-discovery"
     assert image.tag == "v" + dependency["version"].removeprefix("v")

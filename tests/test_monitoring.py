@@ -14,7 +14,7 @@ import pytest
 import yaml
 from conftest import HARBOR_CHAIN_NAMESPACES, Program, minimal, of_kind, releases
 from promql import exporters
-from schemas import REFERENCE, chart_defaults, validate_helm_values, validate_object
+from schemas import chart_defaults, chart_dependencies, validate_helm_values, validate_object
 
 from components import namespaces
 from components.catalog import CATALOG
@@ -27,8 +27,7 @@ MIRROR = "harbor.example.com/mirror"
 PIN = CATALOG.chart("kube-prometheus-stack")
 PUBLIC_REGISTRIES = ("docker.io", "quay.io", "ghcr.io", "registry.k8s.io", "nvcr.io", "us-central1-docker.pkg.dev")
 SUBCHARTS = ("grafana.", "kube-state-metrics.", "prometheus-node-exporter.")
-SUBCHART_VERSIONS = {d["name"]: d["version"] for d in yaml.safe_load(
-    (REFERENCE / "charts" / "kube-prometheus-stack" / PIN.version / "Chart.yaml").read_text())["dependencies"]}
+SUBCHART_VERSIONS = {d["name"]: d["version"] for d in chart_dependencies("kube-prometheus-stack", PIN.version)}
 Runner = Callable[[str], list[Registered]]
 
 
