@@ -18,8 +18,8 @@ from components.catalog import CATALOG, ChartPin
 from components.config import PlatformConfig, Secrets
 from components.gpu_operator import driver_image
 from components.platform import Platform, PlatformArgs
-from paictl.offline import Registered, StackConfig, run_offline
-from paictl.plan import HELM_RELEASE, is_kubernetes_object
+from program.offline import Registered, StackConfig, run_offline
+from program.plan import HELM_RELEASE, is_kubernetes_object
 
 Kind = Literal["image", "chart", "model"]
 # resolved: pinned by digest; unresolved: by tag only; unverified: by a tag the catalog could not read from the

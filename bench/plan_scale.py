@@ -15,8 +15,8 @@ from typing import Any
 
 import pulumi
 
-from components.platform import deploy
-from paictl.offline import StackConfig, load_stack_file, run_offline, stack_path
+from program.deploy import deploy
+from program.offline import StackConfig, load_stack_file, run_offline, stack_path
 
 MODELS_PER_TENANT = 10
 

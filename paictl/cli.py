@@ -14,7 +14,7 @@ from airgap.mirror import ImageListError, TerminalProgress
 from airgap.oci import Job, OciError, Reference
 
 if TYPE_CHECKING:
-    from paictl.offline import StackConfig
+    from program.offline import StackConfig
 
 EXIT_FAILED_CHECK = 1
 EXIT_USAGE = 2
@@ -27,7 +27,7 @@ def _add_stack_source(parser: argparse.ArgumentParser) -> None:
 
 
 def _stack_config(args: argparse.Namespace) -> StackConfig:
-    from paictl.offline import load_stack_file, stack_path
+    from program.offline import load_stack_file, stack_path
 
     if args.stack:
         return load_stack_file(stack_path(args.stack), args.stack)
@@ -35,7 +35,7 @@ def _stack_config(args: argparse.Namespace) -> StackConfig:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from paictl import plan as plan_cmd
+    from program import plan as plan_cmd
 
     config = _stack_config(args)
     records = plan_cmd.plan(config)
@@ -198,7 +198,7 @@ def _errors(args: argparse.Namespace) -> tuple[tuple[type[Exception], ...], tupl
         return (ImageListError,), (OciError,)
     from airgap.bom import BomError
     from components.config import ConfigError
-    from paictl.offline import StackFileError
+    from program.offline import StackFileError
     from validation.live import LiveUnavailable
     from validation.preflight import InteropError
 

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from components.config import PlatformConfig
-from paictl.offline import StackConfig, load_stack_file, run_offline, stack_path
+from program.offline import StackConfig, load_stack_file, run_offline, stack_path
 from validation import live
 from validation.facts import Facts, observed_over
 from validation.report import FORMATS, verdict

@@ -1,5 +1,5 @@
 """Pulumi entry point (Pulumi.yaml `main: stacks/`): builds the platform for the selected stack."""
 
-from components.platform import deploy
+from program.deploy import deploy
 
 deploy()

@@ -25,8 +25,8 @@ from airgap.bom import (
 )
 from components.gpu_operator import split_image
 from components.values import mirrored
-from paictl.offline import Registered, load_stack_file, stack_path
-from paictl.plan import HELM_RELEASE, is_kubernetes_object
+from program.offline import Registered, load_stack_file, stack_path
+from program.plan import HELM_RELEASE, is_kubernetes_object
 
 Runner = Callable[[str], list[Registered]]
 AIRGAP = load_stack_file(stack_path("airgap"), "airgap")

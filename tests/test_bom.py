@@ -29,7 +29,7 @@ from airgap.bom import (
 from components.catalog import CATALOG
 from components.config import PlatformConfig
 from paictl.cli import main
-from paictl.offline import Registered, load_stack_file, stack_path
+from program.offline import Registered, load_stack_file, stack_path
 
 PIN = CATALOG.chart("gpu-operator")
 PRIVATE = "harbor.example.com/nvidia/vgpu-guest-driver"

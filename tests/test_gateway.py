@@ -17,7 +17,7 @@ from components import namespaces
 from components.catalog import CATALOG
 from components.config import ConfigError, Ingress, Model, Registry
 from components.gateway import MODEL_HEADER, Gateway, GatewayArgs
-from paictl.offline import RecordingMonitor, Registered, load_stack_file, run_offline, stack_path
+from program.offline import RecordingMonitor, Registered, load_stack_file, run_offline, stack_path
 
 MIRROR = "harbor.example.com/mirror"
 TENANTS = [{"name": "team-a"}, {"name": "team-b"}, {"name": "idle"}]

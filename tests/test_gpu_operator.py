@@ -24,7 +24,7 @@ from components.gpu_operator import (
     operand_images,
     split_image,
 )
-from paictl.offline import Registered
+from program.offline import Registered
 from validation.matrix import load_matrix
 
 PIN = CATALOG.chart("gpu-operator")

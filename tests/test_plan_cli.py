@@ -178,7 +178,7 @@ def test_distinct_gallery_and_mlflow_secrets_are_masked_in_json_and_files(tmp_pa
     """The plan's JSON and --out files, from a config whose secrets have known, distinctive values."""
     from conftest import stack_config
 
-    from paictl.plan import plan, to_json, write_files
+    from program.plan import plan, to_json, write_files
 
     values = minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"}},
                      harbor={}, mlflow={"database": {"host": "pg.example.com"},

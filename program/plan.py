@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from components.platform import deploy
-from paictl.offline import Registered, StackConfig, run_offline
+from program.deploy import deploy
+from program.offline import Registered, StackConfig, run_offline
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
