@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,12 @@ def _plan(args: argparse.Namespace) -> int:
         config.stack, records)
     sys.stdout.write(text)
     return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from paictl import status as status_cmd
+
+    return status_cmd.run(args)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -170,15 +177,25 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     check_cmd.set_defaults(run=_airgap_check)
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml)."""
+    try:
+        return metadata.version("private-ai-platform")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole CLI; given the `command` about to run, other commands' arguments that need the heavy
     validation package are left out."""
     root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap.")
+    root.add_argument("--version", action="version", version=f"paictl {_version()}")
     commands = root.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="evaluate the Pulumi program offline and print its plan")
     _add_stack_source(plan)
     plan.add_argument("--format", choices=["table", "json"], default="table")
-    plan.add_argument("--out", type=Path, help="also write one YAML file per object and per Helm release here")
+    plan.add_argument("--out", type=Path, help="also write one YAML file per object and per Helm release into this "
+                      "new, empty or plan-written folder (files of an earlier plan it no longer has are removed)")
     plan.set_defaults(run=_plan)
     validate = commands.add_parser("validate", help="check the driver / CUDA / vGPU / Kubernetes interop matrix")
     _add_stack_source(validate)
@@ -187,6 +204,12 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
 
         validate_cmd.add_arguments(validate)
     validate.set_defaults(run=_validate)
+    status = commands.add_parser("status", help="what a cluster runs: Helm releases and their chart versions")
+    status.set_defaults(run=_status)
+    if command in (None, "status"):
+        from paictl import status as status_cmd
+
+        status_cmd.add_arguments(status)
     _add_airgap(commands)
     return root
 
@@ -199,10 +222,12 @@ def _errors(args: argparse.Namespace) -> tuple[tuple[type[Exception], ...], tupl
     from airgap.bom import BomError
     from components.config import ConfigError
     from program.offline import StackFileError
+    from program.plan import PlanOutError
     from validation.live import LiveUnavailable
     from validation.preflight import InteropError
 
-    return (ImageListError, ConfigError, StackFileError, LiveUnavailable, BomError), (OciError, InteropError)
+    return ((ImageListError, ConfigError, StackFileError, LiveUnavailable, BomError, PlanOutError),
+            (OciError, InteropError))
 
 
 def main(argv: list[str] | None = None) -> int:

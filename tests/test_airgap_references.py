@@ -17,7 +17,6 @@ from conftest import Program, minimal, stack_config
 
 from airgap.bom import (
     catalog_pin,
-    image_references,
     is_full_reference,
     normalized,
     stack_bill_of_materials,
@@ -26,7 +25,7 @@ from airgap.bom import (
 from components.gpu_operator import split_image
 from components.values import mirrored
 from program.offline import Registered, load_stack_file, stack_path
-from program.plan import HELM_RELEASE, is_kubernetes_object
+from program.plan import HELM_RELEASE, image_references, is_kubernetes_object
 
 Runner = Callable[[str], list[Registered]]
 AIRGAP = load_stack_file(stack_path("airgap"), "airgap")

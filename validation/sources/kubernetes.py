@@ -13,6 +13,7 @@ import base64
 import gzip
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,29 @@ def read_cluster(kubeconfig: Path | None = None, context: str | None = None) -> 
         return _read(api, GPU_OPERATOR)
 
 
-def _read(api: ApiClient, namespace: str) -> tuple[Facts, list[str]]:
+def read_releases(kubeconfig: Path | None = None, context: str | None = None) -> tuple[str, list[ReleaseFacts]]:
+    """What is installed: the cluster's Kubernetes version and the latest revision of every Helm release (the
+    `owner=helm` release Secrets), two paged reads."""
+    with api_client(kubeconfig, context) as api, _reading(api):
+        version = str(_get(api, "/version")["gitVersion"])
+        return version, _releases(_pages(api, "/api/v1/secrets", labelSelector="owner=helm"))
+
+
+@contextmanager
+def _reading(api: ApiClient) -> Iterator[None]:
+    """API and connection errors as ClusterError naming the cluster."""
     host = api.configuration.host
     try:
+        yield
+    except ApiException as exc:
+        raise ClusterError(f"cluster {host}: {exc.status} {exc.reason}: {_message(exc)}") from None
+    except HTTPError as exc:
+        raise ClusterError(f"cluster {host}: {exc}") from None
+
+
+def _read(api: ApiClient, namespace: str) -> tuple[Facts, list[str]]:
+    host = api.configuration.host
+    with _reading(api):
         version = str(_get(api, "/version")["gitVersion"])
         all_nodes = list(_pages(api, "/api/v1/nodes"))
         nodes = [n for n in map(_node, all_nodes) if n is not None]
@@ -79,10 +100,6 @@ def _read(api: ApiClient, namespace: str) -> tuple[Facts, list[str]]:
         crds = [_crd(c) for c in _pages(api, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")]
         pods = [_pod(p) for p in _pages(api, f"/api/v1/namespaces/{namespace}/pods")]
         policies = _optional(lambda: list(_pages(api, "/apis/nvidia.com/v1/clusterpolicies")))
-    except ApiException as exc:
-        raise ClusterError(f"cluster {host}: {exc.status} {exc.reason}: {_message(exc)}") from None
-    except HTTPError as exc:
-        raise ClusterError(f"cluster {host}: {exc}") from None
     return Facts(
         sources={"cluster": host},
         kubernetes=KubernetesFacts(origin="cluster", version=version),
