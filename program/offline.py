@@ -60,7 +60,9 @@ def _close_thread_loops() -> None:
 _EXECUTOR = _SharedExecutor(thread_name_prefix="pai-offline", initializer=_thread_loop)
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
-STACKS_DIR = Path(__file__).resolve().parents[1] / "stacks"
+_CHECKOUT_STACKS = Path(__file__).resolve().parents[1] / "stacks"
+# The checkout's stacks/ beside the packages; installed from a wheel, ./stacks of the working directory.
+STACKS_DIR = _CHECKOUT_STACKS if _CHECKOUT_STACKS.is_dir() else Path("stacks")
 
 
 class StackFileError(Exception):
