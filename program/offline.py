@@ -22,6 +22,8 @@ import pulumi
 import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime import resource as pulumi_resource
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 
 from components.config import STACK_FILE_ENV
@@ -223,6 +225,19 @@ def _stack_file_env(source: str) -> Iterator[None]:
             os.environ[STACK_FILE_ENV] = before
 
 
+@contextmanager
+def _without_source_positions() -> Iterator[None]:
+    """Register without source positions. For each resource Pulumi walks the Python stack and turns every frame into
+    a file URI, for the engine's UI; the mocks ignore it, and in a plan, whose resources are built a dozen frames
+    deep, it cost about as much as the rest of the program's own share (bench/plan_scale.py)."""
+    before = pulumi_resource._get_stack_trace
+    pulumi_resource._get_stack_trace = source_pb2.StackTrace  # called without arguments: an empty trace
+    try:
+        yield
+    finally:
+        pulumi_resource._get_stack_trace = before
+
+
 def run_offline(program: Callable[[], Any], config: StackConfig,
                 monitor: RecordingMonitor | None = None) -> list[Registered]:
     """Run `program` under mocks with `config`; return what it registered. Errors propagate; what was
@@ -235,7 +250,7 @@ def run_offline(program: Callable[[], Any], config: StackConfig,
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=config.stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
     try:
-        with _stack_file_env(config.source or str(stack_path(config.stack))):
+        with _stack_file_env(config.source or str(stack_path(config.stack))), _without_source_positions():
             loop.run_until_complete(run_pulumi_func(program))
     finally:
         loop.close()
