@@ -110,17 +110,22 @@ def release_images(inputs: dict[str, Any]) -> list[str]:
     return [_block_reference(values, path, image) or image.ref for path, image in pin.images_at(pin.version).items()]
 
 
+def value_at(values: dict[str, Any], path: str) -> Any:
+    """The value at a dotted Helm values path, None where there is none."""
+    found: Any = values
+    for key in path.split("."):
+        if not isinstance(found, dict) or key not in found:
+            return None
+        found = found[key]
+    return found
+
+
 def _block_reference(values: dict[str, Any], path: str, pinned: ChartImage) -> str | None:
     """The image reference the values name at a catalog image path: a string, or a block of `registry`,
     `repository`, `image` and `tag` (the GPU Operator's `repository` + `image` + `version`, its image name left to
     the chart's default when the values set the repository alone); the pinned tag where the values leave it to the
-    chart. None when the values name no
-    image there, or no registry host."""
-    block: Any = values
-    for key in path.split("."):
-        if not isinstance(block, dict) or key not in block:
-            return None
-        block = block[key]
+    chart. None when the values name no image there, or no registry host."""
+    block = value_at(values, path)
     if isinstance(block, dict):
         own, repository = pinned.repository.rsplit("/", 1)[-1], block.get("repository")
         image = block.get("image") or (isinstance(repository, str) and not repository.endswith(f"/{own}") and own)
