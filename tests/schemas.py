@@ -203,19 +203,31 @@ def validate_object(obj: dict[str, Any], kubernetes_version: str) -> None:
         validate_core(obj, kubernetes_version)
 
 
+def _chart_file(chart: str, version: str) -> Path:
+    """A chart version's facts file; reference folders are named by git tag (Kueue chart 0.19.2 at v0.19.2)."""
+    chart_dir = REFERENCE / "charts" / chart
+    if not (chart_dir / f"{version}.json").is_file() and (chart_dir / f"v{version}.json").is_file():
+        return chart_dir / f"v{version}.json"
+    return chart_dir / f"{version}.json"
+
+
+def has_chart(chart: str, version: str) -> bool:
+    """Whether there are reference facts for this chart version."""
+    return _chart_file(chart, version).is_file()
+
+
 @functools.cache
 def _chart_facts(chart: str, version: str) -> dict[str, Any]:
     """A chart version's reference facts: `values` (the defaults) and `dependencies` (its subcharts)."""
-    chart_dir = REFERENCE / "charts" / chart
-    if not (chart_dir / f"{version}.json").is_file() and (chart_dir / f"v{version}.json").is_file():
-        version = f"v{version}"  # reference folders are named by git tag, e.g. Kueue chart 0.19.2 at v0.19.2
+    path = _chart_file(chart, version)
+    chart_dir = path.parent
     if not chart_dir.is_dir():
         charts = ", ".join(sorted(p.name for p in chart_dir.parent.iterdir()))
         raise SchemaError(f"no reference chart {chart} (available charts: {charts})")
-    if not (chart_dir / f"{version}.json").is_file():
+    if not path.is_file():
         versions = ", ".join(sorted(p.stem for p in chart_dir.glob("*.json")))
         raise SchemaError(f"{chart} {version}: no reference values (available versions: {versions})")
-    facts: dict[str, Any] = _read(chart_dir / f"{version}.json")
+    facts: dict[str, Any] = _read(path)
     return facts
 
 

@@ -160,7 +160,7 @@ def test_the_walk_catches_upstream_references(run_stack: Runner) -> None:
 def test_a_private_registry_other_than_the_driver_is_not_allowed(run_program: Program) -> None:
     """Only the vGPU driver itself may come from outside the mirror, not anything else on that registry."""
     values = minimal(registry={"mirror": MIRROR}, gpu={
-        "driver": {"mode": "vgpu", "version": "580.95.05", "image": VGPU_DRIVER}, "products": ["NVIDIA-L40S"]})
+        "driver": {"mode": "vgpu", "version": "580.95.05", "image": VGPU_DRIVER}, "products": ["GRID-L40S-48C"]})
     records = run_program(values, {"nlsClientToken": "T"})
     assert off_mirror(records, MIRROR, allowed_private(VGPU_DRIVER)) == []
     other = allowed_private("harbor.pai.prod.example.internal/other/driver")

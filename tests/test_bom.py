@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, minimal, stack_config
-from schemas import chart_defaults
+from operator_releases import operator_chart
 
 from airgap.bom import (
     Bom,
@@ -49,20 +49,9 @@ def gpu(driver: dict[str, Any], version: str = PIN.version) -> dict[str, Any]:
 
 
 def reference_operands(version: str) -> set[str]:
-    """Every operand image of the chart's values.yaml at `version`, as the operator pulls it: repository/image,
-    tagged with the block's version or, where it has none, the release's appVersion (the release tag). The
-    driver's tag depends on the node OS and is checked apart; blocks with an empty repository are unused."""
-    found: set[str] = set()
-
-    def walk(block: dict[str, Any], path: str) -> None:
-        if block.get("repository") and path != "driver":
-            found.add(f"{block['repository']}/{block['image']}:{block.get('version') or version}")
-        for key, value in block.items():
-            if isinstance(value, dict) and key != "node-feature-discovery":
-                walk(value, f"{path}.{key}" if path else key)
-
-    walk(chart_defaults("gpu-operator", version), "")
-    return found
+    """Every operand image of the release's chart, as the operator pulls it; the driver's tag depends on the node
+    OS and is checked apart."""
+    return {ref for path, ref in operator_chart(version).operands.items() if path != "driver"}
 
 
 def entry(bom: Bom, ref: str) -> dict[str, Any]:
@@ -150,7 +139,7 @@ def test_a_parsed_config_gives_the_same_bom_as_its_stack_file() -> None:
 @pytest.mark.parametrize("node_os", ["ubuntu22.04", "ubuntu24.04", "rhel9.4"])
 def test_datacenter_driver_tag_is_version_dash_node_os(version: str, node_os: str) -> None:
     bom = bom_of(minimal(gpu=gpu({"mode": "datacenter", "os": node_os}, version)))
-    default = chart_defaults("gpu-operator", version)["driver"]["version"]
+    default = operator_chart(version).driver
     assert [i for i in bom.images if "/driver:" in i] == [f"nvcr.io/nvidia/driver:{default}-{node_os}"]
     assert reference_operands(version) <= set(bom.images)
 

@@ -49,7 +49,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("bad driver version", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "version": "580.95"}}), {},
      "pai:gpu.driver.version: '580.95' is not a driver version like 580.95.05"),
     ("operator version outside the catalog", minimal(gpu={**GPU, "operator": {"version": "v26.7"}}), {},
-     "pai:gpu.operator.version: 'v26.7' is not one of v25.3.0, v26.7.0"),
+     "pai:gpu.operator.version: 'v26.7' is not one of v25.10.1, v25.3.0, v26.3.3, v26.7.0"),
     ("node OS without a driver image", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "os": "photon5"}}), {},
      "pai:gpu.driver.os: 'photon5' is not one of ubuntu20.04, ubuntu22.04, ubuntu24.04, rhel8.10, rhel9.4, rhel9.6"),
     ("duplicate model name", minimal(models=[model(), model(routingName="acme/other")]), {},

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from conftest import Program, at, minimal, of_kind, releases, strings
-from schemas import chart_defaults, chart_dependencies, validate_helm_values, validate_object
+from operator_releases import has_reference, operator_chart
+from schemas import chart_defaults, validate_helm_values, validate_object
 
 from components.catalog import CATALOG
 from components.config import ConfigError, Gpu
@@ -22,7 +23,6 @@ from components.gpu_operator import (
     NLS_TOKEN,
     gridd_conf,
     operand_images,
-    split_image,
 )
 from program.offline import Registered
 from validation.matrix import load_matrix
@@ -30,6 +30,8 @@ from validation.matrix import load_matrix
 PIN = CATALOG.chart("gpu-operator")
 MATRIX = load_matrix()
 VERSIONS = sorted(PIN.versions)
+# Releases with reference chart facts (tests/reference): the tests that need the chart's whole values run on these.
+REFERENCED = [v for v in VERSIONS if has_reference(v)]
 TOKEN = "TOKEN-XYZ"
 PRIVATE = "harbor.example.com/nvidia/vgpu-guest-driver"
 MIRROR = "harbor.example.com/mirror"
@@ -37,10 +39,12 @@ DATACENTER = {"mode": "datacenter"}
 VGPU = {"mode": "vgpu", "version": "580.95.05", "image": PRIVATE, "licensing": {"featureType": 4}}
 PREINSTALLED = {"mode": "preinstalled"}
 MODES: dict[str, dict[str, Any]] = {"datacenter": DATACENTER, "vgpu": VGPU, "preinstalled": PREINSTALLED}
+# In a vGPU VM GPU Feature Discovery labels the vGPU type, not the board (the vgpu-products check).
+PRODUCTS = {"datacenter": "NVIDIA-L40S", "vgpu": "GRID-L40S-48C", "preinstalled": "NVIDIA-L40S"}
 
 
 def gpu(driver: dict[str, Any], version: str = PIN.version, **fields: Any) -> dict[str, Any]:
-    return {"operator": {"version": version}, "driver": driver, "products": ["NVIDIA-L40S"], **fields}
+    return {"operator": {"version": version}, "driver": driver, "products": [PRODUCTS[driver["mode"]]], **fields}
 
 
 def plan(run_program: Program, driver: dict[str, Any], version: str = PIN.version,
@@ -75,7 +79,7 @@ def repositories(defaults: dict[str, Any], prefix: str = "") -> dict[str, str]:
 # --- every mode --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", REFERENCED)
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_values_exist_in_the_reference_chart(run_program: Program, mode: str, version: str) -> None:
     records = plan(run_program, MODES[mode], version, registry={"mirror": MIRROR, "pullSecret": "mirror-pull"},
@@ -183,7 +187,7 @@ def test_v25_takes_the_licensing_config_map(run_program: Program) -> None:
 @pytest.mark.parametrize("version", VERSIONS)
 def test_licensing_key_matches_the_chart(version: str, run_program: Program) -> None:
     key = next(iter(release(plan(run_program, VGPU, version))["values"]["driver"]["licensingConfig"]))
-    assert key in chart_defaults("gpu-operator", version)["driver"]["licensingConfig"]
+    assert key in operator_chart(version).licensing
 
 
 def test_gridd_conf_carries_the_feature_type() -> None:
@@ -211,7 +215,7 @@ def test_datacenter_pins_the_catalog_default_driver(run_program: Program, versio
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_catalog_default_driver_is_the_charts(version: str) -> None:
-    assert PIN.versions[version].defaultDriver == chart_defaults("gpu-operator", version)["driver"]["version"]
+    assert PIN.versions[version].defaultDriver == operator_chart(version).driver
 
 
 def test_datacenter_pins_a_configured_driver_and_image(run_program: Program) -> None:
@@ -241,36 +245,26 @@ def test_preinstalled_disables_only_the_driver(run_program: Program) -> None:
 # --- air gap -----------------------------------------------------------------------------------------------
 
 
-def operand_blocks(defaults: dict[str, Any], version: str) -> dict[str, tuple[str, str, str]]:
-    """(repository, image, tag) of every operand image block in a chart's default values; a block without a
-    version runs the chart's appVersion, which for a released chart is the release tag."""
-    return {path: (repository, at(defaults, path)["image"], at(defaults, path).get("version") or version)
-            for path, repository in repositories(defaults).items()}
-
-
 @pytest.mark.parametrize("version", VERSIONS)
-def test_catalog_operand_images_match_the_reference_chart(version: str) -> None:
+def test_catalog_operand_images_match_the_chart(version: str) -> None:
     """The catalog's operand images are the chart's values.yaml, block by block, repository, image name and tag;
     the driver (its tag is built per node OS) comes from DATACENTER_DRIVER and the catalog's default driver."""
-    defaults = chart_defaults("gpu-operator", version)
-    catalog = {path: (*split_image(image.repository), image.tag)
-               for path, image in operand_images(version).items() if path != NFD_IMAGE}
-    expected = operand_blocks(defaults, version)
-    assert expected.pop("driver") == (*split_image(DATACENTER_DRIVER), PIN.versions[version].defaultDriver)
-    assert catalog == expected
+    catalog = {path: f"{image.repository}:{image.tag}" for path, image in operand_images(version).items()
+               if path != NFD_IMAGE}
+    catalog["driver"] = f"{DATACENTER_DRIVER}:{PIN.versions[version].defaultDriver}"
+    assert catalog == operator_chart(version).operands
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_catalog_nfd_image_is_the_bundled_subcharts_release(version: str) -> None:
     """NFD's image tag defaults to its chart's appVersion, which NFD releases equal to the chart version that the
     operator's Chart.yaml depends on."""
-    (dependency,) = [d for d in chart_dependencies("gpu-operator", version) if d["name"] == "node-feature-discovery"]
     image = operand_images(version)[NFD_IMAGE]
     assert image.repository == "registry.k8s.io/nfd/node-feature-discovery"
-    assert image.tag == "v" + dependency["version"].removeprefix("v")
+    assert image.tag == operator_chart(version).nfd
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", REFERENCED)
 def test_air_gap_moves_every_operand_to_the_mirror(run_program: Program, version: str) -> None:
     values = release(plan(run_program, PREINSTALLED, version,
                           registry={"mirror": MIRROR, "pullSecret": "mirror-pull"}))["values"]

@@ -44,9 +44,10 @@ def test_vks_prod_serves_each_model_on_its_engine(run_stack: Runner) -> None:
     gpt = found["gpt-oss-20b"]["spec"]["predictor"]
     assert gpt["model"]["resources"]["requests"]["nvidia.com/gpu"] == "1"
     assert gpt["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert gpt["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    # vks-prod runs vGPU VMs: GPU Feature Discovery labels them with the vGPU type, not the board.
+    assert gpt["nodeSelector"] == {"nvidia.com/gpu.product": "GRID-H100XM-80C"}
     assert served(gpt, "--served-model-name") == "openai/gpt-oss-20b"
-    assert found["bge-m3"]["spec"]["predictor"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-L40S"}
+    assert found["bge-m3"]["spec"]["predictor"]["nodeSelector"] == {"nvidia.com/gpu.product": "GRID-L40S-48C"}
     qwen = found["qwen-cpu"]["spec"]["predictor"]
     assert "nvidia.com/gpu" not in json.dumps(qwen["model"]["resources"]) and "nodeSelector" not in qwen
     assert served(qwen, "--alias") == "qwen/qwen2.5-1.5b-instruct"

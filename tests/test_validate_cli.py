@@ -20,7 +20,7 @@ from validation.rules import Check
 
 H100 = "NVIDIA-H100-80GB-HBM3"
 # DESIGN section 6: {"verdict": "pass|warn|fail", "checks": [{"id", "status", "subject", "message", "fix",
-# "sources": [...]}]}.
+# "sources": [...], "rows": [{"row", "source"}]}]}.
 REPORT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -30,7 +30,7 @@ REPORT_SCHEMA: dict[str, Any] = {
         "checks": {"type": "array", "minItems": 1, "items": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["id", "status", "subject", "message", "fix", "sources"],
+            "required": ["id", "status", "subject", "message", "fix", "sources", "rows"],
             "properties": {
                 "id": {"type": "string", "pattern": "^[a-z0-9-]+$"},
                 "status": {"enum": ["pass", "warn", "fail", "skip"]},
@@ -38,6 +38,10 @@ REPORT_SCHEMA: dict[str, Any] = {
                 "message": {"type": "string", "minLength": 1},
                 "fix": {"type": "string"},
                 "sources": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "rows": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": False, "required": ["row", "source"],
+                    "properties": {"row": {"type": "string", "minLength": 1},
+                                   "source": {"type": "string", "minLength": 1}}}},
             },
         }},
     },
@@ -156,7 +160,8 @@ def test_junit_escapes_markup_in_messages() -> None:
 
 def test_upgrade_to_a_stack_checks_it_against_the_current_one(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    current = stack(tmp_path / "Pulumi.old.yaml", extra={"pai:validation": {"allowFailures": ["cuda-driver"]}})
+    current = stack(tmp_path / "Pulumi.old.yaml", kube="1.31",
+                    extra={"pai:validation": {"allowFailures": ["cuda-driver"]}})
     code, out, _ = validate(capsys, "--config-file", str(current), "--upgrade-to", "vks-prod", "--format", "json")
     report = json.loads(out)
     jsonschema.validate(report, REPORT_SCHEMA)
@@ -164,7 +169,7 @@ def test_upgrade_to_a_stack_checks_it_against_the_current_one(tmp_path: Path,
     for check in report["checks"]:
         by_id.setdefault(check["id"], []).append(check["status"])
     assert code == 1
-    assert by_id["upgrade-operator-kubernetes"] == ["fail"]          # v26.7.0 needs 1.33, the cluster runs 1.32
+    assert by_id["upgrade-operator-kubernetes"] == ["fail"]          # v26.7.0 needs 1.32, the cluster runs 1.31
     assert by_id["upgrade-runtime-cuda"] == ["warn"]                 # new Infinity (CUDA 12.9) on R570: minor compat
     assert by_id["upgrade-driver"] == ["warn"]                       # R570 -> R580: drains
     assert by_id["upgrade-operator-path"] == ["pass"]                # 25.x -> 26.x
@@ -206,3 +211,33 @@ def test_live_facts_replace_the_planned_nodes(monkeypatch: pytest.MonkeyPatch,
     assert code == 1
     assert {c["subject"].rsplit(" on ", 1)[1] for c in cuda} == {"gpu-1"}
     assert "cluster: https://127.0.0.1:6443" in cuda[0]["sources"]
+
+
+def test_json_names_the_matrix_rows_and_sources_each_check_used(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A V100 stack on v26.7.0's default driver (R595): the ceiling check fails and names the gpus row, its
+    ceiling's source, and the facts it read; a newer vLLM tag than the matrix knows is assumed, not passed."""
+    v100 = "Tesla-V100-SXM2-32GB"
+    gpu = {"operator": {"version": "v26.7.0"}, "driver": {"mode": "datacenter"}, "products": [v100]}
+    runtimes = {"vllm": {"image": "docker.io/vllm/vllm-openai:v0.33.0"}}
+    models = [{"name": "chat", "routingName": "openai/gpt-oss-20b", "type": "completion", "format": "safetensors",
+               "source": "oci://harbor.example.com/models/gpt-oss-20b:v1", "gpus": 1, "product": v100,
+               "tenant": "team-a"}]
+    path = stack(tmp_path / "Pulumi.v100.yaml", operator="v26.7.0", kube="1.33",
+                 extra={"pai:gpu": gpu, "pai:runtimes": runtimes, "pai:models": models})
+    code, out, _ = validate(capsys, "--config-file", str(path), "--format", "json")
+    report = json.loads(out)
+    jsonschema.validate(report, REPORT_SCHEMA)
+    assert code == 1
+    (ceiling,) = [c for c in report["checks"] if c["id"] == "gpu-driver-ceiling"]
+    assert ceiling["status"] == "fail" and "595.91.07 (R595)" in ceiling["message"]
+    rows = {r["row"]: r["source"] for r in ceiling["rows"]}
+    assert "developer.nvidia.com/cuda-legacy-gpus" in rows["gpus V100"]
+    assert "The release 580 series will be the last" in rows["gpus V100 last_branch"]
+    assert any(s.startswith("config: ") for s in ceiling["sources"])
+    (cuda,) = [c for c in report["checks"] if c["id"] == "cuda-driver"]
+    assert cuda["status"] == "warn" and "assumed" in cuda["message"]
+    assert any(r["row"].startswith("runtime_images docker.io/vllm/vllm-openai") for r in cuda["rows"])
+    assert all(r["source"] for c in report["checks"] for r in c["rows"])
+    (floor,) = [c for c in report["checks"] if c["id"] == "engine-compute-capability"]
+    assert floor["status"] == "fail" and "vllm 0.33.0 needs compute capability >= 7.5" in floor["message"]

@@ -55,7 +55,7 @@ def test_config_source_plans_one_node_per_product_with_the_planned_driver() -> N
     facts = config_facts(parse_stack(config), config.source)
     assert facts.sources == {"config": "stacks/Pulumi.vks-prod.yaml"}
     assert [(n.name, n.driver_version) for n in facts.nodes] == [
-        (planned_node("NVIDIA-H100-80GB-HBM3"), "580.95.05"), (planned_node("NVIDIA-L40S"), "580.95.05")]
+        (planned_node("GRID-H100XM-80C"), "580.95.05"), (planned_node("GRID-L40S-48C"), "580.95.05")]
     assert [(h.name, h.vgpu_manager_version) for h in facts.hosts] == [("pai:gpu.hosts", "580.95.02")]
     assert {i.engine: i.cuda for i in facts.runtime_images} == {"infinity": "12.9", "vllm": "13.0"}
     assert {c.name: c.stored_versions for c in facts.crds} == {"clusterpolicies.nvidia.com": ["v1"],
@@ -84,9 +84,9 @@ def test_cpu_only_stack_plans_no_gpu_facts() -> None:
     ("vllm", "13.0"),                                         # a catalog key
     ("docker.io/vllm/vllm-openai:v0.20.0", "13.0"),           # the same image by reference
     ("docker.io/vllm/vllm-openai:v0.9.2", "12.8.1"),          # not in the catalog: the matrix's upstream rows
-    ("harbor.example.com/mirror/vllm/vllm-openai:v0.12.0", "12.9"),   # the same upstream image on a mirror
+    ("harbor.example.com/mirror/vllm/vllm-openai:v0.12.0", "12.9.1"),  # the same upstream image on a mirror
     ("docker.io/kserve/huggingfaceserver:v0.13.1", "12.4.1"),
-    ("docker.io/vllm/vllm-openai:v0.33.0", None),             # newer than the matrix: CUDA unknown, checks skip
+    ("docker.io/vllm/vllm-openai:v0.33.0", "13.0"),           # newer than the matrix: the newest row's, assumed
     ("registry.example.com/own/vllm:v0.9.2", None),           # another repository
 ])
 def test_runtime_image_cuda_comes_from_the_catalog(image: str, cuda: str | None) -> None:
@@ -99,6 +99,7 @@ def test_runtime_image_cuda_comes_from_the_catalog(image: str, cuda: str | None)
     })
     (runtime,) = config_facts(cfg, "stacks/Pulumi.x.yaml").runtime_images
     assert runtime.cuda == cuda
+    assert runtime.assumed == image.endswith(":v0.33.0")
 
 
 def test_observed_lists_replace_the_planned_ones() -> None:

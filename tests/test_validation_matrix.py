@@ -34,11 +34,17 @@ def test_toolkit_minimums_and_marks_match_the_reference() -> None:
     assert ours == reference
 
 
-def test_vgpu_versions_and_marks_match_the_reference() -> None:
+def test_vgpu_versions_match_the_reference_and_only_a_bulletin_clears_a_mark_or_fills_a_guest() -> None:
     reference = {v["release"]: (v["host_manager"], v.get("linux_guest"), bool(v.get("unverified")))
                  for r in FACTS["vgpu_releases"] for v in r["versions"]}
-    ours = {v.release: (v.host_manager, v.linux_guest, v.unverified) for r in MATRIX.vgpu_releases for v in r.versions}
-    assert ours == reference
+    ours = {v.release: v for r in MATRIX.vgpu_releases for v in r.versions}
+    assert set(ours) == set(reference)
+    for release, (host, guest, unverified) in reference.items():
+        row = ours[release]
+        assert row.host_manager == host and row.linux_guest in (guest, *([row.linux_guest] if guest is None else []))
+        if (unverified and not row.unverified) or row.linux_guest != guest:
+            assert "NVIDIA/product-security@" in row.source, release
+        assert row.unverified <= unverified, release
 
 
 def test_compute_capabilities_match_the_reference() -> None:
@@ -62,9 +68,10 @@ def test_crd_versions_of_v26_7_0_are_the_reference_crds() -> None:
     assert release is not None and release.crds == served and not release.crds_unverified
 
 
-def test_crd_versions_without_reference_data_are_marked() -> None:
+def test_crd_versions_read_at_the_release_tag_are_not_marked() -> None:
     release = MATRIX.operator("v25.3.0")
-    assert release is not None and release.crds is not None and release.crds_unverified
+    assert release is not None and release.crds is not None and not release.crds_unverified
+    assert release.crds_source and "@v25.3.0:" in release.crds_source
 
 
 @pytest.mark.parametrize(("product", "gpu"), [
@@ -80,5 +87,5 @@ def test_products_match_by_name_not_by_prefix(product: str, gpu: str | None) -> 
 @pytest.mark.parametrize("key", [k for k, pin in CATALOG.images.items() if pin.cuda])
 def test_catalog_runtime_images_agree_with_the_upstream_rows(key: str) -> None:
     pin = CATALOG.image(key)
-    row = MATRIX.runtime_image(pin.ref)
-    assert row is None or row.cuda.startswith(pin.cuda or ""), (pin.ref, row)
+    match = MATRIX.runtime_image(pin.ref)
+    assert match is None or match.row.cuda.startswith(pin.cuda or ""), (pin.ref, match)

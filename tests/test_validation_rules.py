@@ -36,6 +36,8 @@ H100 = "NVIDIA-H100-80GB-HBM3"
 RTX = "NVIDIA-GeForce-RTX-4090"
 V100 = "Tesla-V100-SXM2-32GB"
 VLLM = "docker.io/vllm/vllm-openai:v0.20.0"
+VLLM_015 = "docker.io/vllm/vllm-openai:v0.15.1"
+PLAIN = "registry.example.com/team/server:1.0"  # no matrix row: nothing known of cuda-compat in the image
 MATRIX = load_matrix()
 
 
@@ -68,7 +70,7 @@ def upgrade(check_id: str, current: Facts, target: Facts) -> Check:
     ("13.0", "535.309.01", RTX, "fail"),      # the same driver on a GeForce part: error 804
     ("13.2", "595.45.04", H100, "pass"),      # 13.2 GA natively
     ("13.2", "595.45.03", H100, "warn"),      # below: 13.x minor-version compatibility (>= 580.65.06)
-    ("13.2", "580.65.06", RTX, "warn"),       # minor-version compatibility needs no data-center GPU
+    ("13.2", "580.65.06", RTX, "warn"),       # minor-version compatibility needs no data-center GPU (PLAIN)
     ("12.8.1", "570.124.06", H100, "pass"),   # 12.8 Update 1 natively
     ("12.8.1", "570.124.05", H100, "warn"),   # below: 12.x minor-version compatibility
     ("12.9", "525.60.13", RTX, "warn"),       # the 12.x floor
@@ -76,7 +78,7 @@ def upgrade(check_id: str, current: Facts, target: Facts) -> Check:
     ("12.9", "610.57.04", RTX, "pass"),       # a newer major's driver runs older CUDA (backward compatibility)
 ])
 def test_cuda_driver_boundaries(cuda: str, driver: str, product: str, status: Status) -> None:
-    check = one("cuda-driver", Facts(runtime_images=[image(cuda)], nodes=[node(driver, product)]))
+    check = one("cuda-driver", Facts(runtime_images=[image(cuda, ref=PLAIN)], nodes=[node(driver, product)]))
     assert check.status == status, check.message
     assert cuda in check.message and driver in check.message
 
@@ -129,7 +131,7 @@ def model(engine: str = "vllm", fmt: str = "safetensors", product: str | None = 
 @pytest.mark.parametrize(("cuda", "product", "status"), [
     ("13.0", V100, "fail"),                     # CUDA 13 cannot target Volta (7.0 < 7.5)
     ("13.0", "Tesla-T4", "pass"),               # 7.5 is the CUDA 13 floor
-    ("12.9", V100, "pass"),                     # vLLM's own floor is 7.0
+    ("12.9", V100, "fail"),                     # the v0.20.0 image: vLLM 0.20 needs 7.5 whatever the CUDA
     ("13.0", "NVIDIA-Unknown-GPU", "skip"),     # not in the matrix
 ])
 def test_engine_compute_capability_boundaries(cuda: str, product: str, status: Status) -> None:
@@ -138,7 +140,7 @@ def test_engine_compute_capability_boundaries(cuda: str, product: str, status: S
 
 
 def test_engine_compute_capability_prefers_the_node_reported_value() -> None:
-    facts = Facts(models=[model(product="NVIDIA-P4")], runtime_images=[image("12.9")],
+    facts = Facts(models=[model(product="NVIDIA-P4")], runtime_images=[image("12.9.1", ref=VLLM_015)],
                   nodes=[node("580.95.05", "NVIDIA-P4", compute_capability="6.1")])
     check = one("engine-compute-capability", facts)
     assert check.status == "fail" and "6.1" in check.message and "7.0" in check.message
@@ -165,7 +167,8 @@ def operator(version: str, kube: str | None = None, driver: str | None = None, m
 
 @pytest.mark.parametrize(("version", "kube", "status"), [
     ("v25.3.0", "1.28", "fail"), ("v25.3.0", "1.29", "pass"), ("v25.3.0", "1.32", "pass"),
-    ("v25.3.0", "1.33", "fail"), ("v25.3.1", "1.33", "pass"), ("v26.7.0", "1.32", "fail"),
+    ("v25.3.0", "1.33", "fail"), ("v25.3.1", "1.33", "pass"), ("v26.7.0", "1.31", "fail"),
+    ("v26.7.0", "1.32", "pass"), ("v25.10.1", "1.35", "pass"), ("v25.10.0", "1.35", "fail"),
     ("v26.7.0", "v1.36.1", "pass"), ("v26.7.0", "1.37", "fail"), ("v99.1.0", "1.33", "warn"),
 ])
 def test_operator_kubernetes(version: str, kube: str, status: Status) -> None:
@@ -181,7 +184,7 @@ def test_operator_kubernetes_reads_the_deployed_release_over_the_planned_one() -
         status="deployed")]})
     check = one("operator-kubernetes", facts)
     assert check.status == "fail" and "v25.3.0" in check.message
-    assert check.fix == "use gpu-operator v26.7.0 (Kubernetes 1.33-1.36)"
+    assert check.fix == "use gpu-operator v26.7.0 (Kubernetes 1.32-1.36)"
 
 
 @pytest.mark.parametrize(("version", "driver", "mode", "status"), [
@@ -197,9 +200,12 @@ def test_operator_driver_branch(version: str, driver: str, mode: str, status: St
     assert check.status == status and driver in check.message
 
 
-def test_operator_driver_branch_marks_unverified_branch_lists() -> None:
-    check = one("operator-driver-branch", operator("v25.3.4", driver="580.82.07", mode="vgpu"))
-    assert check.status == "pass" and "unverified" in check.message
+def test_operator_driver_lists_are_the_release_columns_of_the_component_matrix() -> None:
+    # v25.3.4's list is read now (its default 580.82.07 is listed); R590 came with v25.10.1, not v25.10.0.
+    check = one("operator-driver-branch", operator("v25.3.4", driver="580.82.07"))
+    assert check.status == "pass" and "unverified" not in check.message
+    assert one("operator-driver-branch", operator("v25.10.1", driver="590.48.01")).status == "pass"
+    assert one("operator-driver-branch", operator("v25.10.0", driver="590.48.01")).status == "fail"
 
 
 # ---- vGPU ---------------------------------------------------------------------------------------------------------
@@ -327,7 +333,7 @@ def test_upgrade_vgpu_host_guest(manager: str, guest: str, status: Status) -> No
     assert upgrade("upgrade-vgpu-host-guest", current, vgpu(None, guest)).status == status
 
 
-@pytest.mark.parametrize(("kube", "status"), [("1.32", "fail"), ("1.33", "pass")])
+@pytest.mark.parametrize(("kube", "status"), [("1.31", "fail"), ("1.32", "pass")])
 def test_upgrade_operator_kubernetes(kube: str, status: Status) -> None:
     check = upgrade("upgrade-operator-kubernetes", operator("v25.3.0", kube), operator("v26.7.0", "1.36"))
     assert check.status == status and kube in check.message
@@ -352,9 +358,9 @@ def test_upgrade_crd_versions(current: Facts, target: str, status: Status) -> No
         assert "the upgrade removes" in check.message and "storedVersions" in check.fix
 
 
-def test_upgrade_crd_versions_notes_unverified_target_data() -> None:
-    check = upgrade("upgrade-crd-versions", crds("v1"), operator("v25.3.0"))
-    assert check.status == "pass" and "unverified" in check.message
+def test_upgrade_crd_versions_of_a_release_read_at_its_tag() -> None:
+    check = upgrade("upgrade-crd-versions", crds("v1"), operator("v25.10.1"))
+    assert check.status == "pass" and "unverified" not in check.message
 
 
 def test_upgrade_checks_include_the_targets_own_checks() -> None:
@@ -426,3 +432,132 @@ def test_driver_known_issues(driver: str, mig: str, status: Status) -> None:
 
 def test_driver_known_issues_skip_without_drivers() -> None:
     assert one("driver-known-issues", Facts()).status == "skip"
+
+
+# ---- re-verified matrix classes: each with a documented combination both ways --------------------------------
+
+def test_driver_ceiling_volta_on_the_v26_7_0_default_driver_fails_and_r580_passes() -> None:
+    """NVIDIA: "The release 580 series will be the last to support GPUs based on the Maxwell, Pascal, and Volta
+    architectures." v26.7.0 installs R595 by default."""
+    facts = operator("v26.7.0", driver="595.91.07").model_copy(update={"nodes": [node("595.91.07", V100)]})
+    check = one("gpu-driver-ceiling", facts)
+    assert check.status == "fail" and "R580" in check.message and "595.91.07 (R595)" in check.message
+    assert "pin pai:gpu.driver.version to 580.173.02" in check.fix  # v26.7.0's listed R580 driver
+    assert any("unix-graphics-feature-deprecation-schedule" in s for s in check.sources)
+    ok = operator("v26.7.0", driver="580.173.02").model_copy(update={"nodes": [node("580.173.02", V100)]})
+    assert one("gpu-driver-ceiling", ok).status == "pass"
+    assert one("gpu-driver-ceiling", Facts(nodes=[node("595.91.07", H100)])).status == "skip"  # no ceiling
+
+
+@pytest.mark.parametrize(("ref", "cuda", "product", "status", "who"), [
+    ("docker.io/vllm/vllm-openai:v0.9.2", "12.8.1", V100, "fail", "vllm 0.9.2 needs compute capability >= 7.5"),
+    ("docker.io/vllm/vllm-openai:v0.15.1", "12.9.1", V100, "pass", "vllm 0.15.1 needs compute capability >= 7.0"),
+    ("docker.io/vllm/vllm-openai:v0.8.5", "12.4.1", V100, "pass", "vllm 0.8.5 needs compute capability >= 7.0"),
+    ("docker.io/vllm/vllm-openai:v0.20.0-cu129", "12.9.1", V100, "fail", "vllm 0.20.0 needs"),
+    ("docker.io/vllm/vllm-openai:v0.9.2", "12.8.1", "Tesla-T4", "pass", "vllm 0.9.2 needs compute capability >= 7.5"),
+    ("docker.io/kserve/huggingfaceserver:v0.16.0", "12.8.1", V100, "fail", "vllm 0.9.2"),  # KServe bundles 0.9.2
+])
+def test_engine_floor_follows_the_release_the_image_ships(ref: str, cuda: str, product: str, status: Status,
+                                                          who: str) -> None:
+    check = one("engine-compute-capability", Facts(models=[model(product=product)],
+                                                  runtime_images=[image(cuda, ref=ref)]))
+    assert check.status == status and who in check.message, check.message
+    assert any(s.startswith("matrix: engines.releases ") for s in check.sources)
+
+
+@pytest.mark.parametrize(("ref", "driver", "status"), [
+    ("docker.io/vllm/vllm-openai:v0.20.0-cu129", "575.57.08", "pass"),   # -cu129 is CUDA 12.9.1
+    ("docker.io/vllm/vllm-openai:v0.20.0", "575.57.08", "fail"),         # the plain tag is CUDA 13.0, R575 no LTSB
+    ("docker.io/vllm/vllm-openai:v0.15.1", "575.57.08", "pass"),         # 12.9.1 natively
+    ("docker.io/vllm/vllm-openai:v0.15.1", "575.51.03", "warn"),         # 12.9 GA's driver: 12.9.1 minor compat
+    ("docker.io/vllm/vllm-openai:v0.15.1-cu130", "575.57.08", "fail"),   # before v0.20 -cu130 is the CUDA 13 build
+])
+def test_tag_variants_and_patch_levels_pick_the_cuda(ref: str, driver: str, status: Status) -> None:
+    match = MATRIX.runtime_image(ref)
+    assert match is not None and not match.assumed
+    check = one("cuda-driver", Facts(runtime_images=[image(match.row.cuda, ref=ref)], nodes=[node(driver)]))
+    assert check.status == status, check.message
+
+
+def test_a_tag_newer_than_the_matrix_is_assumed_and_never_passes_silently() -> None:
+    match = MATRIX.runtime_image("docker.io/vllm/vllm-openai:v0.33.0")
+    assert match is not None and match.assumed and match.row.cuda == "13.0"
+    assumed = RuntimeImageFacts(origin="config", engine="vllm", image="docker.io/vllm/vllm-openai:v0.33.0",
+                                cuda="13.0", assumed=True)
+    check = one("cuda-driver", Facts(runtime_images=[assumed], nodes=[node("595.91.07")]))
+    assert check.status == "warn" and "assumed" in check.message
+    known = one("cuda-driver", Facts(runtime_images=[image("13.0")], nodes=[node("595.91.07")]))
+    assert known.status == "pass" and "assumed" not in known.message
+    assert MATRIX.runtime_image("docker.io/vllm/vllm-openai:v0.5.0") is None  # older than every row: unknown
+
+
+@pytest.mark.parametrize(("product", "status"), [(RTX, "fail"), (H100, "warn")])
+def test_cuda_compat_below_the_image_cuda_fails_on_a_geforce_card(product: str, status: Status) -> None:
+    """vLLM images run ldconfig on /usr/local/cuda-X.Y/compat: on a driver older than the image's CUDA a GeForce
+    card gets CUDA error 804 (vllm#5283, #4940, #5510); a data-center GPU runs it."""
+    ref = "docker.io/vllm/vllm-openai:v0.15.1"
+    check = one("cuda-driver", Facts(runtime_images=[image("12.9.1", ref=ref)], nodes=[node("570.172.08", product)]))
+    assert check.status == status, check.message
+    if status == "fail":
+        assert "804" in check.message
+    plain = one("cuda-driver", Facts(runtime_images=[image("12.9.1", ref=PLAIN)], nodes=[node("570.172.08", product)]))
+    assert plain.status == "warn"  # an image without the compat libraries: plain minor-version compatibility
+
+
+def products(mode: Any, *names: str) -> Facts:
+    return Facts(driver=DriverFacts(origin="config", mode=mode, version="580.95.05", image="harbor.example.com/g"),
+                 nodes=[node("580.95.05", p, origin="config") for p in names])
+
+
+@pytest.mark.parametrize(("mode", "product", "status"), [
+    ("vgpu", "NVIDIA-H100-80GB-HBM3", "fail"),   # a board name selects no vGPU VM
+    ("vgpu", "GRID-H100XM-80C", "pass"),         # the vGPU type GFD labels
+    ("vgpu", "GRID-A100-10C", "pass"),
+    ("datacenter", "GRID-A100-10C", "fail"),     # a vGPU VM with the data-center driver
+    ("datacenter", "NVIDIA-A100-SXM4-80GB", "pass"),
+    ("vgpu", "GRID-A100-80C", "skip"),           # A100 (40 GB) has no 80 GB profile: not a known type
+])
+def test_vgpu_products_are_vgpu_types(mode: str, product: str, status: Status) -> None:
+    check = one("vgpu-products", products(mode, product))
+    assert check.status == status, check.message
+    if status == "fail" and mode == "vgpu":
+        assert "GRID-H100XM-80C" in check.fix
+
+
+def test_vgpu_types_carry_the_board_compute_capability() -> None:
+    """Pre-Turing boards cannot run vGPU through the GPU Operator (bug 3227576): a V100 vGPU type fails."""
+    assert one("vgpu-compute-capability", products("vgpu", "GRID-V100D-32C")).status == "fail"
+    assert one("vgpu-compute-capability", products("vgpu", "GRID-L40S-48C")).status == "pass"
+    check = one("engine-compute-capability", Facts(models=[model(product="GRID-H100XM-80C")],
+                                                  runtime_images=[image("13.0")]))
+    assert check.status == "pass" and "9.0" in check.message
+
+
+@pytest.mark.parametrize(("driver", "product", "mig", "status"), [
+    ("575.57.08", "NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition", "single", "fail"),  # MIG not on 575.57.08
+    ("575.57.08", "NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition", "none", "pass"),
+    ("580.65.06", "NVIDIA-RTX-PRO-6000-Blackwell-Server-Edition", "single", "pass"),
+    ("580.65.06", "NVIDIA-GB200", "mixed", "fail"),        # CDMM on by default from 580.65.06 on Grace
+    ("580.173.02", "NVIDIA-GH200-480GB", "single", "fail"),
+    ("570.172.08", "NVIDIA-GB200", "single", "pass"),      # before CDMM
+    ("580.65.06", H100, "single", "pass"),                 # CDMM applies to Grace-based systems only
+    ("570.148.08", H100, "mixed", "warn"),                 # the 25.3.x mixed-strategy issue
+])
+def test_mig_known_issues(driver: str, product: str, mig: str, status: Status) -> None:
+    check = one("driver-known-issues", Facts(nodes=[node(driver, product, mig_mode=mig)]))
+    assert check.status == status, check.message
+
+
+@pytest.mark.parametrize(("manager", "guest", "status"), [
+    ("595.71.03", "595.71.05", "pass"),    # vGPU 20.1: the guest driver came from the May 2026 bulletin
+    ("535.288.01", "535.288.01", "pass"),  # vGPU 16.13
+    ("570.211.01", "570.211.01", "pass"),  # vGPU 18.6
+    ("595.71.03", "595.58.03", "warn"),    # 20.1 manager, 20.0 guest: same branch, different releases
+    ("580.159.01", "595.71.05", "fail"),   # a guest newer than the manager's branch
+])
+def test_vgpu_pairs_confirmed_by_the_security_bulletins(manager: str, guest: str, status: Status) -> None:
+    check = one("vgpu-host-guest", vgpu(manager, guest))
+    assert check.status == status, check.message
+    if status == "pass":
+        assert "third-party" not in check.message  # the pair's own row is no longer marked
+        assert any("product-security" in s for s in check.sources)

@@ -126,12 +126,14 @@ class HostFacts(Record):
 
 class RuntimeImageFacts(Record):
     """A serving runtime image that runs on GPU nodes: its engine, reference and the CUDA it is built with
-    (config: the catalog's `cuda`; None: unknown). unverified: the catalog marks the CUDA value unverified."""
+    (config: the catalog's `cuda`; None: unknown). unverified: the catalog marks the CUDA value unverified.
+    assumed: the tag is newer than every matrix row of its image, whose newest CUDA is assumed."""
 
     engine: str
     image: str
     cuda: str | None = None
     unverified: bool = False
+    assumed: bool = False
 
 
 class ModelFacts(Record):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict
@@ -33,19 +34,29 @@ def branch_of(driver: str) -> str:
 
 
 class Row(BaseModel):
+    """A sourced matrix row. `TABLE` and `KEY` name it in a report: "gpus V100"."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    TABLE: ClassVar[str] = ""
+    KEY: ClassVar[tuple[str, ...]] = ()
 
     source: str
     unverified: bool = False
 
+    @property
+    def label(self) -> str:
+        return " ".join([self.TABLE, *(str(getattr(self, k)) for k in self.KEY)])
+
 
 class Toolkit(Row):
+    TABLE, KEY = "cuda.toolkits", ("cuda", "update")
     cuda: str
     update: int
     min_driver: str
 
 
 class CudaMajor(Row):
+    TABLE, KEY = "cuda.majors", ("major",)
     major: int
     min_driver: str
     min_compute_capability: str | None = None
@@ -62,17 +73,21 @@ class ForwardCompatibility(BaseModel):
 
 
 class DriverBranch(Row):
+    TABLE, KEY = "cuda.driver_branches", ("branch",)
     branch: str
     type: str
     cuda_major: int
 
 
 class Gpu(Row):
+    TABLE, KEY = "gpus", ("gpu",)
     gpu: str
     cc: str
     arch: str
     datacenter: bool
     min_driver: str | None = None
+    last_branch: str | None = None
+    last_branch_source: str | None = None
 
     def matches(self, product: str) -> bool:
         """Whether a GFD product string (NVIDIA-H100-80GB-HBM3) is this GPU."""
@@ -80,15 +95,36 @@ class Gpu(Row):
         return bare == self.gpu or bare.startswith(f"{self.gpu}-")
 
 
+class EngineRelease(Row):
+    """The oldest GPU a range of an engine's releases runs on; max None: every later release."""
+
+    TABLE, KEY = "engines.releases", ("min",)
+    min: str
+    max: str | None
+    min_compute_capability: str
+
+    def contains(self, release: str) -> bool:
+        return in_range(release, self.min, self.max)
+
+
 class Engine(Row):
+    TABLE, KEY = "engines", ("engine",)
     engine: str
     min_compute_capability: str | None
     formats: list[str]
     last_release_per_cuda_major: dict[str, str] = {}
     last_release_unverified: bool = False
+    releases: list[EngineRelease] = []
+
+    def floor(self, release: str | None) -> tuple[str | None, Row]:
+        """The minimum compute capability of a release and the row that sets it (the engine's own floor for an
+        unknown release or one no range covers)."""
+        found = next((r for r in self.releases if release and r.contains(release)), None)
+        return (found.min_compute_capability, found) if found else (self.min_compute_capability, self)
 
 
 class VgpuVersion(Row):
+    TABLE, KEY = "vgpu.releases", ("release",)
     release: str
     host_manager: str
     linux_guest: str | None
@@ -112,39 +148,89 @@ class VgpuCompatibility(BaseModel):
     source: str
 
 
-class RuntimeImage(Row):
-    """An upstream runtime image repository over a range of tags, and the CUDA those tags are built with."""
+def in_range(version: str, low: str, high: str | None) -> bool:
+    """Whether a version lies within [low, high], compared at the bounds' precision; high None: no upper bound."""
+    key = version_key(version)
+    lowest = version_key(low)
+    return lowest <= key[:len(lowest)] and (high is None or key[:len(version_key(high))] <= version_key(high))
 
+
+def split_tag(ref: str) -> tuple[str, str, str] | None:
+    """An image reference as (repository, version, variant): "vllm/vllm-openai:v0.20.0-cu129" ->
+    ("vllm/vllm-openai", "0.20.0", "cu129"); None where the tag is not a version."""
+    name, _, tag = ref.split("@")[0].rpartition(":")
+    found = re.fullmatch(r"v?(\d+(?:\.\d+)*(?:\.post\d+)?)(?:-(.+))?", tag)
+    if not name or "/" in tag or found is None:
+        return None
+    return name, found.group(1), found.group(2) or ""
+
+
+class RuntimeImage(Row):
+    """An upstream runtime image repository over a range of tags of one variant (the tag's suffix: -cu129),
+    the CUDA those tags are built with, whether the image loads the CUDA forward-compatibility libraries, and
+    the engine release it ships where the tag is not that release."""
+
+    TABLE, KEY = "runtime_images", ("repository", "variant", "min")
     repository: str
+    variant: str = ""
     min: str
     max: str
     cuda: str
+    cuda_compat: bool = False
+    engine_release: str | None = None
 
-    def matches(self, ref: str) -> bool:
-        name, _, tag = ref.split("@")[0].rpartition(":")
-        if not name or "/" in tag:
-            return False
+    def same_image(self, name: str, variant: str) -> bool:
         path = self.repository.split("/", 1)[1]
-        if name != self.repository and not name.endswith(f"/{path}"):
-            return False
-        try:
-            version = version_key(tag)
-        except ValueError:
-            return False
-        low, high = version_key(self.min), version_key(self.max)
-        return low <= version[:len(low)] and version[:len(high)] <= high
+        return variant == self.variant and (name in (self.repository, path) or name.endswith(f"/{path}"))
+
+
+class ImageMatch(BaseModel):
+    """The runtime image row a reference matched; assumed: the tag is newer than every row (the newest row's
+    facts are assumed to carry on)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    row: RuntimeImage
+    release: str
+    assumed: bool = False
+
+    @property
+    def engine_release(self) -> str:
+        return self.row.engine_release or self.release
+
+
+class VgpuType(Row):
+    """A vGPU type's board prefix (A100D in A100D-80C), the GPU row it runs on and the board's framebuffer."""
+
+    TABLE, KEY = "vgpu.types", ("board",)
+    board: str
+    gpu: str
+    framebuffer_gb: int
 
 
 class KnownIssue(Row):
+    """A documented driver problem under MIG: listed drivers or every driver from min_driver, on the GPU rows
+    named (none: any GPU), under the MIG strategies named."""
+
+    TABLE, KEY = "gpu_operator.known_issues", ("issue",)
     issue: str
-    drivers: list[str]
-    mig_strategy: str
+    drivers: list[str] = []
+    min_driver: str | None = None
+    products: list[str] = []
+    mig: list[str]
+    status: Literal["warn", "fail"]
     fix: str
+
+    def hits(self, driver: str, gpu: str | None, mig: str | None) -> bool:
+        listed = driver in self.drivers or (self.min_driver is not None and version_key(driver) >= version_key(
+            self.min_driver))
+        return listed and mig in self.mig and (not self.products or gpu in self.products)
 
 
 class Setting(Row):
     """One sourced value: the host graphics mode vGPU needs, the oldest compute capability vGPU supports."""
 
+    TABLE, KEY = "setting", ("value",)
     value: str
 
 
@@ -160,6 +246,7 @@ class KubernetesRange(BaseModel):
 
 
 class OperatorRelease(Row):
+    TABLE, KEY = "gpu_operator.releases", ("version",)
     version: str
     default_driver: str
     supported_branches: list[str]
@@ -188,6 +275,7 @@ class Matrix(BaseModel):
     vgpu_min_compute_capability: Setting
     known_issues: list[KnownIssue]
     runtime_images: list[RuntimeImage]
+    vgpu_types: list[VgpuType]
     operator_releases: list[OperatorRelease]
     operator_upgrade_rule: str
     operator_upgrade_rule_source: str
@@ -206,14 +294,40 @@ class Matrix(BaseModel):
         return next((b for b in self.driver_branches if b.branch == branch_of(driver)), None)
 
     def gpu(self, product: str) -> Gpu | None:
-        return next((g for g in self.gpus if g.matches(product)), None)
+        """The GPU row of a GFD product: a board (NVIDIA-H100-80GB-HBM3) or, in a vGPU VM, a vGPU type
+        (GRID-A100-40C: the board it runs on)."""
+        board = next((g for g in self.gpus if g.matches(product)), None)
+        vgpu = self.vgpu_type(product)
+        return board or (next((g for g in self.gpus if g.gpu == vgpu.gpu), None) if vgpu else None)
+
+    def vgpu_type(self, product: str) -> VgpuType | None:
+        """The vGPU type row of a GFD product that names a vGPU type (GRID-A100-40C, NVIDIA-H100XM-80C,
+        GRID-A100-3-20C), None for a board or an unknown name or a framebuffer larger than the board's."""
+        bare = product.removeprefix("GRID-").removeprefix("NVIDIA-")
+        found = re.fullmatch(r"([A-Z0-9]+)-(?:\d-)?(\d+)[ABCQ](?:ME)?", bare)
+        if found is None:
+            return None
+        row = next((t for t in self.vgpu_types if t.board == found.group(1)), None)
+        return row if row and int(found.group(2)) <= row.framebuffer_gb else None
 
     def engine(self, name: str) -> Engine | None:
         return next((e for e in self.engines if e.engine == name), None)
 
-    def runtime_image(self, ref: str) -> RuntimeImage | None:
-        """The row for an image reference that is not in the catalog."""
-        return next((r for r in self.runtime_images if r.matches(ref)), None)
+    def runtime_image(self, ref: str) -> ImageMatch | None:
+        """The row for an image reference: within a row's range, or newer than every row of its repository and
+        variant (then the newest row, assumed)."""
+        split = split_tag(ref)
+        if split is None:
+            return None
+        name, release, variant = split
+        rows = [r for r in self.runtime_images if r.same_image(name, variant)]
+        found = next((r for r in rows if in_range(release, r.min, r.max)), None)
+        if found:
+            return ImageMatch(row=found, release=release)
+        newest = max(rows, key=lambda r: version_key(r.max), default=None)
+        if newest and version_key(release)[:len(version_key(newest.max))] > version_key(newest.max):
+            return ImageMatch(row=newest, release=release, assumed=True)
+        return None
 
     def operator(self, version: str) -> OperatorRelease | None:
         return next((r for r in self.operator_releases if r.version == version), None)
@@ -235,6 +349,12 @@ def _load(name: str) -> dict[str, object]:
     return loaded
 
 
+def _rows(value: object) -> list[dict[str, object]]:
+    """A YAML list of mappings, as the loader hands it on."""
+    assert isinstance(value, list)
+    return value
+
+
 @cache
 def load_matrix() -> Matrix:
     cuda, gpus, engines, vgpu, operator, images = (_load(f"{n}.yaml") for n in (
@@ -246,7 +366,9 @@ def load_matrix() -> Matrix:
                                "source": vgpu["host_graphics_mode_source"]},
         "vgpu_min_compute_capability": {"value": operator["vgpu_min_compute_capability"],
                                         "source": operator["vgpu_min_compute_capability_source"]},
-        "known_issues": operator["known_issues"],
+        "known_issues": operator["known_issues"], "vgpu_types": [
+            {"source": f"{vgpu['type_source']} ; product label: {vgpu['product_label_source']}", **row}
+            for row in _rows(vgpu["types"])],
         "operator_releases": operator["releases"], "operator_upgrade_rule": operator["upgrade_rule"],
         "operator_upgrade_rule_source": operator["upgrade_rule_source"],
     })

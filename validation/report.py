@@ -18,11 +18,25 @@ def verdict(checks: list[Check]) -> Verdict:
     return "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
 
 
+MATRIX = "matrix: "
+
+
+def matrix_rows(check: Check) -> list[dict[str, str]]:
+    """The matrix rows a check used, each with its source ("matrix: <table> <key>: <source>" in its sources)."""
+    rows = []
+    for source in check.sources:
+        if source.startswith(MATRIX):
+            row, _, where = source.removeprefix(MATRIX).partition(": ")
+            rows.append({"row": row, "source": where})
+    return rows
+
+
 def to_json(checks: list[Check]) -> str:
+    """DESIGN section 6, each check with `rows`: the matrix rows it used and where each row's facts are from."""
     document = {
         "verdict": verdict(checks),
         "checks": [{"id": c.id, "status": c.status, "subject": c.subject, "message": c.message, "fix": c.fix,
-                    "sources": list(c.sources)} for c in checks],
+                    "sources": list(c.sources), "rows": matrix_rows(c)} for c in checks],
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -36,7 +50,7 @@ def to_table(checks: list[Check]) -> str:
         lines.append(f"      {c.message}")
         if c.fix:
             lines.append(f"      fix: {c.fix}")
-    sources = sorted({s for c in checks for s in c.sources if not s.startswith("matrix: ")})
+    sources = sorted({s for c in checks for s in c.sources if not s.startswith(MATRIX)})
     if sources:
         lines.append("facts from: " + "; ".join(sources))
     return "\n".join(lines) + "\n"

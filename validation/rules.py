@@ -7,12 +7,12 @@ A check that rests on a matrix value marked unverified says so in its message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from validation.facts import Facts, KubernetesFacts, NodeFacts, OperatorFacts, Record, RuntimeImageFacts
-from validation.matrix import Matrix, Row, branch_of, load_matrix, version_key
+from validation.matrix import Gpu, Matrix, Row, branch_of, load_matrix, version_key
 
 Status = Literal["pass", "warn", "fail", "skip"]
 STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "skip")
@@ -83,9 +83,14 @@ def _sources(facts: Facts, records: Iterable[Record], rows: Iterable[Row | None]
         if text not in seen:
             seen.append(text)
     for row in rows:
-        if row is not None and f"matrix: {row.source}" not in seen:
-            seen.append(f"matrix: {row.source}")
+        if row is not None and _cite(row) not in seen:
+            seen.append(_cite(row))
     return tuple(seen)
+
+
+def _cite(row: Row) -> str:
+    """A matrix row as a check names it: "matrix: <table> <key>: <source>" (the report splits it)."""
+    return f"matrix: {row.label}: {row.source}"
 
 
 def _unverified(rows: Iterable[Row | None], *marks: str | None) -> str:
@@ -159,33 +164,45 @@ def _cuda_check(check_id: str, facts: Facts, image: RuntimeImageFacts, driver: s
     assert cuda is not None
     subject = f"{image.image} on {_node_list(nodes)}"
     toolkit, major = m.toolkit(cuda), m.major(cuda)
+    match = m.runtime_image(image.image)
     native = toolkit.min_driver if toolkit else None
-    rows: list[Row | None] = [toolkit, major]
+    rows: list[Row | None] = [toolkit, major, match.row if match else None]
     if native is None and major is None:
         return Check(check_id, "skip", subject, f"not checked: CUDA {cuda} is not in the matrix",
                      sources=_sources(facts, [image, *nodes]))
     need = native or (major.min_driver if major else "")
     built = f"{image.image} is built with CUDA {cuda}, which needs driver >= {need}"
     note = " (the image's CUDA version is marked unverified in the catalog)" if image.unverified else ""
+    if image.assumed:
+        note += (f" (CUDA {cuda} is assumed: the tag is newer than every release of the image in the matrix, "
+                 "so the newest known release's CUDA is used)")
     runs = f"{_node_list(nodes)} run{'s' if len(nodes) == 1 else ''} {driver}"
     fix = _cuda_fix(image, need, driver, m)
+    products = _products(nodes)
+    gpus = [m.gpu(p) for p in products]
     if native and _ge(driver, native):
-        return Check(check_id, "pass", subject, f"{built}; {runs}{note}{_unverified(rows)}", "",
+        status: Status = "warn" if image.assumed else "pass"
+        return Check(check_id, status, subject, f"{built}; {runs}{note}{_unverified(rows)}",
+                     "add the image's release to validation/data/runtime_images.yaml" if image.assumed else "",
                      _sources(facts, [image, *nodes], rows))
+    consumer = [p for p, g in zip(products, gpus, strict=True) if g is not None and not g.datacenter]
     if major and _ge(driver, major.min_driver):
+        if match and match.row.cuda_compat and consumer:
+            return Check(check_id, "fail", subject,
+                         f"{built}; {runs}: the image loads its cuda-compat libraries on a driver older than its "
+                         f"CUDA, and {', '.join(consumer)} is not a data-center GPU: CUDA error 804 (forward "
+                         f"compatibility was attempted on non supported HW){note}{_unverified(rows)}",
+                         fix, _sources(facts, [image, *nodes], [*rows, *gpus]))
         return Check(check_id, "warn", subject,
                      f"{built}; {runs}: it runs only through CUDA {major.major}.x minor-version compatibility "
                      f"(driver >= {major.min_driver}), without features that need the newer driver (PTX JIT)"
                      f"{note}{_unverified(rows)}", fix, _sources(facts, [image, *nodes], rows))
     fc = m.forward_compatibility
     branch = m.branch(driver)
-    products = _products(nodes)
-    gpus = [m.gpu(p) for p in products]
     datacenter = bool(gpus) and all(g is not None and g.datacenter for g in gpus)
     rows += [branch, *gpus]
     resting = False
     if not datacenter:
-        consumer = [p for p, g in zip(products, gpus, strict=True) if g is not None and not g.datacenter]
         unknown = [p for p, g in zip(products, gpus, strict=True) if g is None]
         which = [f"{', '.join(consumer)} is not a data-center GPU" if consumer else "",
                  f"{', '.join(unknown)} is not in the matrix" if unknown else "",
@@ -234,7 +251,11 @@ def engine_compute_capability(facts: Facts, m: Matrix) -> list[Check]:
         engine = m.engine(model.engine)
         image = next((i for i in facts.runtime_images if i.engine == model.engine), None)
         major = m.major(image.cuda) if image and image.cuda else None
-        needs = [(f"{model.engine}", engine.min_compute_capability if engine else None, engine),
+        match = m.runtime_image(image.image) if image else None
+        release = match.engine_release if match else None
+        floor, row = engine.floor(release) if engine else (None, None)
+        who = f"{model.engine} {release}" if release and row is not engine else model.engine
+        needs = [(who, floor, row),
                  (f"CUDA {major.major}.x" if major else "", major.min_compute_capability if major else None, major)]
         needs = [n for n in needs if n[1] is not None]
         if not products:
@@ -504,17 +525,22 @@ def vgpu_host_graphics(facts: Facts, m: Matrix) -> list[Check]:
             for h in hosts]
 
 
+def _gpus_by_driver(facts: Facts, m: Matrix) -> Iterator[tuple[str, str, Gpu, list[NodeFacts]]]:
+    """(driver, product, GPU row, nodes) for each GPU product in the matrix on each driver in use."""
+    for driver, nodes in _driver_groups(facts).items():
+        for product in _products(nodes):
+            gpu = m.gpu(product)
+            if gpu is not None:
+                yield driver, product, gpu, [n for n in nodes if product in n.products]
+
+
 @rule("gpu-driver-minimum")
 def gpu_driver_minimum(facts: Facts, m: Matrix) -> list[Check]:
     """GPUs the GPU Operator documents a minimum driver for (B200, RTX PRO 6000 Blackwell)."""
     checks = []
-    for driver, nodes in _driver_groups(facts).items():
-        for product in _products(nodes):
-            gpu = m.gpu(product)
-            if gpu is None or gpu.min_driver is None:
-                continue
+    for driver, product, gpu, on in _gpus_by_driver(facts, m):
+        if gpu.min_driver is not None:
             ok = _ge(driver, gpu.min_driver)
-            on = [n for n in nodes if product in n.products]
             checks.append(Check("gpu-driver-minimum", "pass" if ok else "fail", f"{product} on driver {driver}",
                                 f"{product} needs driver >= {gpu.min_driver}; {_node_list(on)} run {driver}"
                                 f"{_unverified([gpu])}", "" if ok else f"upgrade the driver to >= {gpu.min_driver}",
@@ -522,24 +548,94 @@ def gpu_driver_minimum(facts: Facts, m: Matrix) -> list[Check]:
     return checks or _skip("gpu-driver-minimum", "GPUs", "no GPU with a documented minimum driver")
 
 
+@rule("gpu-driver-ceiling")
+def gpu_driver_ceiling(facts: Facts, m: Matrix) -> list[Check]:
+    """GPUs whose last supported driver branch is older than the driver in use (Maxwell, Pascal, Volta: R580)."""
+    checks = []
+    for driver, product, gpu, on in _gpus_by_driver(facts, m):
+        if gpu.last_branch is not None:
+            ok = version_key(driver)[0] <= int(gpu.last_branch[1:])
+            text = (f"{product} ({gpu.arch}) is supported up to the {gpu.last_branch} driver branch; "
+                    f"{_node_list(on)} run {driver} ({branch_of(driver)}){_unverified([gpu])}")
+            checks.append(Check("gpu-driver-ceiling", "pass" if ok else "fail", f"{product} on driver {driver}", text,
+                                "" if ok else _ceiling_fix(facts, gpu.last_branch, m),
+                                (*_sources(facts, on, [gpu]),
+                                 f"matrix: {gpu.label} last_branch: {gpu.last_branch_source}")))
+    return checks or _skip("gpu-driver-ceiling", "GPUs", "no GPU with a last supported driver branch is in use")
+
+
+def _ceiling_fix(facts: Facts, last_branch: str, m: Matrix) -> str:
+    """Pin the newest driver of the last branch the operator release lists."""
+    release = m.operator(facts.operator_version.version) if facts.operator_version else None
+    listed = sorted((d for d in (release.supported_drivers if release else [])
+                     if version_key(d)[0] <= int(last_branch[1:])), key=version_key)
+    pin = f"pin pai:gpu.driver.version to {listed[-1]}" if listed else f"pin a {last_branch} driver"
+    return f"{pin} (the {last_branch} branch), or move the workload to Turing or newer GPUs"
+
+
 @rule("driver-known-issues")
 def driver_known_issues(facts: Facts, m: Matrix) -> list[Check]:
-    """Driver versions with a known issue under the node's MIG strategy."""
+    """Driver versions with a documented problem under the node's MIG strategy, on the GPUs it names."""
     checks = []
     for driver, nodes in _driver_groups(facts).items():
         for issue in m.known_issues:
-            hit = [n for n in nodes if driver in issue.drivers and n.mig_mode == issue.mig_strategy]
+            hit = [n for n in nodes if any(issue.hits(driver, _gpu_name(p, m), n.mig_mode) for p in n.products)]
             if hit:
-                checks.append(Check("driver-known-issues", "warn", f"driver {driver} with MIG {issue.mig_strategy}",
-                                    f"driver {driver} on {_node_list(hit)}: {issue.issue}{_unverified([issue])}",
-                                    issue.fix, _sources(facts, hit, [issue])))
+                checks.append(Check("driver-known-issues", issue.status,
+                                    f"driver {driver} with MIG {', '.join(sorted({str(n.mig_mode) for n in hit}))}",
+                                    f"driver {driver} on {_node_list(hit)} ({', '.join(_products(hit))}): "
+                                    f"{issue.issue}{_unverified([issue])}", issue.fix, _sources(facts, hit, [issue])))
     if checks:
         return checks
     if not _driver_groups(facts):
         return _skip("driver-known-issues", "drivers", "no driver version is known")
-    return [Check("driver-known-issues", "pass", "drivers", "no known issue matches the drivers and MIG strategies "
-                  "in use", "", _sources(facts, [n for ns in _driver_groups(facts).values() for n in ns],
-                                         m.known_issues))]
+    return [Check("driver-known-issues", "pass", "drivers", "no known issue matches the drivers, GPUs and MIG "
+                  "strategies in use", "", _sources(facts, [n for ns in _driver_groups(facts).values() for n in ns],
+                                                    m.known_issues))]
+
+
+def _gpu_name(product: str, m: Matrix) -> str | None:
+    gpu = m.gpu(product)
+    return gpu.gpu if gpu else None
+
+
+@rule("vgpu-products")
+def vgpu_products(facts: Facts, m: Matrix) -> list[Check]:
+    """GPU products against the driver mode: in a vGPU VM GPU Feature Discovery labels the vGPU type
+    (GRID-A100-40C), so a stack in vgpu mode must name vGPU types, and one in datacenter mode none."""
+    driver = facts.driver
+    products = _products(facts.nodes)
+    if driver is None or driver.mode == "preinstalled" or not products:
+        return _skip("vgpu-products", "GPU products", "the driver mode is not vgpu or datacenter, or no GPU product "
+                     "is known")
+    checks = []
+    for product in products:
+        vgpu, gpu = m.vgpu_type(product), m.gpu(product)
+        nodes = [n for n in facts.nodes if product in n.products]
+        subject = f"{product} in {driver.mode} mode"
+        rows: list[Row | None] = [vgpu, gpu]
+        if gpu is None:
+            checks.append(Check("vgpu-products", "skip", subject, f"not checked: {product} is neither a GPU nor a "
+                                "vGPU type in the matrix"))
+        elif driver.mode == "vgpu" and vgpu is None:
+            types = [f"GRID-{t.board}-{t.framebuffer_gb}C" for t in m.vgpu_types if t.gpu == gpu.gpu]
+            checks.append(Check("vgpu-products", "fail", subject,
+                                f"{product} is a board name, but in a vGPU VM GPU Feature Discovery labels "
+                                "nvidia.com/gpu.product with the vGPU type, so it selects no node",
+                                f"name the vGPU type the VMs get in pai:gpu.products, e.g. {', '.join(types[:3])}",
+                                _sources(facts, nodes, rows)))
+        elif driver.mode == "datacenter" and vgpu is not None:
+            checks.append(Check("vgpu-products", "fail", subject,
+                                f"{product} is a vGPU type ({vgpu.gpu}, {vgpu.framebuffer_gb} GB board): those nodes "
+                                "are vGPU VMs, where the data-center driver does not load",
+                                "set pai:gpu.driver.mode to vgpu, or name the board product for passthrough nodes",
+                                _sources(facts, nodes, rows)))
+        else:
+            what = (f"vGPU type on {vgpu.gpu} (compute capability {gpu.cc}, {vgpu.framebuffer_gb} GB board)" if vgpu
+                    else f"a {gpu.gpu} board")
+            checks.append(Check("vgpu-products", "pass", subject, f"{product} is a {what}; {driver.mode} mode labels "
+                                "it so", "", _sources(facts, nodes, rows)))
+    return checks
 
 
 # ---- live state: ClusterPolicy, driver and validator pods, smoke probe ---------------------------------------
@@ -603,7 +699,7 @@ def upgrade_operator_path(current: Facts, target: Facts, m: Matrix) -> list[Chec
     text = f"{m.operator_upgrade_rule} {now.version} -> {then.version}"
     return [Check("upgrade-operator-path", "pass" if ok else "fail", subject, text,
                   "" if ok else f"upgrade through a {a[0] + 1}.x release first",
-                  (*sources, f"matrix: {m.operator_upgrade_rule_source}"))]
+                  (*sources, f"matrix: gpu_operator upgrade_rule: {m.operator_upgrade_rule_source}"))]
 
 
 @upgrade_rule("upgrade-driver")

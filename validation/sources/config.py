@@ -70,8 +70,9 @@ def _runtime_images(cfg: PlatformConfig) -> list[RuntimeImageFacts]:
         # A catalog key, or a reference that is a catalog image: the catalog knows its CUDA; else the matrix
         # may know the upstream image.
         pin = next((p for p in CATALOG.images.values() if p.ref == ref), None)
-        row = None if pin else load_matrix().runtime_image(ref)
-        known = pin or row
-        images.append(RuntimeImageFacts(origin=ORIGIN, engine=engine, image=ref, cuda=known.cuda if known else None,
-                                        unverified=known.unverified if known else False))
+        match = None if pin else load_matrix().runtime_image(ref)
+        cuda = pin.cuda if pin else match.row.cuda if match else None
+        unverified = pin.unverified if pin else match.row.unverified if match else False
+        images.append(RuntimeImageFacts(origin=ORIGIN, engine=engine, image=ref, cuda=cuda, unverified=unverified,
+                                        assumed=bool(match and match.assumed)))
     return images
