@@ -22,8 +22,13 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components.catalog import CATALOG
+from components.images import normalized
+from components.stackfile import shown
 
 NAMESPACE = "pai"
+# Config namespaces a stack file may use besides pai: the providers the program runs (a key in any other namespace
+# would be ignored, so a misspelled `pia:mlflow` is refused rather than dropped).
+OTHER_NAMESPACES = ("kubernetes", "harbor", "pulumi")
 STACK_FILE_ENV = "PAI_STACK_FILE"
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -98,10 +103,22 @@ class Ingress(Strict):
 
 
 class Cluster(Strict):
+    """`target` vks is a VKS (vSphere Kubernetes Service) cluster, which differs from a generic one in three ways
+    the platform acts on: its Supervisor enforces Pod Security `restricted` on every namespace without a label
+    (TKr 1.26 and later), so the platform's own namespaces get an explicit level; it has a default StorageClass only
+    when its Cluster sets vsphereOptions.persistentVolumes.defaultStorageClass, so volumes need `storageClass`; its
+    GPU nodes run the Ubuntu node image (no GPU Operator driver image exists for Photon OS)."""
+
     target: Literal["vks", "generic"]
     kubernetesVersion: str = Field(pattern=K8S_MINOR)
     ingress: Ingress = Ingress()
     storageClass: str | None = None
+
+    @property
+    def pod_security(self) -> str | None:
+        """The Pod Security level the platform's own unprivileged namespaces enforce: on VKS baseline, what the
+        charts' pods meet, in place of the Supervisor's restricted default; elsewhere the cluster's default."""
+        return "baseline" if self.target == "vks" else None
 
 
 class Operator(Strict):
@@ -178,9 +195,9 @@ class Runtime(Strict):
     def _image(cls, value: str) -> str:
         if value in CATALOG.images:
             return value
-        if "/" not in value:
-            raise ValueError(f"{value!r} is neither a catalog image ({', '.join(sorted(CATALOG.images))}) "
-                             "nor a full reference")
+        if not any(c in value for c in "/:@"):
+            raise ValueError(f"{shown(value)} is neither a catalog image ({', '.join(sorted(CATALOG.images))}) "
+                             "nor an image reference")
         return _image_ref(value, tag_required=True)
 
 
@@ -214,7 +231,7 @@ class Model(Strict):
     def _source(cls, value: str) -> str:
         if OCI_SOURCE.match(value) or S3_SOURCE.match(value) or PVC_SOURCE.match(value):
             return value
-        raise ValueError(f"{value!r} is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
+        raise ValueError(f"{shown(value)} is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
                          "s3://BUCKET/PATH or pvc://CLAIM/PATH")
 
     @property
@@ -263,7 +280,7 @@ class Tenant(Strict):
             try:
                 ipaddress.ip_network(value)
             except ValueError:
-                raise ValueError(f"{value!r} is not a CIDR like 10.0.0.0/16") from None
+                raise ValueError(f"{shown(value)} is not a CIDR like 10.0.0.0/16") from None
         return values
 
 
@@ -448,7 +465,8 @@ class PlatformConfig(Strict):
         raw = _raw_config()
         source = stack_file()
         plain = {k: _decode(v) for k, v in raw.items() if k not in SECRET_KEYS}
-        errors = [f"pai:{k}: must be a secret: set it with `pulumi config set --secret {k} ...`"
+        errors = _namespace_errors()
+        errors += [f"pai:{k}: must be a secret: set it with `pulumi config set --secret {k} ...`"
                   for k in SECRET_KEYS if k in raw and not runtime_config.is_config_secret(f"{NAMESPACE}:{k}")]
         errors += [f"pai:{k}: unknown key; allowed: {', '.join(_top_level_keys())}"
                    for k in sorted(plain) if k not in cls.model_fields or k == "secrets"]
@@ -501,14 +519,64 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
                    for p in tenant.quota.gpus if p not in products]
     for i, model in enumerate(cfg.models):
         errors += _model_errors(f"pai:models[{i}]", model, cfg, tenant_names)
+    if not [e for e in errors if ".tenant:" in e or ".quota.gpus." in e or ".gpus:" in e]:
+        errors += _quota_errors(cfg)
     errors += _s3_errors(cfg, set_keys)
     if cfg.gpu:
         errors += _driver_errors(cfg.gpu.driver, set_keys)
     if cfg.monitoring is not None and "grafanaAdminPassword" not in set_keys:
         errors.append(_needs_secret("grafanaAdminPassword", "pai:monitoring needs the Grafana admin password"))
+    errors += _vks_errors(cfg)
     errors += _harbor_errors(cfg, set_keys) + _mlflow_errors(cfg, set_keys) + _mirror_pull_errors(cfg, set_keys)
     if not [e for e in errors if e.startswith("pai:harbor.host")]:  # harbor_host needs a host or a domain
         errors += _gateway_host_errors(cfg) + _bootstrap_errors(cfg)
+    return errors
+
+
+def _quota_errors(cfg: PlatformConfig) -> list[str]:
+    """Endpoints that cannot fit their tenant's GPU quota. With Kueue a replica's pod is admitted on one flavour
+    (product) of its tenant's ClusterQueue: at most the quota of that product over the whole cohort (its own plus
+    what it may borrow). Without Kueue the namespace's ResourceQuota caps all the tenant's GPU requests together."""
+    if cfg.gpu is None:
+        return []
+    errors = []
+    index = {t.name: i for i, t in enumerate(cfg.tenants)}
+    if cfg.kueue is not None:
+        cohort = {p: sum(t.quota.gpus.get(p, 0) for t in cfg.tenants) for p in cfg.gpu.products}
+        for i, model in enumerate(cfg.models):
+            usable = {p: n for p, n in cohort.items() if model.product in (None, p)}
+            most = max(usable.values(), default=0)
+            if model.gpus > most:
+                product = max(usable, key=lambda p: usable[p])
+                errors.append(f"pai:models[{i}].gpus: model {model.name!r} asks for {model.gpus} GPUs per replica; "
+                              f"Kueue admits at most {most} {product} in cohort {cfg.kueue.cohort!r} (the sum of every "
+                              f"tenant's pai:tenants[].quota.gpus.{product}): raise a quota or lower gpus")
+        return errors
+    for tenant in cfg.tenants:
+        asked = [(m.name, m.gpus, m.replicas) for m in cfg.models if m.tenant == tenant.name and m.gpus]
+        total, cap = sum(g * r for _, g, r in asked), sum(tenant.quota.gpus.values())
+        if total > cap:
+            parts = ", ".join(f"{name} {g} x {r}" for name, g, r in asked)
+            errors.append(f"pai:tenants[{index[tenant.name]}].quota.gpus: tenant {tenant.name!r} may request {cap} "
+                          f"GPUs (its ResourceQuota) but its endpoints ask for {total} ({parts}, GPUs x replicas): "
+                          "raise the quota or lower gpus or replicas")
+    return errors
+
+
+def _vks_errors(cfg: PlatformConfig) -> list[str]:
+    """What a VKS cluster needs that a generic one may not: a storage class for volumes, Ubuntu GPU nodes."""
+    if cfg.cluster.target != "vks":
+        return []
+    errors = []
+    stateful = [key for key, part in (("pai:harbor", cfg.harbor), ("pai:mlflow", cfg.mlflow),
+                                      ("pai:monitoring", cfg.monitoring)) if part is not None]
+    if stateful and cfg.cluster.storageClass is None:
+        errors.append(f"pai:cluster.storageClass: target vks with volumes ({', '.join(stateful)}): name the vSphere "
+                      "storage class they go on (kubectl get storageclass); a VKS cluster has a default only when its "
+                      "Cluster sets vsphereOptions.persistentVolumes.defaultStorageClass")
+    if cfg.gpu is not None and not cfg.gpu.driver.os.startswith("ubuntu"):
+        errors.append(f"pai:gpu.driver.os: target vks: {cfg.gpu.driver.os!r} is not a VKS node image; VKS GPU nodes "
+                      "run the Ubuntu node image (ubuntu20.04, ubuntu22.04, ubuntu24.04)")
     return errors
 
 
@@ -726,11 +794,26 @@ def _driver_errors(driver: Driver, set_keys: set[str]) -> list[str]:
     return errors
 
 
+def _all_config() -> dict[str, Any]:
+    """Every key of the running stack, with its namespace."""
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+
 def _raw_config() -> dict[str, Any]:
     """Every `pai:` key of the running stack, without the namespace."""
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}
+    return {k[len(prefix):]: v for k, v in _all_config().items() if k.startswith(prefix)}
+
+
+def _namespace_errors() -> list[str]:
+    """Keys in a namespace the program reads nothing from: most likely a misspelled `pai:`."""
+    errors = []
+    for key in sorted(_all_config()):
+        namespace, _, name = key.partition(":")
+        if namespace not in (NAMESPACE, *OTHER_NAMESPACES):
+            errors.append(f"{shown(key)[1:-1]}: unknown namespace {shown(namespace)}; the platform's keys are "
+                          f"pai:<key> (pai:{name}?), provider settings {', '.join(f'{n}:' for n in OTHER_NAMESPACES)}")
+    return errors
 
 
 def _decode(value: Any) -> Any:
@@ -749,31 +832,33 @@ def _top_level_keys() -> list[str]:
 
 def _one_of(value: str, allowed: list[str]) -> str:
     if value not in allowed:
-        raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+        raise ValueError(f"{shown(value)} is not one of {', '.join(allowed)}")
     return value
 
 
 def _driver(value: str | None) -> str | None:
     if value is not None and not DRIVER_VERSION.match(value):
-        raise ValueError(f"{value!r} is not a driver version like 580.95.05")
+        raise ValueError(f"{shown(value)} is not a driver version like 580.95.05")
     return value
 
 
 def _bucket(value: float, buckets: tuple[float, ...], histogram: str) -> float:
     if value not in buckets:
-        raise ValueError(f"{value!r} is not a bucket bound of {histogram} "
+        raise ValueError(f"{shown(value)} is not a bucket bound of {histogram} "
                          f"({', '.join(f'{b:g}' for b in buckets)})")
     return value
 
 
-def _image_ref(value: str, tag_required: bool) -> str:
+def _image_ref(given: str, tag_required: bool) -> str:
+    """The reference normalized as the container tools do (Docker Hub short names get `docker.io/`, `library/`)."""
+    value = normalized(given)
     if not IMAGE_REF.match(value):
-        raise ValueError(f"{value!r} is not an image reference like registry.example.com/path/name:tag")
+        raise ValueError(f"{shown(given)} is not an image reference like registry.example.com/path/name:tag")
     name = value.split("@")[0].rsplit("/", 1)[-1]
     if name.partition(":")[2] == "latest":
-        raise ValueError(f"{value!r} uses the tag 'latest': pin a version")
+        raise ValueError(f"{shown(given)} uses the tag 'latest': pin a version")
     if tag_required and ":" not in name and "@" not in value:
-        raise ValueError(f"{value!r} has no tag or digest: pin a version")
+        raise ValueError(f"{shown(given)} has no tag or digest: pin a version")
     return value
 
 
@@ -790,15 +875,18 @@ def _describe(error: Any) -> str:
         return f"{path}: required key is missing"
     if kind in ("literal_error", "enum"):
         expected = error["ctx"]["expected"].replace(" or ", ", ").replace("'", "")
-        return f"{path}: {value!r} is not one of {expected}"
+        return f"{path}: {shown(value)} is not one of {expected}"
     if kind == "string_pattern_mismatch":
         pattern = error["ctx"]["pattern"]
-        return f"{path}: {value!r} is not {PATTERNS.get(pattern, 'of the form ' + pattern)}"
+        return f"{path}: {shown(value)} is not {PATTERNS.get(pattern, 'of the form ' + pattern)}"
     if kind == "value_error":
         return f"{path}: {error['msg'].removeprefix('Value error, ')}"
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        return (f"{path}: {shown(value)} is a number in YAML, not a string: quote it in the stack file (unquoted, "
+                "YAML reads 1.30 as the number 1.3)")
     if kind in TYPE_NAMES:
-        return f"{path}: {value!r} is not {TYPE_NAMES[kind]}"
-    return f"{path}: {error['msg'].lower()} (got {value!r})"
+        return f"{path}: {shown(value)} is not {TYPE_NAMES[kind]}"
+    return f"{path}: {error['msg'].lower()} (got {shown(value)})"
 
 
 TYPE_NAMES = {

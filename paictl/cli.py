@@ -221,7 +221,7 @@ def _errors(args: argparse.Namespace) -> tuple[tuple[type[Exception], ...], tupl
         return (ImageListError,), (OciError,)
     from airgap.bom import BomError
     from components.config import ConfigError
-    from program.offline import StackFileError
+    from components.stackfile import StackFileError
     from program.plan import PlanOutError
     from validation.live import LiveUnavailable
     from validation.preflight import InteropError

@@ -18,11 +18,11 @@ from conftest import Program, minimal, stack_config
 from airgap.bom import (
     catalog_pin,
     is_full_reference,
-    normalized,
     stack_bill_of_materials,
     value_references,
 )
 from components.gpu_operator import split_image
+from components.images import normalized
 from components.values import mirrored
 from program.offline import Registered, load_stack_file, stack_path
 from program.plan import HELM_RELEASE, image_references, is_kubernetes_object, value_at
