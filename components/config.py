@@ -14,12 +14,13 @@ import re
 import types
 import typing
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pulumi
 from pulumi.runtime import config as runtime_config
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from components.catalog import CATALOG
 from components.images import normalized
@@ -61,6 +62,9 @@ IMAGE_REF = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,12
 OCI_SOURCE = re.compile(r"^oci://[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$")
 S3_SOURCE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
 PVC_SOURCE = re.compile(r"^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[^\s]*)?$")
+# A registered model version by alias (`paictl model register`), resolved at plan time to its gallery digest.
+MLFLOW_SOURCE = re.compile(r"^mlflow://(?P<name>[A-Za-z0-9][\w.-]{0,255})@(?P<alias>[A-Za-z0-9][\w-]{0,255})$")
+OCI_DIGEST_SOURCE = re.compile(r"^oci://[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+@sha256:[0-9a-f]{64}$")
 
 # Keys that must be Pulumi secrets (`pulumi config set --secret KEY ...`), never plain text.
 SECRET_KEYS = (
@@ -226,13 +230,20 @@ class Model(Strict):
     replicas: int = Field(default=1, ge=1, le=100)
     tenant: str
 
+    _registered: str | None = PrivateAttr(default=None)  # the mlflow:// source this one was resolved from
+
     @field_validator("source")
     @classmethod
     def _source(cls, value: str) -> str:
-        if OCI_SOURCE.match(value) or S3_SOURCE.match(value) or PVC_SOURCE.match(value):
+        if any(p.match(value) for p in (OCI_SOURCE, S3_SOURCE, PVC_SOURCE, MLFLOW_SOURCE)):
             return value
         raise ValueError(f"{shown(value)} is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
-                         "s3://BUCKET/PATH or pvc://CLAIM/PATH")
+                         "s3://BUCKET/PATH, pvc://CLAIM/PATH or mlflow://MODEL@ALIAS")
+
+    @property
+    def registered_as(self) -> str | None:
+        """The `mlflow://NAME@ALIAS` source the gallery digest in `source` was resolved from, if any."""
+        return self._registered
 
     @property
     def resolved_engine(self) -> str:
@@ -477,13 +488,49 @@ class PlatformConfig(Strict):
             except ValidationError as exc:
                 errors = [_describe(e) for e in exc.errors()]
         if parsed is not None:
-            errors = consistency_errors(parsed, set(raw))
+            parsed, errors = resolve_registered(parsed)
+            errors += consistency_errors(parsed, set(raw))
         if errors:
             raise ConfigError("\n".join(f"{source}: {e}" for e in errors))
         assert parsed is not None
         cfg = pulumi.Config(NAMESPACE)
         secrets = Secrets(**{k: cfg.require_secret(k) for k in SECRET_KEYS if k in raw})
         return parsed.model_copy(update={"secrets": secrets})
+
+
+# (registered model, alias) -> the gallery reference by digest its version names (oci://HOST/PATH@sha256:...);
+# raises LookupError saying why not. Installed by what can reach MLflow (paictl, the stack's entry point).
+ModelResolver = Callable[[str, str], str]
+_RESOLVER: list[ModelResolver] = []
+
+
+def set_model_resolver(resolver: ModelResolver | None) -> None:
+    """Resolve `mlflow://` model sources with `resolver` from now on (None: refuse them)."""
+    _RESOLVER[:] = [resolver] if resolver else []
+
+
+def resolve_registered(cfg: PlatformConfig) -> tuple[PlatformConfig, list[str]]:
+    """The config with every `mlflow://NAME@ALIAS` source replaced by the gallery digest the alias names now."""
+    models, errors = [], []
+    for i, model in enumerate(cfg.models):
+        found = MLFLOW_SOURCE.match(model.source)
+        if not found:
+            models.append(model)
+            continue
+        try:
+            if not _RESOLVER:
+                raise LookupError("no MLflow to resolve it from (run through paictl, or set MLFLOW_TRACKING_URI)")
+            digest = _RESOLVER[0](found["name"], found["alias"])
+            if not OCI_DIGEST_SOURCE.match(digest):
+                raise LookupError(f"its model version's source {digest!r} is not a gallery reference by digest")
+        except LookupError as exc:
+            errors.append(f"pai:models[{i}].source: {model.source}: {exc}")
+            models.append(model)
+            continue
+        resolved = model.model_copy(update={"source": digest})
+        resolved._registered = model.source
+        models.append(resolved)
+    return cfg.model_copy(update={"models": models}), errors
 
 
 def stack_file() -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from airgap.mirror import ImageListError, TerminalProgress
 from airgap.oci import Job, OciError, Reference
+from paictl import model as model_cmd
 
 if TYPE_CHECKING:
     from program.offline import StackConfig
@@ -28,7 +29,11 @@ def _add_stack_source(parser: argparse.ArgumentParser) -> None:
 
 
 def _stack_config(args: argparse.Namespace) -> StackConfig:
+    from components.config import set_model_resolver
+    from models.mlflow import resolve_from_env
     from program.offline import load_stack_file, stack_path
+
+    set_model_resolver(resolve_from_env)  # a model endpoint's mlflow://NAME@ALIAS source, resolved at plan time
 
     if args.stack:
         return load_stack_file(stack_path(args.stack), args.stack)
@@ -188,7 +193,7 @@ def _version() -> str:
 def parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole CLI; given the `command` about to run, other commands' arguments that need the heavy
     validation package are left out."""
-    root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap.")
+    root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap, models.")
     root.add_argument("--version", action="version", version=f"paictl {_version()}")
     commands = root.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="evaluate the Pulumi program offline and print its plan")
@@ -211,12 +216,15 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
 
         status_cmd.add_arguments(status)
     _add_airgap(commands)
+    model_cmd.add_commands(commands)
     return root
 
 
 def _errors(args: argparse.Namespace) -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
     """(bad input: exit 2, a failed check: exit 1); the Pulumi- and validation-side errors only for the commands
     that import those packages anyway."""
+    if args.command == "model":
+        return model_cmd.errors()
     if args.command == "airgap" and not getattr(args, "stack", None) and not getattr(args, "config_file", None):
         return (ImageListError,), (OciError,)
     from airgap.bom import BomError

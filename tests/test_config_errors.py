@@ -76,7 +76,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
      "pai:runtimes.vllm.image: 'docker.io/vllm/vllm-openai:latest' uses the tag 'latest': pin a version"),
     ("bad model source", minimal(models=[model(source="https://huggingface.co/m")]), {},
      "pai:models[0].source: 'https://huggingface.co/m' is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
-     "s3://BUCKET/PATH or pvc://CLAIM/PATH"),
+     "s3://BUCKET/PATH, pvc://CLAIM/PATH or mlflow://MODEL@ALIAS"),
+    ("mlflow source without an alias", minimal(models=[model(source="mlflow://chat")]), {},
+     "pai:models[0].source: 'mlflow://chat' is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
+     "s3://BUCKET/PATH, pvc://CLAIM/PATH or mlflow://MODEL@ALIAS"),
     ("forwardCompatible set by hand", minimal(gpu={**GPU, "forwardCompatible": True}), {},
      "pai:gpu.forwardCompatible: unknown key; allowed: operator, driver, hosts, products, migStrategy, "
      "nodeSelector, tolerations"),

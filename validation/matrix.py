@@ -94,6 +94,15 @@ class Gpu(Row):
     last_branch_source: str | None = None
     products: list[str] = []  # the exact GFD product names of the part
     products_unverified: bool = False
+    memory_gb: int
+    memory_source: str
+    memory_unverified: bool = True  # datasheet figures not re-read from upstream here
+
+    def memory(self, product: str) -> int:
+        """The framebuffer in GB of a product: the size its GFD name carries (NVIDIA-A100-SXM4-80GB), else the
+        row's smallest part."""
+        named = re.search(r"-(\d+)GB(?:-|$)", product)
+        return int(named.group(1)) if named else self.memory_gb
 
     def matches(self, product: str) -> bool:
         """Whether a GFD product string (NVIDIA-H100-80GB-HBM3) is this GPU."""
