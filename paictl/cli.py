@@ -6,13 +6,14 @@ mirror/export/import --images` start fast."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airgap.mirror import ImageListError, TerminalProgress
-from airgap.oci import Job, OciError, Reference
+from airgap.oci import BadInput, Job, OciError, Reference
 from paictl import model as model_cmd
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def _bom(args: argparse.Namespace) -> int:
     failed: list[str] = []
     if args.resolve or args.resolve_on:
         bom, failed = resolve(bom, on=args.resolve_on, plain_http=args.plain_http, authfile=args.authfile,
-                              workers=args.workers)
+                              workers=args.workers, ca_file=args.ca_file)
     sys.stdout.write(bom.to_json() if args.format == "json" else bom.to_table())
     for line in failed:
         print(f"error: {line}", file=sys.stderr)
@@ -94,7 +95,6 @@ def _airgap_source(args: argparse.Namespace) -> tuple[list[Job], list[Reference]
         return jobs_for(read_image_list(args.images)), []
     from airgap.bom import stack_bill_of_materials
 
-    args.config_file = None
     bill = stack_bill_of_materials(_stack_config(args))
     return list(bom_jobs(bill).values()), [Reference.parse(e.ref) for e in bill.entries if e.status == "local"]
 
@@ -104,7 +104,7 @@ def _airgap_mirror(args: argparse.Namespace) -> int:
 
     progress = TerminalProgress("mirrored")
     stats = mirror(_airgap_jobs(args), args.to, plain_http=args.plain_http, authfile=args.authfile,
-                   workers=args.workers, progress=progress)
+                   workers=args.workers, progress=progress, repair=args.repair, ca_file=args.ca_file)
     print(progress.summary(stats), file=sys.stderr)
     return 0
 
@@ -114,8 +114,10 @@ def _airgap_export(args: argparse.Namespace) -> int:
 
     progress = TerminalProgress("exported")
     stats = bundle.export(_airgap_jobs(args), args.out, plain_http=args.plain_http, authfile=args.authfile,
-                          workers=args.workers, progress=progress, since=args.since)
-    print(progress.summary(stats) + f"; bundle {args.out}", file=sys.stderr)
+                          workers=args.workers, progress=progress, since=args.since, sign_key=args.sign_key,
+                          ca_file=args.ca_file)
+    print(progress.summary(stats) + f"; bundle {args.out}" + (", signed" if args.sign_key else ", unsigned"),
+          file=sys.stderr)
     return 0
 
 
@@ -124,8 +126,15 @@ def _airgap_import(args: argparse.Namespace) -> int:
 
     progress = TerminalProgress("imported")
     stats = bundle.import_bundle(args.bundle, args.to, plain_http=args.plain_http, authfile=args.authfile,
-                                 workers=args.workers, progress=progress)
-    print(progress.summary(stats), file=sys.stderr)
+                                 workers=args.workers, progress=progress, verify_key=args.verify_key,
+                                 expect_digests=args.expect_digests, repair=args.repair, ca_file=args.ca_file)
+    if args.verify_key:
+        trust = f"signature verified with {args.verify_key}"
+    elif bundle.BundleSource(args.bundle).signature is not None:
+        trust = "signed, but not verified: give --verify-key to check who made it"
+    else:
+        trust = "unsigned: only the per-file sha256 were checked (they catch accidents, not tampering)"
+    print(f"{progress.summary(stats)}; bundle {trust}", file=sys.stderr)
     return 0
 
 
@@ -134,11 +143,17 @@ def _airgap_check(args: argparse.Namespace) -> int:
 
     jobs, local = _airgap_source(args)
     findings = check.check(jobs, args.on, local=local, plain_http=args.plain_http, authfile=args.authfile,
-                           deep=args.deep, workers=args.workers)
+                           deep=args.deep, workers=args.workers, ca_file=args.ca_file)
     sys.stdout.write(check.to_json(findings) if args.format == "json" else check.to_table(findings))
     if args.format == "json":
         print(check.summary(findings), file=sys.stderr)
     return 0 if all(f.status == "ok" for f in findings) else EXIT_FAILED_CHECK
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers from 1 to 256")
+    return int(text)
 
 
 def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -160,14 +175,24 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     for cmd in (mirror_cmd, export_cmd, check_cmd):
         source = cmd.add_mutually_exclusive_group(required=True)
         source.add_argument("--stack", help="every artifact in this stack's bill of materials")
+        source.add_argument("--config-file", type=Path, help="every artifact in this Pulumi.<stack>.yaml's bill")
         source.add_argument("--images", type=Path, help="a file with one image reference per line")
     import_cmd.add_argument("bundle", type=Path, help="a bundle written by `paictl airgap export`")
     export_cmd.add_argument("--out", type=Path, required=True, help="the bundle tar to write")
     export_cmd.add_argument("--since", type=Path, metavar="BASE.tar",
                             help="a delta: leave out the configs and layers this earlier bundle holds")
+    export_cmd.add_argument("--sign-key", type=Path, metavar="KEY.pem",
+                            help="sign the bundle's index with this EC P-256 private key (PEM)")
+    import_cmd.add_argument("--verify-key", type=Path, metavar="PUB.pem",
+                            help="refuse the bundle unless it is signed by this public key's private key")
+    import_cmd.add_argument("--expect-digests", type=Path, metavar="FILE",
+                            help="refuse an image whose digest is not the one FILE pins (a `bom --resolve "
+                                 "--format json` or one host/path:tag@sha256:... a line)")
     for cmd in (mirror_cmd, import_cmd):
         cmd.add_argument("--to", required=True,
                          help="REGISTRY[/prefix]; host/path:tag lands at REGISTRY/prefix/path:tag")
+        cmd.add_argument("--repair", action="store_true",
+                         help="read back what the target holds and re-send what is corrupt (`check --deep`)")
     check_cmd.add_argument("--on", required=True, help="REGISTRY[/prefix] the stack pulls from")
     check_cmd.add_argument("--deep", action="store_true", help="also read every blob back and check its sha256")
     check_cmd.add_argument("--format", choices=["table", "json"], default="table")
@@ -175,11 +200,16 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         cmd.add_argument("--plain-http", action="store_true", help="plain HTTP, for loopback registries only")
         cmd.add_argument("--authfile", type=Path, help="docker config file (default $REGISTRY_AUTH_FILE, "
                          "~/.docker/config.json)")
-        cmd.add_argument("--workers", type=int, default=8, help="concurrent transfers or checks (default 8)")
-    mirror_cmd.set_defaults(run=_airgap_mirror)
-    export_cmd.set_defaults(run=_airgap_export)
-    import_cmd.set_defaults(run=_airgap_import)
-    check_cmd.set_defaults(run=_airgap_check)
+        cmd.add_argument("--workers", type=_workers, default=8, help="concurrent transfers or checks (default 8)")
+        cmd.add_argument("--ca-file", type=Path, help="PEM certificate authorities to trust besides the system's "
+                         "(a private registry's own CA)")
+    landed = "what already landed on the target is kept; run the same command again: it sends only what is missing"
+    mirror_cmd.set_defaults(run=_airgap_mirror, kept=lambda args: landed)
+    export_cmd.set_defaults(run=_airgap_export, kept=lambda args: (
+        f"the blobs fetched so far are kept in {args.out}.staging (a blob cut short too); run the same command "
+        "again: it fetches only what is missing"))
+    import_cmd.set_defaults(run=_airgap_import, kept=lambda args: landed)
+    check_cmd.set_defaults(run=_airgap_check, kept=lambda args: "the check wrote nothing; run it again")
 
 
 def _version() -> str:
@@ -226,7 +256,7 @@ def _errors(args: argparse.Namespace) -> tuple[tuple[type[Exception], ...], tupl
     if args.command == "model":
         return model_cmd.errors()
     if args.command == "airgap" and not getattr(args, "stack", None) and not getattr(args, "config_file", None):
-        return (ImageListError,), (OciError,)
+        return (ImageListError, BadInput), (OciError,)
     from airgap.bom import BomError
     from components.config import ConfigError
     from components.stackfile import StackFileError
@@ -234,7 +264,7 @@ def _errors(args: argparse.Namespace) -> tuple[tuple[type[Exception], ...], tupl
     from validation.live import LiveUnavailable
     from validation.preflight import InteropError
 
-    return ((ImageListError, ConfigError, StackFileError, LiveUnavailable, BomError, PlanOutError),
+    return ((ImageListError, BadInput, ConfigError, StackFileError, LiveUnavailable, BomError, PlanOutError),
             (OciError, InteropError))
 
 
@@ -244,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     usage, failed = _errors(args)
     try:
         code: int = args.run(args)
+    except KeyboardInterrupt:
+        if not hasattr(args, "kept"):
+            raise
+        print(f"interrupted: {args.kept(args)}", file=sys.stderr, flush=True)
+        os._exit(130)  # not waiting for the transfers in flight: each lands whole or not at all
     except usage as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -122,3 +122,11 @@ def start_registry(tmp_path: Path) -> Iterator[StartRegistry]:
     yield start
     for registry in started:
         registry.stop()
+
+
+@pytest.fixture(autouse=True)
+def paictl_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own record of bundle imports (what a delta may mount from), never the user's."""
+    state = tmp_path / "paictl-state"
+    monkeypatch.setenv("PAICTL_STATE_DIR", str(state))
+    return state

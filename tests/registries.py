@@ -14,7 +14,7 @@ import subprocess
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -335,3 +335,16 @@ def _unique_blob_bytes(client: Registry, manifests: dict[str, Manifest], signatu
             assert found
             pending.append((repo, found))
     return sum(sizes.values())
+
+
+def basic_auth_pair(start: Callable[..., RegistryProcess], root: Path) -> tuple[RegistryProcess, Seeded, Path]:
+    """A source seeded with one image and a registry that wants basic auth (user mirror, password s3cret, an
+    htpasswd file); returns the secured registry, the source's content and an --images file of it."""
+    import bcrypt
+
+    htpasswd = root / "htpasswd"
+    htpasswd.write_bytes(b"mirror:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)) + b"\n")
+    source = start("source")
+    secured = start("secured", auth={"htpasswd": {"realm": "pai-test", "path": str(htpasswd)}})
+    seeded = seed(source, images=1)
+    return secured, seeded, seeded.images_file(root / "images.txt")
