@@ -19,8 +19,8 @@ from components.config import PlatformConfig, Secrets
 from components.gpu_operator import OS_SUFFIXED, driver_image
 from components.images import normalized
 from components.platform import Platform, PlatformArgs
-from paictl.offline import Registered, StackConfig, run_offline
-from paictl.plan import HELM_RELEASE, is_kubernetes_object
+from program.offline import Registered, StackConfig, run_offline
+from program.plan import HELM_RELEASE, chart_pin, image_references, is_kubernetes_object
 
 Kind = Literal["image", "chart", "model", "artifact"]  # artifact: an OCI artifact a workload pulls (Trivy's DBs)
 # resolved: pinned by digest; unresolved: by tag only; unverified: by a tag the catalog could not read from the
@@ -183,19 +183,6 @@ def collect(config: PlatformConfig, records: list[Registered]) -> Bom:
     return found.bom()
 
 
-def image_references(value: Any) -> Iterator[str]:
-    """Every string under an `image` key anywhere in an object: containers of any pod spec, template or CR."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "image" and isinstance(item, str):
-                yield item
-            else:
-                yield from image_references(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from image_references(item)
-
-
 def value_references(values: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """(values path, reference) of every Helm value that names an image or a registry: a `repository` (behind its
     sibling `registry` where there is one), a lone `registry`, and an `image` string unless it is only the name
@@ -230,10 +217,9 @@ def is_full_reference(ref: str) -> bool:
 
 def catalog_pin(chart: str, version: str) -> ChartPin:
     """The catalog's pin of a chart a release installs, by chart name (the last path segment of an OCI source)."""
-    name = chart.rsplit("/", 1)[-1]
-    for pin in CATALOG.charts.values():
-        if pin.chart == name and (version == pin.version or version in pin.versions):
-            return pin.at(version) if pin.versions else pin
+    pin = chart_pin(chart, version)
+    if pin is not None:
+        return pin
     raise BomError(f"the plan installs chart {chart} {version}, which is not in components/catalog.yaml")
 
 

@@ -33,8 +33,8 @@ from airgap.bom import (
 from components.config import PlatformConfig
 from components.gpu_operator import OS_SUFFIXED
 from components.images import normalized
-from paictl.offline import Registered
-from paictl.plan import HELM_RELEASE
+from program.offline import Registered
+from program.plan import HELM_RELEASE
 
 # An image reference in an argument or environment value: a path with a registry or namespace, a tag or digest.
 _IMAGE = re.compile(r"^(?:[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]+)?/)+[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

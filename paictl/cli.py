@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from paictl import model as model_cmd
 
 if TYPE_CHECKING:
     from airgap.render import StackRender
-    from paictl.offline import StackConfig
+    from program.offline import StackConfig
 
 EXIT_FAILED_CHECK = 1
 EXIT_USAGE = 2
@@ -32,7 +33,7 @@ def _add_stack_source(parser: argparse.ArgumentParser) -> None:
 def _stack_config(args: argparse.Namespace) -> StackConfig:
     from components.config import set_model_resolver
     from models.mlflow import resolve_from_env
-    from paictl.offline import load_stack_file, stack_path
+    from program.offline import load_stack_file, stack_path
 
     set_model_resolver(resolve_from_env)  # a model endpoint's mlflow://NAME@ALIAS source, resolved at plan time
 
@@ -42,7 +43,7 @@ def _stack_config(args: argparse.Namespace) -> StackConfig:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from paictl import plan as plan_cmd
+    from program import plan as plan_cmd
 
     config = _stack_config(args)
     records = plan_cmd.plan(config)
@@ -53,6 +54,12 @@ def _plan(args: argparse.Namespace) -> int:
         config.stack, records)
     sys.stdout.write(text)
     return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from paictl import status as status_cmd
+
+    return status_cmd.run(args)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -245,15 +252,25 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     check_cmd.set_defaults(run=_airgap_check, kept=lambda args: "the check wrote nothing; run it again")
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml)."""
+    try:
+        return metadata.version("private-ai-platform")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole CLI; given the `command` about to run, other commands' arguments that need the heavy
     validation package are left out."""
     root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap, models.")
+    root.add_argument("--version", action="version", version=f"paictl {_version()}")
     commands = root.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="evaluate the Pulumi program offline and print its plan")
     _add_stack_source(plan)
     plan.add_argument("--format", choices=["table", "json"], default="table")
-    plan.add_argument("--out", type=Path, help="also write one YAML file per object and per Helm release here")
+    plan.add_argument("--out", type=Path, help="also write one YAML file per object and per Helm release into this "
+                      "new, empty or plan-written folder (files of an earlier plan it no longer has are removed)")
     plan.set_defaults(run=_plan)
     validate = commands.add_parser("validate", help="check the driver / CUDA / vGPU / Kubernetes interop matrix")
     _add_stack_source(validate)
@@ -262,6 +279,12 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
 
         validate_cmd.add_arguments(validate)
     validate.set_defaults(run=_validate)
+    status = commands.add_parser("status", help="what a cluster runs: Helm releases and their chart versions")
+    status.set_defaults(run=_status)
+    if command in (None, "status"):
+        from paictl import status as status_cmd
+
+        status_cmd.add_arguments(status)
     _add_airgap(commands)
     model_cmd.add_commands(commands)
     return root
@@ -278,12 +301,13 @@ def _errors(args: argparse.Namespace) -> tuple[tuple[type[Exception], ...], tupl
     from airgap.render import RenderError
     from components.config import ConfigError
     from components.stackfile import StackFileError
+    from program.plan import PlanOutError
     from validation.live import LiveUnavailable
     from validation.preflight import InteropError
     from validation.sources.helm import HelmMissing
 
-    return ((ImageListError, BadInput, ConfigError, StackFileError, LiveUnavailable, BomError, HelmMissing),
-            (OciError, InteropError, RenderError))
+    return ((ImageListError, BadInput, ConfigError, StackFileError, LiveUnavailable, BomError, HelmMissing,
+             PlanOutError), (OciError, InteropError, RenderError))
 
 
 def main(argv: list[str] | None = None) -> int:

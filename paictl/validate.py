@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from components.config import PlatformConfig
-from paictl.offline import StackConfig, load_stack_file, run_offline, stack_path
+from program.offline import StackConfig, load_stack_file, run_offline, stack_path
 from validation import live
 from validation.facts import Facts, ReleaseFacts, observed_over
 from validation.preflight import InteropError
@@ -47,7 +47,7 @@ def checks_for(config: StackConfig, target: StackConfig | None, live_facts: Fact
 
 def planned_releases(config: StackConfig) -> list[ReleaseFacts]:
     """The Helm releases a stack's offline plan installs: name, namespace, chart, version and values."""
-    from paictl.plan import HELM_RELEASE, plan
+    from program.plan import HELM_RELEASE, plan
 
     return [ReleaseFacts(origin="config", name=i.get("name", r.name), namespace=i.get("namespace") or "default",
                          chart=i["chart"].rsplit("/", 1)[-1], version=i["version"], status="planned",

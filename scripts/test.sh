@@ -9,5 +9,7 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"
 .venv/bin/mypy
+echo "== layers (imports one way: components -> validation -> program -> airgap -> models -> paictl)"
+.venv/bin/lint-imports --no-cache
 echo "== pytest"
 .venv/bin/python -m pytest "$@"

@@ -43,8 +43,8 @@ from airgap.bom import bill_of_materials, chart_source, platform_config, upstrea
 from airgap.render import Rendered, differences, images_in  # noqa: E402
 from components.catalog import CATALOG, ChartImage  # noqa: E402
 from components.gpu_operator import OS_SUFFIXED  # noqa: E402
-from paictl.offline import Registered, load_stack_file, stack_path  # noqa: E402
-from paictl.plan import HELM_RELEASE, plan  # noqa: E402
+from program.offline import Registered, load_stack_file, stack_path  # noqa: E402
+from program.plan import HELM_RELEASE, plan  # noqa: E402
 from validation.sources.helm import helm_client  # noqa: E402
 
 STACKS = ("dev", "vks-prod", "airgap")

@@ -484,7 +484,7 @@ def test_a_classic_chart_lands_as_a_helm_oci_artifact(start_registry: StartRegis
 def test_bom_jobs_cover_the_bill_of_materials() -> None:
     from airgap.bom import stack_bill_of_materials
     from airgap.mirror import bom_jobs
-    from paictl.offline import load_stack_file, stack_path
+    from program.offline import load_stack_file, stack_path
 
     bill = stack_bill_of_materials(load_stack_file(stack_path("airgap"), "airgap"))
     jobs = list(bom_jobs(bill).values())

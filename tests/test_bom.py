@@ -31,7 +31,7 @@ from components.config import PlatformConfig
 from components.gpu_operator import OS_SUFFIXED
 from components.images import normalized
 from paictl.cli import main
-from paictl.offline import Registered, load_stack_file, stack_path
+from program.offline import Registered, load_stack_file, stack_path
 
 PIN = CATALOG.chart("gpu-operator")
 PRIVATE = "harbor.example.com/nvidia/vgpu-guest-driver"

@@ -24,13 +24,13 @@ from components.gpu_operator import (
     gridd_conf,
     operand_images,
 )
-from paictl.offline import Registered
+from program.offline import Registered
 from validation.matrix import load_matrix
 
 PIN = CATALOG.chart("gpu-operator")
 MATRIX = load_matrix()
 VERSIONS = sorted(PIN.versions)
-# Releases with a reference chart in ../shared/reference: the tests that need the chart's whole values run on these.
+# Releases with reference chart facts (tests/reference): the tests that need the chart's whole values run on these.
 REFERENCED = [v for v in VERSIONS if has_reference(v)]
 TOKEN = "TOKEN-XYZ"
 PRIVATE = "harbor.example.com/nvidia/vgpu-guest-driver"

@@ -14,7 +14,7 @@ from schemas import chart_defaults, validate_helm_values
 from components import namespaces
 from components.catalog import CATALOG
 from components.kserve import DEPLOYMENT_MODE
-from paictl.offline import Registered
+from program.offline import Registered
 
 PIN = CATALOG.chart("kserve-resources")
 MIRROR = "harbor.example.com/mirror"

@@ -13,8 +13,9 @@ from schemas import chart_defaults, validate_helm_values, validate_object
 
 from components import namespaces
 from components.catalog import CATALOG
-from components.platform import Platform, deploy
-from paictl.offline import Registered, run_offline
+from components.platform import Platform
+from program.deploy import deploy
+from program.offline import Registered, run_offline
 
 PIN = CATALOG.chart("mlflow")
 DOMAIN = "pai.example.com"

@@ -20,7 +20,7 @@ from components import namespaces
 from components.catalog import CATALOG
 from components.monitoring import GRAFANA_ADMIN_SECRET, NODE_EXPORTER_IMAGE, label_source
 from paictl.cli import main
-from paictl.offline import Registered
+from program.offline import Registered
 
 PASSWORD = "Gr4fana-S3cret-xyz"
 MIRROR = "harbor.example.com/mirror"

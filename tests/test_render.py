@@ -18,7 +18,7 @@ from airgap.bom import ChartSource, catalog_pin, platform_config, upstream_plan
 from airgap.render import images_in, releases
 from components.gpu_operator import OS_SUFFIXED
 from paictl.cli import _airgap_jobs, main, parser
-from paictl.offline import load_stack_file, stack_path
+from program.offline import load_stack_file, stack_path
 
 NODE_OS = "ubuntu22.04"  # the airgap stack's pai:gpu.driver.os (the default)
 DRIVER = f"harbor.pai.prod.example.internal/nvidia/vgpu-guest-driver:580.95.05-{NODE_OS}"  # the stack's, + node OS

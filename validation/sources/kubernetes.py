@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,19 +66,33 @@ def read_cluster(kubeconfig: Path | None = None, context: str | None = None) -> 
         return _read(api, GPU_OPERATOR)
 
 
-def _read(api: ApiClient, namespace: str) -> tuple[Facts, list[str]]:
+def read_version(kubeconfig: Path | None = None, context: str | None = None) -> str:
+    """The cluster's Kubernetes version (`/version`), one call."""
+    with api_client(kubeconfig, context) as api, _reading(api):
+        return str(_get(api, "/version")["gitVersion"])
+
+
+@contextmanager
+def _reading(api: ApiClient) -> Iterator[None]:
+    """API and connection errors as ClusterError naming the cluster."""
     host = api.configuration.host
     try:
+        yield
+    except ApiException as exc:
+        raise ClusterError(f"cluster {host}: {exc.status} {exc.reason}: {_message(exc)}") from None
+    except HTTPError as exc:
+        raise ClusterError(f"cluster {host}: {exc}") from None
+
+
+def _read(api: ApiClient, namespace: str) -> tuple[Facts, list[str]]:
+    host = api.configuration.host
+    with _reading(api):
         version = str(_get(api, "/version")["gitVersion"])
         all_nodes = list(_pages(api, "/api/v1/nodes"))
         nodes = [n for n in map(_node, all_nodes) if n is not None]
         crds = [_crd(c) for c in _pages(api, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")]
         pods = [_pod(p) for p in _pages(api, f"/api/v1/namespaces/{namespace}/pods")]
         policies = _optional(lambda: list(_pages(api, "/apis/nvidia.com/v1/clusterpolicies")))
-    except ApiException as exc:
-        raise ClusterError(f"cluster {host}: {exc.status} {exc.reason}: {_message(exc)}") from None
-    except HTTPError as exc:
-        raise ClusterError(f"cluster {host}: {exc}") from None
     return Facts(
         sources={"cluster": host},
         kubernetes=KubernetesFacts(origin="cluster", version=version),
