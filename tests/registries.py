@@ -39,6 +39,7 @@ class RegistryProcess:
 
     root: Path
     auth: dict[str, Any] | None = None
+    tls: tuple[Path, Path] | None = None  # (certificate, key): serve HTTPS, as Helm's OCI client requires
     host: str = ""
     proc: subprocess.Popen[bytes] | None = None
 
@@ -58,6 +59,8 @@ class RegistryProcess:
             }
             if self.auth:
                 config["auth"] = self.auth
+            if self.tls:
+                config["http"]["tls"] = {"certificate": str(self.tls[0]), "key": str(self.tls[1])}
             (self.root / "config.yml").write_text(yaml.safe_dump(config))
             log = open(self.root / "registry.log", "ab")  # noqa: SIM115 - the process keeps it
             self.proc = subprocess.Popen([REGISTRY_BIN, "serve", str(self.root / "config.yml")],
