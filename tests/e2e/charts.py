@@ -47,7 +47,7 @@ def stand_in(name: str, version: str) -> bytes:
             "description": "pai e2e stand-in: the CRDs of the real chart, no operator"}))
         for crd_set in CHART_CRDS.get(name, ()):
             for crd in json.loads((CRDS / f"{crd_set}.json").read_text())["crds"]:
-                _add(tar, f"{name}/crds/{crd['metadata']['name']}.yaml", yaml.safe_dump(crd))
+                _add(tar, f"{name}/crds/{crd['metadata']['name']}.yaml", json.dumps(crd))  # JSON is YAML
     return buffer.getvalue()
 
 

@@ -4,9 +4,14 @@ module. Without the tools the tests skip, naming the script that builds them; sc
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from cluster import ApiServer, tools_missing
+from charts import push_stand_ins
+from cluster import ApiServer, Authority, tools_missing
+from registries import RegistryProcess
+
+from airgap.oci import Registry
 
 REQUIRED = ("etcd", "kube-apiserver")
 
@@ -22,3 +27,20 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
                        tenant_groups=tuple(getattr(request.module, "TENANT_GROUPS", ()))).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def chart_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A TLS docker-registry with the stand-in charts under mirror/charts; (host, CA file). Helm's OCI client
+    speaks only HTTPS: the CA is trusted through SSL_CERT_FILE, here and in the engine's processes."""
+    root = tmp_path_factory.mktemp("charts")
+    ca = Authority(root / "pki")
+    serving = ca.issue("registry", "127.0.0.1", server=True)
+    registry = RegistryProcess(root / "registry", tls=(serving.cert, serving.key)).start()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SSL_CERT_FILE", str(ca.ca_file))
+        try:
+            push_stand_ins(Registry(registry.host), "mirror")
+            yield registry.host, ca.ca_file
+        finally:
+            registry.stop()

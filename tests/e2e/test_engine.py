@@ -20,15 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from charts import push_stand_ins
-from cluster import TOOLS, ApiServer, Authority, tools_missing
+from cluster import TOOLS, ApiServer, tools_missing
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 from pulumi import automation as auto
-from registries import RegistryProcess
 
-from airgap.oci import Registry
 from components.platform import deploy
 from paictl.offline import Registered, StackConfig, run_offline
 from paictl.plan import is_kubernetes_object
@@ -118,21 +115,6 @@ def finalize_namespaces(api: client.ApiClient) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(10)
-
-
-@pytest.fixture
-def chart_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
-    """A TLS docker-registry with the stand-in charts under mirror/charts; (host, CA file). Helm's OCI client
-    speaks only HTTPS: the CA is trusted through SSL_CERT_FILE, here and in the engine's processes."""
-    ca = Authority(tmp_path / "registry-pki")
-    serving = ca.issue("registry", "127.0.0.1", server=True)
-    registry = RegistryProcess(tmp_path / "registry", tls=(serving.cert, serving.key)).start()
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_file))
-    try:
-        push_stand_ins(Registry(registry.host), "mirror")
-        yield registry.host, ca.ca_file
-    finally:
-        registry.stop()
 
 
 def program() -> None:
