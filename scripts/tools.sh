@@ -35,6 +35,11 @@ tool() {
   ln -sfn "../$name-$version/$name" "$root/bin/$name"
 }
 
+# `scripts/tools.sh NAME...` builds `tool` lines and only the named `module_tool` lines (the unit suite needs none
+# of those; scripts/e2e.sh builds all).
+selected() { [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" $1 "* ]]; }
+wanted=("$@")
+
 # module_tool NAME MODULE VERSION PACKAGE [LDFLAGS] [SIBLINGS]: for a module whose go.mod replaces its sibling modules
 # by local paths (../sdk, ./staging/src/...), which neither `go install` nor a copy of the module can resolve. A
 # scratch module under .tools/src/ requires MODULE@VERSION, replaces each required sibling by its published version
@@ -43,6 +48,7 @@ tool() {
 module_tool() {
   local name=$1 module=$2 version=$3 pkg=$4 ldflags=${5:-} siblings=${6:-$3}
   local dir=$root/$name-$version src=$root/src/$name-$version start=$SECONDS upstream
+  selected "$name" || return 0
   if [ -x "$dir/$name" ]; then
     echo "tools: reused $name $version ($dir/$name)"
   else

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -20,10 +21,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
 from registries import free_port, wait_listening
 from urllib3.exceptions import HTTPError
 
 TOOLS = Path(__file__).resolve().parents[2] / ".tools" / "bin"
+CRDS = Path(__file__).resolve().parent / "crds"  # derived by scripts/derive-e2e-crds.py
+FIELD_MANAGER = "pai-e2e"
 ADMIN = "pai-e2e-admin"  # in system:masters
 TENANT_USER = "pai-e2e-deployer"  # no rights but what the platform's RBAC grants its groups
 PEM = serialization.Encoding.PEM
@@ -189,3 +193,22 @@ class ApiServer:
             time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"kube-apiserver not ready after {timeout}s: {last[-500:]}")
+
+
+def install_crds(dynamic: DynamicClient) -> None:
+    """Every derived CRD set, server-side applied, then waited for until Established."""
+    crd_api = dynamic.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+    names = []
+    for path in sorted(CRDS.glob("*.json")):
+        for crd in json.loads(path.read_text())["crds"]:
+            crd_api.server_side_apply(body=crd, field_manager=FIELD_MANAGER, force_conflicts=True)
+            names.append(crd["metadata"]["name"])
+    deadline = time.monotonic() + 60
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        for name in sorted(pending):
+            conditions = crd_api.get(name=name).to_dict().get("status", {}).get("conditions") or []
+            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                pending.discard(name)
+        time.sleep(0.2)
+    assert not pending, f"CRDs not established: {sorted(pending)}"

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import TOOLS, ApiServer
+from cluster import FIELD_MANAGER, TOOLS, ApiServer, install_crds
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
@@ -24,9 +23,7 @@ from paictl.offline import load_stack_file, run_offline, stack_path
 from paictl.plan import is_kubernetes_object
 
 REPO = Path(__file__).resolve().parents[2]
-CRDS = Path(__file__).resolve().parent / "crds"
 TENANT_GROUPS = ("team-a-ml",)  # the dev stack's deployers of tenant team-a
-FIELD_MANAGER = "pai-e2e"
 
 
 def pinned_versions() -> dict[str, str]:
@@ -39,25 +36,6 @@ def pinned_versions() -> dict[str, str]:
 def stack_objects(stack: str) -> list[dict[str, Any]]:
     """The Kubernetes objects the program writes for a bundled stack, under mocks."""
     return [r.inputs for r in run_offline(deploy, load_stack_file(stack_path(stack), stack)) if is_kubernetes_object(r)]
-
-
-def install_crds(dynamic: DynamicClient) -> None:
-    """Every derived CRD set, server-side applied, then waited for until Established."""
-    crd_api = dynamic.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
-    names = []
-    for path in sorted(CRDS.glob("*.json")):
-        for crd in json.loads(path.read_text())["crds"]:
-            crd_api.server_side_apply(body=crd, field_manager=FIELD_MANAGER, force_conflicts=True)
-            names.append(crd["metadata"]["name"])
-    deadline = time.monotonic() + 60
-    pending = set(names)
-    while pending and time.monotonic() < deadline:
-        for name in sorted(pending):
-            conditions = crd_api.get(name=name).to_dict().get("status", {}).get("conditions") or []
-            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
-                pending.discard(name)
-        time.sleep(0.2)
-    assert not pending, f"CRDs not established: {sorted(pending)}"
 
 
 def apply(dynamic: DynamicClient, obj: dict[str, Any]) -> str | None:
