@@ -18,8 +18,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
+from components.kube import DOCKER_CONFIG_JSON, docker_config
 from components.platform import deploy
-from paictl.offline import load_stack_file, run_offline, stack_path
+from paictl.offline import SECRET, load_stack_file, run_offline, stack_path
 from paictl.plan import is_kubernetes_object
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,8 +35,15 @@ def pinned_versions() -> dict[str, str]:
 
 
 def stack_objects(stack: str) -> list[dict[str, Any]]:
-    """The Kubernetes objects the program writes for a bundled stack, under mocks."""
-    return [r.inputs for r in run_offline(deploy, load_stack_file(stack_path(stack), stack)) if is_kubernetes_object(r)]
+    """The Kubernetes objects the program writes for a bundled stack, under mocks. The offline run masks secrets
+    as `[secret]`, which the server rightly refuses as a `.dockerconfigjson`: a pull secret gets one written as
+    the program writes it (test_engine.py writes the real ones)."""
+    records = run_offline(deploy, load_stack_file(stack_path(stack), stack))
+    found = [r.inputs for r in records if is_kubernetes_object(r)]
+    for obj in found:
+        if obj.get("type") == DOCKER_CONFIG_JSON and obj["stringData"][".dockerconfigjson"] == SECRET:
+            obj["stringData"] = {".dockerconfigjson": docker_config("mirror.example.internal", "puller", "pw")}
+    return found
 
 
 def apply(dynamic: DynamicClient, obj: dict[str, Any]) -> str | None:
