@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Derive the CRDs the e2e stand-in charts install from the pinned upstream CRDs in ../shared/reference/crds, into
 tests/e2e/crds/<set>.json (so a clone runs the e2e tests alone). Kept: names, scope, versions with their schemas
-(CEL rules, defaults, patterns) and subresources; dropped: descriptions, printer columns, and conversion
-webhooks (no operator runs to serve them). Run again when a pinned CRD set changes."""
+(CEL rules, defaults, patterns), subresources, and the API approval annotation of *.k8s.io groups; dropped:
+descriptions, printer columns, and conversion webhooks (no operator runs to serve them). Run again when a pinned
+CRD set changes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 SETS = ("cert-manager-v1.21.1", "kserve-v0.20.0", "envoy-gateway-v1.9.0",
         "gateway-api-standard-from-envoy-gateway-v1.9.0", "envoy-ai-gateway-v1.1.0", "kueue-v0.19.2",
         "prometheus-operator-kps-88.5.3", "gpu-operator-v26.7.0")
+APPROVAL = "api-approved.kubernetes.io"
 LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -39,8 +41,11 @@ def compact(crd: dict[str, Any]) -> dict[str, Any]:
     versions = [{key: (strip(value) if key == "schema" else value) for key, value in version.items()
                  if key in ("name", "served", "storage", "schema", "subresources")} for version in spec["versions"]]
     names = {k: v for k, v in spec["names"].items() if k in ("kind", "listKind", "plural", "singular")}
-    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": crd["metadata"]["name"]},
+    metadata = {"name": crd["metadata"]["name"]}
+    approval = (crd["metadata"].get("annotations") or {}).get(APPROVAL)
+    if approval:  # the API server refuses a *.k8s.io CRD without it
+        metadata["annotations"] = {APPROVAL: approval}
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": metadata,
             "spec": {"group": spec["group"], "names": names, "scope": spec["scope"], "versions": versions}}
 
 
