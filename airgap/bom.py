@@ -17,6 +17,7 @@ import pulumi
 from components.catalog import CATALOG, ChartPin
 from components.config import PlatformConfig, Secrets
 from components.gpu_operator import driver_image
+from components.images import normalized
 from components.platform import Platform, PlatformArgs
 from paictl.offline import Registered, StackConfig, run_offline
 from paictl.plan import HELM_RELEASE, is_kubernetes_object
@@ -216,14 +217,6 @@ def value_references(values: Any, path: str = "") -> Iterator[tuple[str, str]]:
 def is_full_reference(ref: str) -> bool:
     """A reference that names one image: a tag or a digest after the last path segment."""
     return DIGEST in ref or ":" in ref.rsplit("/", 1)[-1]
-
-
-def normalized(ref: str) -> str:
-    """A full reference with its registry host: `busybox:1.36` -> `docker.io/library/busybox:1.36`."""
-    first, _, rest = ref.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return ref
-    return f"docker.io/{ref}" if rest else f"docker.io/library/{ref}"
 
 
 def catalog_pin(chart: str, version: str) -> ChartPin:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from airgap.oci import Copier, Job, Reference, Registries, RegistryTarget, Stats
+from components.images import normalized
 
 if TYPE_CHECKING:
     from airgap.bom import Bom
@@ -19,7 +20,8 @@ class ImageListError(ValueError):
 
 
 def read_image_list(path: Path) -> list[Reference]:
-    """One reference per line; blank lines and '#' comments are skipped."""
+    """One reference per line, normalized as the container tools do (`vllm/vllm-openai:v1` is on docker.io); blank
+    lines and '#' comments are skipped."""
     try:
         lines = path.read_text().splitlines()
     except OSError as exc:
@@ -30,7 +32,7 @@ def read_image_list(path: Path) -> list[Reference]:
         if not text:
             continue
         try:
-            refs.append(Reference.parse(text))
+            refs.append(Reference.parse(normalized(text)))
         except ValueError as exc:
             raise ImageListError(f"{path}:{number}: {exc}") from exc
     if not refs:

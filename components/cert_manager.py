@@ -26,6 +26,7 @@ CA_DURATION = "87600h"  # ten years; cert-manager renews it two thirds of the wa
 class CertManagerArgs:
     registry: Registry
     mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
+    pod_security: str | None = None  # the Pod Security level its namespace enforces (config.Cluster.pod_security)
 
 
 class CertManager(pulumi.ComponentResource):
@@ -37,7 +38,7 @@ class CertManager(pulumi.ComponentResource):
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:certmanager:CertManager", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = platform_namespace(f"{name}-namespace", namespaces.CERT_MANAGER, child)
+        ns = platform_namespace(f"{name}-namespace", namespaces.CERT_MANAGER, child, enforce=args.pod_security)
         pull_secret = mirror_pull_secret(f"{name}-mirror-pull-secret", ns.metadata["name"], args.registry,
                                          args.mirror_login, child)
         pin = CATALOG.chart("cert-manager")

@@ -14,16 +14,22 @@ import re
 import types
 import typing
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pulumi
 from pulumi.runtime import config as runtime_config
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from components.catalog import CATALOG
+from components.images import normalized
+from components.stackfile import shown
 
 NAMESPACE = "pai"
+# Config namespaces a stack file may use besides pai: the providers the program runs (a key in any other namespace
+# would be ignored, so a misspelled `pia:mlflow` is refused rather than dropped).
+OTHER_NAMESPACES = ("kubernetes", "harbor", "pulumi")
 STACK_FILE_ENV = "PAI_STACK_FILE"
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -56,6 +62,9 @@ IMAGE_REF = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,12
 OCI_SOURCE = re.compile(r"^oci://[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$")
 S3_SOURCE = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
 PVC_SOURCE = re.compile(r"^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[^\s]*)?$")
+# A registered model version by alias (`paictl model register`), resolved at plan time to its gallery digest.
+MLFLOW_SOURCE = re.compile(r"^mlflow://(?P<name>[A-Za-z0-9][\w.-]{0,255})@(?P<alias>[A-Za-z0-9][\w-]{0,255})$")
+OCI_DIGEST_SOURCE = re.compile(r"^oci://[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+@sha256:[0-9a-f]{64}$")
 
 # Keys that must be Pulumi secrets (`pulumi config set --secret KEY ...`), never plain text.
 SECRET_KEYS = (
@@ -98,10 +107,22 @@ class Ingress(Strict):
 
 
 class Cluster(Strict):
+    """`target` vks is a VKS (vSphere Kubernetes Service) cluster, which differs from a generic one in three ways
+    the platform acts on: its Supervisor enforces Pod Security `restricted` on every namespace without a label
+    (TKr 1.26 and later), so the platform's own namespaces get an explicit level; it has a default StorageClass only
+    when its Cluster sets vsphereOptions.persistentVolumes.defaultStorageClass, so volumes need `storageClass`; its
+    GPU nodes run the Ubuntu node image (no GPU Operator driver image exists for Photon OS)."""
+
     target: Literal["vks", "generic"]
     kubernetesVersion: str = Field(pattern=K8S_MINOR)
     ingress: Ingress = Ingress()
     storageClass: str | None = None
+
+    @property
+    def pod_security(self) -> str | None:
+        """The Pod Security level the platform's own unprivileged namespaces enforce: on VKS baseline, what the
+        charts' pods meet, in place of the Supervisor's restricted default; elsewhere the cluster's default."""
+        return "baseline" if self.target == "vks" else None
 
 
 class Operator(Strict):
@@ -178,9 +199,9 @@ class Runtime(Strict):
     def _image(cls, value: str) -> str:
         if value in CATALOG.images:
             return value
-        if "/" not in value:
-            raise ValueError(f"{value!r} is neither a catalog image ({', '.join(sorted(CATALOG.images))}) "
-                             "nor a full reference")
+        if not any(c in value for c in "/:@"):
+            raise ValueError(f"{shown(value)} is neither a catalog image ({', '.join(sorted(CATALOG.images))}) "
+                             "nor an image reference")
         return _image_ref(value, tag_required=True)
 
 
@@ -209,13 +230,20 @@ class Model(Strict):
     replicas: int = Field(default=1, ge=1, le=100)
     tenant: str
 
+    _registered: str | None = PrivateAttr(default=None)  # the mlflow:// source this one was resolved from
+
     @field_validator("source")
     @classmethod
     def _source(cls, value: str) -> str:
-        if OCI_SOURCE.match(value) or S3_SOURCE.match(value) or PVC_SOURCE.match(value):
+        if any(p.match(value) for p in (OCI_SOURCE, S3_SOURCE, PVC_SOURCE, MLFLOW_SOURCE)):
             return value
-        raise ValueError(f"{value!r} is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
-                         "s3://BUCKET/PATH or pvc://CLAIM/PATH")
+        raise ValueError(f"{shown(value)} is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
+                         "s3://BUCKET/PATH, pvc://CLAIM/PATH or mlflow://MODEL@ALIAS")
+
+    @property
+    def registered_as(self) -> str | None:
+        """The `mlflow://NAME@ALIAS` source the gallery digest in `source` was resolved from, if any."""
+        return self._registered
 
     @property
     def resolved_engine(self) -> str:
@@ -263,7 +291,7 @@ class Tenant(Strict):
             try:
                 ipaddress.ip_network(value)
             except ValueError:
-                raise ValueError(f"{value!r} is not a CIDR like 10.0.0.0/16") from None
+                raise ValueError(f"{shown(value)} is not a CIDR like 10.0.0.0/16") from None
         return values
 
 
@@ -448,7 +476,8 @@ class PlatformConfig(Strict):
         raw = _raw_config()
         source = stack_file()
         plain = {k: _decode(v) for k, v in raw.items() if k not in SECRET_KEYS}
-        errors = [f"pai:{k}: must be a secret: set it with `pulumi config set --secret {k} ...`"
+        errors = _namespace_errors()
+        errors += [f"pai:{k}: must be a secret: set it with `pulumi config set --secret {k} ...`"
                   for k in SECRET_KEYS if k in raw and not runtime_config.is_config_secret(f"{NAMESPACE}:{k}")]
         errors += [f"pai:{k}: unknown key; allowed: {', '.join(_top_level_keys())}"
                    for k in sorted(plain) if k not in cls.model_fields or k == "secrets"]
@@ -459,13 +488,49 @@ class PlatformConfig(Strict):
             except ValidationError as exc:
                 errors = [_describe(e) for e in exc.errors()]
         if parsed is not None:
-            errors = consistency_errors(parsed, set(raw))
+            parsed, errors = resolve_registered(parsed)
+            errors += consistency_errors(parsed, set(raw))
         if errors:
             raise ConfigError("\n".join(f"{source}: {e}" for e in errors))
         assert parsed is not None
         cfg = pulumi.Config(NAMESPACE)
         secrets = Secrets(**{k: cfg.require_secret(k) for k in SECRET_KEYS if k in raw})
         return parsed.model_copy(update={"secrets": secrets})
+
+
+# (registered model, alias) -> the gallery reference by digest its version names (oci://HOST/PATH@sha256:...);
+# raises LookupError saying why not. Installed by what can reach MLflow (paictl, the stack's entry point).
+ModelResolver = Callable[[str, str], str]
+_RESOLVER: list[ModelResolver] = []
+
+
+def set_model_resolver(resolver: ModelResolver | None) -> None:
+    """Resolve `mlflow://` model sources with `resolver` from now on (None: refuse them)."""
+    _RESOLVER[:] = [resolver] if resolver else []
+
+
+def resolve_registered(cfg: PlatformConfig) -> tuple[PlatformConfig, list[str]]:
+    """The config with every `mlflow://NAME@ALIAS` source replaced by the gallery digest the alias names now."""
+    models, errors = [], []
+    for i, model in enumerate(cfg.models):
+        found = MLFLOW_SOURCE.match(model.source)
+        if not found:
+            models.append(model)
+            continue
+        try:
+            if not _RESOLVER:
+                raise LookupError("no MLflow to resolve it from (run through paictl, or set MLFLOW_TRACKING_URI)")
+            digest = _RESOLVER[0](found["name"], found["alias"])
+            if not OCI_DIGEST_SOURCE.match(digest):
+                raise LookupError(f"its model version's source {digest!r} is not a gallery reference by digest")
+        except LookupError as exc:
+            errors.append(f"pai:models[{i}].source: {model.source}: {exc}")
+            models.append(model)
+            continue
+        resolved = model.model_copy(update={"source": digest})
+        resolved._registered = model.source
+        models.append(resolved)
+    return cfg.model_copy(update={"models": models}), errors
 
 
 def stack_file() -> str:
@@ -501,14 +566,64 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
                    for p in tenant.quota.gpus if p not in products]
     for i, model in enumerate(cfg.models):
         errors += _model_errors(f"pai:models[{i}]", model, cfg, tenant_names)
+    if not [e for e in errors if ".tenant:" in e or ".quota.gpus." in e or ".gpus:" in e]:
+        errors += _quota_errors(cfg)
     errors += _s3_errors(cfg, set_keys)
     if cfg.gpu:
         errors += _driver_errors(cfg.gpu.driver, set_keys)
     if cfg.monitoring is not None and "grafanaAdminPassword" not in set_keys:
         errors.append(_needs_secret("grafanaAdminPassword", "pai:monitoring needs the Grafana admin password"))
+    errors += _vks_errors(cfg)
     errors += _harbor_errors(cfg, set_keys) + _mlflow_errors(cfg, set_keys) + _mirror_pull_errors(cfg, set_keys)
     if not [e for e in errors if e.startswith("pai:harbor.host")]:  # harbor_host needs a host or a domain
         errors += _gateway_host_errors(cfg) + _bootstrap_errors(cfg)
+    return errors
+
+
+def _quota_errors(cfg: PlatformConfig) -> list[str]:
+    """Endpoints that cannot fit their tenant's GPU quota. With Kueue a replica's pod is admitted on one flavour
+    (product) of its tenant's ClusterQueue: at most the quota of that product over the whole cohort (its own plus
+    what it may borrow). Without Kueue the namespace's ResourceQuota caps all the tenant's GPU requests together."""
+    if cfg.gpu is None:
+        return []
+    errors = []
+    index = {t.name: i for i, t in enumerate(cfg.tenants)}
+    if cfg.kueue is not None:
+        cohort = {p: sum(t.quota.gpus.get(p, 0) for t in cfg.tenants) for p in cfg.gpu.products}
+        for i, model in enumerate(cfg.models):
+            usable = {p: n for p, n in cohort.items() if model.product in (None, p)}
+            most = max(usable.values(), default=0)
+            if model.gpus > most:
+                product = max(usable, key=lambda p: usable[p])
+                errors.append(f"pai:models[{i}].gpus: model {model.name!r} asks for {model.gpus} GPUs per replica; "
+                              f"Kueue admits at most {most} {product} in cohort {cfg.kueue.cohort!r} (the sum of every "
+                              f"tenant's pai:tenants[].quota.gpus.{product}): raise a quota or lower gpus")
+        return errors
+    for tenant in cfg.tenants:
+        asked = [(m.name, m.gpus, m.replicas) for m in cfg.models if m.tenant == tenant.name and m.gpus]
+        total, cap = sum(g * r for _, g, r in asked), sum(tenant.quota.gpus.values())
+        if total > cap:
+            parts = ", ".join(f"{name} {g} x {r}" for name, g, r in asked)
+            errors.append(f"pai:tenants[{index[tenant.name]}].quota.gpus: tenant {tenant.name!r} may request {cap} "
+                          f"GPUs (its ResourceQuota) but its endpoints ask for {total} ({parts}, GPUs x replicas): "
+                          "raise the quota or lower gpus or replicas")
+    return errors
+
+
+def _vks_errors(cfg: PlatformConfig) -> list[str]:
+    """What a VKS cluster needs that a generic one may not: a storage class for volumes, Ubuntu GPU nodes."""
+    if cfg.cluster.target != "vks":
+        return []
+    errors = []
+    stateful = [key for key, part in (("pai:harbor", cfg.harbor), ("pai:mlflow", cfg.mlflow),
+                                      ("pai:monitoring", cfg.monitoring)) if part is not None]
+    if stateful and cfg.cluster.storageClass is None:
+        errors.append(f"pai:cluster.storageClass: target vks with volumes ({', '.join(stateful)}): name the vSphere "
+                      "storage class they go on (kubectl get storageclass); a VKS cluster has a default only when its "
+                      "Cluster sets vsphereOptions.persistentVolumes.defaultStorageClass")
+    if cfg.gpu is not None and not cfg.gpu.driver.os.startswith("ubuntu"):
+        errors.append(f"pai:gpu.driver.os: target vks: {cfg.gpu.driver.os!r} is not a VKS node image; VKS GPU nodes "
+                      "run the Ubuntu node image (ubuntu20.04, ubuntu22.04, ubuntu24.04)")
     return errors
 
 
@@ -726,11 +841,26 @@ def _driver_errors(driver: Driver, set_keys: set[str]) -> list[str]:
     return errors
 
 
+def _all_config() -> dict[str, Any]:
+    """Every key of the running stack, with its namespace."""
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+
 def _raw_config() -> dict[str, Any]:
     """Every `pai:` key of the running stack, without the namespace."""
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}
+    return {k[len(prefix):]: v for k, v in _all_config().items() if k.startswith(prefix)}
+
+
+def _namespace_errors() -> list[str]:
+    """Keys in a namespace the program reads nothing from: most likely a misspelled `pai:`."""
+    errors = []
+    for key in sorted(_all_config()):
+        namespace, _, name = key.partition(":")
+        if namespace not in (NAMESPACE, *OTHER_NAMESPACES):
+            errors.append(f"{shown(key)[1:-1]}: unknown namespace {shown(namespace)}; the platform's keys are "
+                          f"pai:<key> (pai:{name}?), provider settings {', '.join(f'{n}:' for n in OTHER_NAMESPACES)}")
+    return errors
 
 
 def _decode(value: Any) -> Any:
@@ -749,31 +879,33 @@ def _top_level_keys() -> list[str]:
 
 def _one_of(value: str, allowed: list[str]) -> str:
     if value not in allowed:
-        raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+        raise ValueError(f"{shown(value)} is not one of {', '.join(allowed)}")
     return value
 
 
 def _driver(value: str | None) -> str | None:
     if value is not None and not DRIVER_VERSION.match(value):
-        raise ValueError(f"{value!r} is not a driver version like 580.95.05")
+        raise ValueError(f"{shown(value)} is not a driver version like 580.95.05")
     return value
 
 
 def _bucket(value: float, buckets: tuple[float, ...], histogram: str) -> float:
     if value not in buckets:
-        raise ValueError(f"{value!r} is not a bucket bound of {histogram} "
+        raise ValueError(f"{shown(value)} is not a bucket bound of {histogram} "
                          f"({', '.join(f'{b:g}' for b in buckets)})")
     return value
 
 
-def _image_ref(value: str, tag_required: bool) -> str:
+def _image_ref(given: str, tag_required: bool) -> str:
+    """The reference normalized as the container tools do (Docker Hub short names get `docker.io/`, `library/`)."""
+    value = normalized(given)
     if not IMAGE_REF.match(value):
-        raise ValueError(f"{value!r} is not an image reference like registry.example.com/path/name:tag")
+        raise ValueError(f"{shown(given)} is not an image reference like registry.example.com/path/name:tag")
     name = value.split("@")[0].rsplit("/", 1)[-1]
     if name.partition(":")[2] == "latest":
-        raise ValueError(f"{value!r} uses the tag 'latest': pin a version")
+        raise ValueError(f"{shown(given)} uses the tag 'latest': pin a version")
     if tag_required and ":" not in name and "@" not in value:
-        raise ValueError(f"{value!r} has no tag or digest: pin a version")
+        raise ValueError(f"{shown(given)} has no tag or digest: pin a version")
     return value
 
 
@@ -790,15 +922,18 @@ def _describe(error: Any) -> str:
         return f"{path}: required key is missing"
     if kind in ("literal_error", "enum"):
         expected = error["ctx"]["expected"].replace(" or ", ", ").replace("'", "")
-        return f"{path}: {value!r} is not one of {expected}"
+        return f"{path}: {shown(value)} is not one of {expected}"
     if kind == "string_pattern_mismatch":
         pattern = error["ctx"]["pattern"]
-        return f"{path}: {value!r} is not {PATTERNS.get(pattern, 'of the form ' + pattern)}"
+        return f"{path}: {shown(value)} is not {PATTERNS.get(pattern, 'of the form ' + pattern)}"
     if kind == "value_error":
         return f"{path}: {error['msg'].removeprefix('Value error, ')}"
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        return (f"{path}: {shown(value)} is a number in YAML, not a string: quote it in the stack file (unquoted, "
+                "YAML reads 1.30 as the number 1.3)")
     if kind in TYPE_NAMES:
-        return f"{path}: {value!r} is not {TYPE_NAMES[kind]}"
-    return f"{path}: {error['msg'].lower()} (got {value!r})"
+        return f"{path}: {shown(value)} is not {TYPE_NAMES[kind]}"
+    return f"{path}: {error['msg'].lower()} (got {shown(value)})"
 
 
 TYPE_NAMES = {

@@ -67,6 +67,7 @@ class GatewayArgs:
     cert_manager: pulumi.Resource | None = None
     exposed: tuple[Exposed, ...] = ()
     mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
+    pod_security: str | None = None  # the Pod Security level its namespaces enforce (config.Cluster.pod_security)
 
 
 class Gateway(pulumi.ComponentResource):
@@ -79,8 +80,11 @@ class Gateway(pulumi.ComponentResource):
         super().__init__("pai:gateway:Gateway", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         registry = args.registry
-        gateway_ns = platform_namespace(f"{name}-namespace", namespaces.GATEWAY, child).metadata["name"]
-        ai_ns = platform_namespace(f"{name}-ai-namespace", namespaces.AI_GATEWAY, child).metadata["name"]
+        enforce = args.pod_security
+        gateway_ns = platform_namespace(f"{name}-namespace", namespaces.GATEWAY, child,
+                                        enforce=enforce).metadata["name"]
+        ai_ns = platform_namespace(f"{name}-ai-namespace", namespaces.AI_GATEWAY, child,
+                                   enforce=enforce).metadata["name"]
         gateway_pull = mirror_pull_secret(f"{name}-mirror-pull-secret", gateway_ns, registry, args.mirror_login, child)
         ai_pull = mirror_pull_secret(f"{name}-ai-mirror-pull-secret", ai_ns, registry, args.mirror_login, child)
         envoy_gateway = helm_release(f"{name}-envoy-gateway", "envoy-gateway", CATALOG.chart("envoy-gateway"),

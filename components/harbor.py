@@ -59,7 +59,8 @@ class Harbor(pulumi.ComponentResource):
     def __init__(self, name: str, args: HarborArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:harbor:Harbor", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = platform_namespace(f"{name}-namespace", namespaces.HARBOR, child)
+        ns = platform_namespace(f"{name}-namespace", namespaces.HARBOR, child,
+                                enforce=args.cluster.pod_security)
         namespace = ns.metadata["name"]
         admin = k8s.core.v1.Secret(f"{name}-admin", metadata=meta(ADMIN_SECRET, namespace), type="Opaque",
                                    string_data={ADMIN_PASSWORD_KEY: args.admin_password}, opts=child)

@@ -48,7 +48,8 @@ class Kserve(pulumi.ComponentResource):
     def __init__(self, name: str, args: KserveArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("pai:kserve:Kserve", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        ns = platform_namespace(f"{name}-namespace", namespaces.KSERVE, child)
+        ns = platform_namespace(f"{name}-namespace", namespaces.KSERVE, child,
+                                enforce=args.cluster.pod_security)
         pull_secret = mirror_pull_secret(f"{name}-mirror-pull-secret", ns.metadata["name"], args.registry,
                                          args.mirror_login, child)
         mirror = args.registry.mirror

@@ -81,13 +81,16 @@ def helm_release(name: str, release_name: str, pin: ChartPin, mirror: str | None
 
 
 def platform_namespace(name: str, namespace: str, opts: pulumi.ResourceOptions,
-                       privileged: bool = False) -> k8s.core.v1.Namespace:
+                       privileged: bool = False, enforce: str | None = None) -> k8s.core.v1.Namespace:
     """A namespace of the platform's own, which tenants' network policies let them reach; `privileged` Pod
-    Security for one whose pods need host access."""
+    Security for one whose pods need host access, else `enforce` where the cluster's default will not do
+    (config.Cluster.pod_security)."""
     labels = {namespaces.PLATFORM_LABEL: "true"}
+    psa = "pod-security.kubernetes.io"
     if privileged:
-        psa = "pod-security.kubernetes.io"
         labels |= {f"{psa}/enforce": "privileged", f"{psa}/warn": "privileged", f"{psa}/audit": "privileged"}
+    elif enforce:
+        labels[f"{psa}/enforce"] = enforce
     return k8s.core.v1.Namespace(name, metadata=meta(namespace, labels=labels), opts=opts)
 
 

@@ -40,6 +40,7 @@ class KueueArgs:
     gpu: Gpu | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
+    pod_security: str | None = None  # the Pod Security level its namespace enforces (config.Cluster.pod_security)
 
 
 class Kueue(pulumi.ComponentResource):
@@ -52,7 +53,7 @@ class Kueue(pulumi.ComponentResource):
         super().__init__("pai:kueue:Kueue", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         pin = CATALOG.chart("kueue")
-        ns = platform_namespace(f"{name}-namespace", namespaces.KUEUE, child)
+        ns = platform_namespace(f"{name}-namespace", namespaces.KUEUE, child, enforce=args.pod_security)
         self.namespace = ns.metadata["name"]
         pull_secret = mirror_pull_secret(f"{name}-mirror-pull-secret", self.namespace, args.registry,
                                          args.mirror_login, child)

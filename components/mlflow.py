@@ -57,7 +57,8 @@ class Mlflow(pulumi.ComponentResource):
         super().__init__("pai:mlflow:Mlflow", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         cfg, creds = args.mlflow, args.credentials
-        ns = platform_namespace(f"{name}-namespace", namespaces.MLFLOW, child)
+        ns = platform_namespace(f"{name}-namespace", namespaces.MLFLOW, child,
+                                enforce=args.cluster.pod_security)
         namespace = ns.metadata["name"]
 
         def secret(role: str, secret_name: str, data: dict[str, pulumi.Input[str]]) -> k8s.core.v1.Secret:

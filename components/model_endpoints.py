@@ -4,7 +4,9 @@ Each endpoint is named after the model; its predictor Service is `<model>-predic
 (port 80 -> namespaces.SERVING_PORT). The engine comes from the engine rule (`Model.resolved_engine`); the
 routing name clients ask for is the served model name the engine reports, and is carried as an annotation for
 the gateway. Weights come from the gallery (oci://, mounted from a modelcar), S3 (s3://, with the store's keys in a
-Secret the storage initializer reads through a ServiceAccount) or a PersistentVolumeClaim (pvc://).
+Secret the storage initializer reads through a ServiceAccount) or a PersistentVolumeClaim (pvc://). An
+`mlflow://NAME@ALIAS` source arrives resolved to the gallery digest the alias names (config.resolve_registered),
+and the endpoint carries the alias in an annotation.
 
 A model on this stack's Harbor is pulled by the kubelet (the modelcar is a container image) with the gallery's
 pull robot: a dockerconfigjson Secret in the tenant's namespace, named in the predictor's own `imagePullSecrets`.
@@ -36,6 +38,8 @@ GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedu
 POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 S3_SECRET = "pai-s3"
 GALLERY_PULL_SECRET = "pai-gallery-pull"
+# On an endpoint whose source was `mlflow://NAME@ALIAS`: that source, beside the gallery digest it resolved to.
+REGISTERED_MODEL_ANNOTATION = "pai.io/registered-model"
 MODEL_SERVICE_ACCOUNT = "pai-model-reader"  # one per tenant that reads S3 or this Harbor
 # The Secret keys kserve-resources' storage initializer reads (kserve.storage.s3.*Name in its values).
 S3_ACCESS_KEY = "AWS_ACCESS_KEY_ID"
@@ -135,9 +139,11 @@ def endpoint_labels(model: Model) -> dict[str, str]:
 
 
 def endpoint_annotations(model: Model) -> dict[str, str]:
-    """The routing name; Standard mode; and a fixed replica count (`replicas`), with no autoscaler."""
+    """The routing name; Standard mode; a fixed replica count (`replicas`), with no autoscaler; and the MLflow
+    alias the source was resolved from, where it was."""
+    registered = {REGISTERED_MODEL_ANNOTATION: model.registered_as} if model.registered_as else {}
     return {namespaces.ROUTING_NAME_ANNOTATION: model.routingName, "serving.kserve.io/deploymentMode": DEPLOYMENT_MODE,
-            "serving.kserve.io/autoscalerClass": "none"}
+            "serving.kserve.io/autoscalerClass": "none", **registered}
 
 
 def predictor(model: Model, runtime: pulumi.Input[str], service_account: pulumi.Input[str] | None,

@@ -68,7 +68,8 @@ class Platform(pulumi.ComponentResource):
             self.kueue = Kueue(
                 f"{name}-kueue",
                 KueueArgs(kueue=cfg.kueue, tenants=cfg.tenants, tenant_namespaces=dict(self.tenancy.namespaces),
-                          registry=cfg.registry, gpu=cfg.gpu, mirror_login=login),
+                          registry=cfg.registry, gpu=cfg.gpu, mirror_login=login,
+                          pod_security=cfg.cluster.pod_security),
                 child,
             )
         self.monitoring = None
@@ -96,7 +97,8 @@ class Platform(pulumi.ComponentResource):
         chain = harbor_chain_registry(cfg)
         chain_login = mirror_login(cfg, chain)
         self.cert_manager = CertManager(f"{name}-cert-manager",
-                                        CertManagerArgs(registry=chain, mirror_login=chain_login), child)
+                                        CertManagerArgs(registry=chain, mirror_login=chain_login,
+                                                        pod_security=cfg.cluster.pod_security), child)
         self.kserve = Kserve(
             f"{name}-kserve",
             KserveArgs(cluster=cfg.cluster, registry=cfg.registry, cert_manager=self.cert_manager.release,
@@ -115,7 +117,7 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-gateway",
                 GatewayArgs(models=cfg.models, ingress=cfg.cluster.ingress, registry=chain,
                             tenant_namespaces=self.tenancy.namespaces, cert_manager=self.cert_manager.release,
-                            exposed=exposed, mirror_login=chain_login),
+                            exposed=exposed, mirror_login=chain_login, pod_security=cfg.cluster.pod_security),
                 child,
             )
         gateway_api = self.gateway.api if self.gateway else None

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from components.catalog import ChartImage
+from components.images import repository_path
 
 
 def mirrored(repository: str, mirror: str) -> str:
-    """registry.example/path -> <mirror>/path: the repository's path on the air-gap mirror."""
-    return f"{mirror}/{repository.split('/', 1)[1]}"
+    """registry.example/path -> <mirror>/path: the repository's path on the air-gap mirror (a Docker Hub short name
+    keeps its whole path: vllm/vllm-openai -> <mirror>/vllm/vllm-openai, where mirror and import put it)."""
+    return f"{mirror}/{repository_path(repository)}"
 
 
 def nested(path: str, value: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from airgap.mirror import ImageListError, TerminalProgress
 from airgap.oci import Job, OciError, Reference
+from paictl import model as model_cmd
 
 if TYPE_CHECKING:
     from paictl.offline import StackConfig
@@ -27,7 +28,11 @@ def _add_stack_source(parser: argparse.ArgumentParser) -> None:
 
 
 def _stack_config(args: argparse.Namespace) -> StackConfig:
+    from components.config import set_model_resolver
+    from models.mlflow import resolve_from_env
     from paictl.offline import load_stack_file, stack_path
+
+    set_model_resolver(resolve_from_env)  # a model endpoint's mlflow://NAME@ALIAS source, resolved at plan time
 
     if args.stack:
         return load_stack_file(stack_path(args.stack), args.stack)
@@ -173,7 +178,7 @@ def _add_airgap(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole CLI; given the `command` about to run, other commands' arguments that need the heavy
     validation package are left out."""
-    root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap.")
+    root = argparse.ArgumentParser(prog="paictl", description="Private-AI platform: plan, validate, air-gap, models.")
     commands = root.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="evaluate the Pulumi program offline and print its plan")
     _add_stack_source(plan)
@@ -188,17 +193,20 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         validate_cmd.add_arguments(validate)
     validate.set_defaults(run=_validate)
     _add_airgap(commands)
+    model_cmd.add_commands(commands)
     return root
 
 
 def _errors(args: argparse.Namespace) -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
     """(bad input: exit 2, a failed check: exit 1); the Pulumi- and validation-side errors only for the commands
     that import those packages anyway."""
+    if args.command == "model":
+        return model_cmd.errors()
     if args.command == "airgap" and not getattr(args, "stack", None) and not getattr(args, "config_file", None):
         return (ImageListError,), (OciError,)
     from airgap.bom import BomError
     from components.config import ConfigError
-    from paictl.offline import StackFileError
+    from components.stackfile import StackFileError
     from validation.live import LiveUnavailable
     from validation.preflight import InteropError
 

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 
 from components.config import STACK_FILE_ENV
+from components.stackfile import StackFileError, read_stack_document
 
 PROJECT = "pai"
 
@@ -63,10 +63,6 @@ UNKNOWN = "[unknown]"
 STACKS_DIR = Path(__file__).resolve().parents[1] / "stacks"
 
 
-class StackFileError(Exception):
-    """A stack file that cannot be read as a Pulumi stack config."""
-
-
 @dataclass(frozen=True)
 class Registered:
     """One resource as the program registered it; `inputs` has every secret masked."""
@@ -103,12 +99,7 @@ def load_stack_file(path: Path, stack: str | None = None) -> StackConfig:
     if not path.is_file():
         known = ", ".join(sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml")))
         raise StackFileError(f"{path}: no such stack file (stacks: {known})")
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise StackFileError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
-        raise StackFileError(f"{path}: expected a mapping with a `config:` mapping of keys to values")
+    document = read_stack_document(path)
     name = stack or path.name.removeprefix("Pulumi.").removesuffix(".yaml")
     result = StackConfig(stack=name, source=_display(path))
     for key, value in (document.get("config") or {}).items():

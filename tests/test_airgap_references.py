@@ -19,11 +19,11 @@ from airgap.bom import (
     catalog_pin,
     image_references,
     is_full_reference,
-    normalized,
     stack_bill_of_materials,
     value_references,
 )
 from components.gpu_operator import split_image
+from components.images import normalized
 from components.values import mirrored
 from paictl.offline import Registered, load_stack_file, stack_path
 from paictl.plan import HELM_RELEASE, is_kubernetes_object

@@ -21,13 +21,13 @@ from airgap.bom import (
     bill_of_materials,
     catalog_pin,
     collect,
-    normalized,
     platform_config,
     stack_bill_of_materials,
     value_references,
 )
 from components.catalog import CATALOG
 from components.config import PlatformConfig
+from components.images import normalized
 from paictl.cli import main
 from paictl.offline import Registered, load_stack_file, stack_path
 
@@ -178,7 +178,8 @@ def test_unresolved_references_are_flagged_and_a_digest_resolves_one() -> None:
     pinned = f"docker.io/vllm/vllm-openai:v0.20.0@{DIGEST}"
     values = minimal(gpu=gpu({"mode": "preinstalled"}), runtimes={"vllm": {"image": pinned}},
                      models=[{"name": "chat", "routingName": "a/b", "type": "completion", "format": "safetensors",
-                              "source": "oci://harbor.example.com/models/chat:v1", "gpus": 1, "tenant": "team-a"}])
+                              "source": "oci://harbor.example.com/models/chat:v1", "gpus": 1, "tenant": "team-a"}],
+                     tenants=[{"name": "team-a", "quota": {"gpus": {"NVIDIA-L40S": 1}}}])
     bom = bom_of(values)
     assert entry(bom, pinned)["status"] == "resolved"
     assert pinned in bom.images and pinned not in bom.unresolved

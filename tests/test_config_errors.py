@@ -15,6 +15,9 @@ from paictl.offline import RecordingMonitor, run_offline
 
 FILE = "stacks/Pulumi.test.yaml"
 GPU = {"driver": {"mode": "datacenter"}, "products": ["NVIDIA-L40S"]}
+KUEUE_TENANTS = [{"name": "team-a", "quota": {"gpus": {"NVIDIA-L40S": 4}}},
+                 {"name": "team-b", "quota": {"gpus": {"NVIDIA-L40S": 4}}}]
+GPU_TENANTS = [{"name": "team-a", "quota": {"gpus": {"NVIDIA-L40S": 2}}}]
 DOMAIN = {"target": "generic", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"}}
 HARBOR_SECRET = {"harborAdminPassword": "x"}
 SEED = "registry.example.com/seed"
@@ -62,8 +65,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("completion with no GPU and no GGUF", minimal(models=[model(format="safetensors")]), {},
      "pai:models[0].format: model 'm': llamacpp serves gguf, not safetensors "
      "(a completion model with no GPU needs GGUF weights)"),
-    ("engine against the rule", minimal(gpu=GPU, models=[model(type="embedding", engine="vllm", gpus=1,
-                                                                format="safetensors")]), {},
+    ("engine against the rule", minimal(gpu=GPU, tenants=GPU_TENANTS, models=[model(
+        type="embedding", engine="vllm", gpus=1, format="safetensors")]), {},
      "pai:models[0].engine: model 'm' is an embedding model on GPU: the engine rule serves it with infinity, not vllm"),
     ("GPUs without pai:gpu", minimal(models=[model(gpus=1, format="safetensors")]), {},
      "pai:models[0].gpus: model 'm' asks for 1 GPU(s) but pai:gpu is not configured"),
@@ -73,7 +76,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
      "pai:runtimes.vllm.image: 'docker.io/vllm/vllm-openai:latest' uses the tag 'latest': pin a version"),
     ("bad model source", minimal(models=[model(source="https://huggingface.co/m")]), {},
      "pai:models[0].source: 'https://huggingface.co/m' is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
-     "s3://BUCKET/PATH or pvc://CLAIM/PATH"),
+     "s3://BUCKET/PATH, pvc://CLAIM/PATH or mlflow://MODEL@ALIAS"),
+    ("mlflow source without an alias", minimal(models=[model(source="mlflow://chat")]), {},
+     "pai:models[0].source: 'mlflow://chat' is not oci://HOST/PATH:TAG or oci://HOST/PATH@sha256:DIGEST, "
+     "s3://BUCKET/PATH, pvc://CLAIM/PATH or mlflow://MODEL@ALIAS"),
     ("forwardCompatible set by hand", minimal(gpu={**GPU, "forwardCompatible": True}), {},
      "pai:gpu.forwardCompatible: unknown key; allowed: operator, driver, hosts, products, migStrategy, "
      "nodeSelector, tolerations"),
@@ -201,6 +207,30 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
      "(`pulumi config set --secret mirrorPullPassword ...`)\n"
      f"{FILE}: pai:registry.pullSecret: pai:mirrorPullUsername and pai:mirrorPullPassword make the platform create "
      "the mirror's pull Secret: set its name too (e.g. mirror-pull)"),
+    ("GPU endpoints over the tenant's ResourceQuota",
+     minimal(gpu=GPU, tenants=[{"name": "team-a", "quota": {"gpus": {"NVIDIA-L40S": 8}}}],
+             models=[model(format="safetensors", gpus=4, replicas=3)]), {},
+     "pai:tenants[0].quota.gpus: tenant 'team-a' may request 8 GPUs (its ResourceQuota) but its endpoints ask for 12 "
+     "(m 4 x 3, GPUs x replicas): raise the quota or lower gpus or replicas"),
+    ("GPU endpoint over the Kueue cohort's quota", minimal(gpu=GPU, kueue={}, tenants=KUEUE_TENANTS,
+                                                           models=[model(format="safetensors", gpus=16)]), {},
+     "pai:models[0].gpus: model 'm' asks for 16 GPUs per replica; Kueue admits at most 8 NVIDIA-L40S in cohort 'pai' "
+     "(the sum of every tenant's pai:tenants[].quota.gpus.NVIDIA-L40S): raise a quota or lower gpus"),
+    ("VKS volumes without a storage class",
+     minimal(cluster={"target": "vks", "kubernetesVersion": "1.33"}, monitoring={}), {"grafanaAdminPassword": "pw"},
+     "pai:cluster.storageClass: target vks with volumes (pai:monitoring): name the vSphere storage class they go on "
+     "(kubectl get storageclass); a VKS cluster has a default only when its Cluster sets "
+     "vsphereOptions.persistentVolumes.defaultStorageClass"),
+    ("VKS GPU nodes on RHEL", minimal(cluster={"target": "vks", "kubernetesVersion": "1.33"},
+                                      gpu={**GPU, "driver": {"mode": "datacenter", "os": "rhel9.4"}}), {},
+     "pai:gpu.driver.os: target vks: 'rhel9.4' is not a VKS node image; VKS GPU nodes run the Ubuntu node image "
+     "(ubuntu20.04, ubuntu22.04, ubuntu24.04)"),
+    ("more GPUs than a node has", minimal(gpu=GPU, models=[model(format="safetensors", gpus=65)]), {},
+     "pai:models[0].gpus: input should be less than or equal to 64 (got 65)"),
+    ("a negative GPU quota", minimal(gpu=GPU, tenants=[{"name": "team-a", "quota": {"gpus": {"NVIDIA-L40S": -1}}}]),
+     {}, "pai:tenants[0].quota.gpus.NVIDIA-L40S: input should be greater than or equal to 0 (got -1)"),
+    ("gallery keeps too many artifacts", minimal(cluster=DOMAIN, harbor={}, gallery={"retainLast": 1001}),
+     HARBOR_SECRET, "pai:gallery.retainLast: input should be less than or equal to 1000 (got 1001)"),
     ("licensing outside vgpu", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "licensing": {}}}), {},
      "pai:gpu.driver.licensing: only vgpu mode is licensed, not datacenter"),
 ]
@@ -239,6 +269,35 @@ def test_every_problem_is_reported_at_once() -> None:
     ]
 
 
+@pytest.mark.parametrize(("given", "parsed"), [
+    ("docker.io/vllm/vllm-openai:v0.20.0", "docker.io/vllm/vllm-openai:v0.20.0"),
+    ("vllm/vllm-openai:v0.20.0", "docker.io/vllm/vllm-openai:v0.20.0"),
+    ("ghcr.io/ggml-org/llama.cpp@sha256:" + "a" * 64, "ghcr.io/ggml-org/llama.cpp@sha256:" + "a" * 64),
+    ("registry.example.com:5000/x/latest-build:v1", "registry.example.com:5000/x/latest-build:v1"),
+])
+def test_pinned_runtime_images_are_accepted_in_full(given: str, parsed: str) -> None:
+    """Any tag but `latest`, or a digest, is a pin; the reference is kept as the container tools read it."""
+    cfg: list[PlatformConfig] = []
+    run_offline(lambda: cfg.append(PlatformConfig.from_pulumi()),
+                stack_config(minimal(runtimes={"llamacpp": {"image": given}})))
+    assert cfg[0].runtimes.image("llamacpp") == parsed
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    values = minimal(cluster=DOMAIN, harbor={}, gallery={"retainLast": 1},
+                     models=[model(replicas=100), model(name="n", routingName="acme/n", replicas=1)])
+    cfg: list[PlatformConfig] = []
+    run_offline(lambda: cfg.append(PlatformConfig.from_pulumi()), stack_config(values, HARBOR_SECRET))
+    assert (cfg[0].gallery.retainLast, [m.replicas for m in cfg[0].models]) == (1, [100, 1])
+
+
+def test_an_endpoint_that_borrows_from_the_cohort_fits() -> None:
+    """Under Kueue a tenant's queue borrows idle quota of the cohort: 8 GPUs per replica fit two quotas of 4."""
+    config = stack_config(minimal(gpu=GPU, kueue={}, tenants=KUEUE_TENANTS, models=[model(
+        format="safetensors", gpus=8, replicas=2)]))
+    assert run_offline(PlatformConfig.from_pulumi, config) is not None
+
+
 def test_valid_config_registers_resources(run_program: Program) -> None:
     assert run_program(minimal(models=[model()]))
 
@@ -248,16 +307,20 @@ def test_valid_config_registers_resources(run_program: Program) -> None:
        fmt=st.sampled_from(["safetensors", "gguf", "onnx"]),
        engine=st.sampled_from([None, "vllm", "infinity", "llamacpp"]))
 def test_engine_rule_holds_for_every_combination(kind: str, gpus: int, fmt: str, engine: str | None) -> None:
-    """A model either parses and is served by the rule's engine in an accepted format, or is refused by name."""
+    """A model parses exactly when it is served by the rule's engine in a format that engine loads; otherwise it is
+    refused with one line naming the model. Both ways: refusing every model fails as surely as accepting every one."""
     fields: dict[str, Any] = {"type": kind, "gpus": gpus, "format": fmt}
     if engine:
         fields["engine"] = engine
-    config = stack_config(minimal(gpu=GPU, models=[model(**fields)]))
-    try:
-        run_offline(PlatformConfig.from_pulumi, config)
-    except ConfigError as exc:
-        assert "model 'm'" in str(exc)
-        return
+    config = stack_config(minimal(gpu=GPU, tenants=GPU_TENANTS, models=[model(**fields)]))
     expected = "infinity" if kind == "embedding" else ("vllm" if gpus else "llamacpp")
-    assert engine in (None, expected)
-    assert fmt in {"infinity": ("safetensors", "onnx"), "vllm": ("safetensors",), "llamacpp": ("gguf",)}[expected]
+    loads = {"infinity": ("safetensors", "onnx"), "vllm": ("safetensors",), "llamacpp": ("gguf",)}[expected]
+    if engine in (None, expected) and fmt in loads:
+        parsed: list[PlatformConfig] = []
+        run_offline(lambda: parsed.append(PlatformConfig.from_pulumi()), config)
+        assert parsed[0].models[0].resolved_engine == expected
+        return
+    with pytest.raises(ConfigError) as caught:
+        run_offline(PlatformConfig.from_pulumi, config)
+    (line,) = str(caught.value).splitlines()
+    assert line.startswith(f"{FILE}: pai:models[0].") and "model 'm'" in line

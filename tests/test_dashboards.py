@@ -110,8 +110,14 @@ def test_inference_dashboard_is_per_routing_name() -> None:
     assert {"Requests per second", "Completion latency (end to end)", "Generated tokens per second",
             "Queue depth (waiting requests)"} <= titles
     for expr in queries(board):
-        if not expr.startswith("label_values("):
-            assert 'routing_name=~"$routing_name"' in expr or "routing_name" in expr, expr
+        if expr.startswith("label_values("):
+            continue
+        # Every series selector of every panel query filters by the variable, so choosing a routing name narrows
+        # each panel to it (the error ratio's numerator and denominator alike).
+        selectors = re.findall(r"[A-Za-z_:][\w:]*\{[^}]*\}", expr)
+        assert selectors, expr
+        for selector in selectors:
+            assert 'routing_name=~"$routing_name"' in selector, (selector, expr)
     latency = next(p for p in board["panels"] if p["title"] == "Completion latency (end to end)")
     assert [re.search(r"histogram_quantile\(([\d.]+)", t["expr"]).group(1)  # type: ignore[union-attr]
             for t in latency["targets"]] == ["0.5", "0.95", "0.99"]

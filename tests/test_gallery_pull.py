@@ -42,7 +42,7 @@ def model(name: str, source: str, tenant: str = "team-a") -> dict[str, Any]:
 
 
 def config(models: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
-    cluster = {"target": "vks", "kubernetesVersion": "1.33",
+    cluster = {"target": "vks", "kubernetesVersion": "1.33", "storageClass": "vsan-default-storage-policy",
                "ingress": {"className": "envoy", "domain": "pai.example.com"}}
     return minimal(cluster=cluster, harbor={}, tenants=[{"name": "team-a"}, {"name": "team-b"}], models=models,
                    **overrides)

@@ -6,6 +6,7 @@ tracking and the auth store) and a directory for the `s3://` artifacts destinati
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -100,13 +101,14 @@ def call(server: Server, method: str, path: str, body: Any = None, user: tuple[s
         return error.code, error.read().decode()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    pytest.importorskip("mlflow.server.auth")
-    root = tmp_path_factory.mktemp("mlflow")
+@contextlib.contextmanager
+def running_server(root: Path, *, loopback_host: bool = False) -> Iterator[Server]:
+    """The server, answering /health; `loopback_host`: also to the 127.0.0.1:<port> Host a client sends."""
     values = rendered_values()
     port = free_port()
     command, env = server_command(values, port, root)
+    if loopback_host:
+        env["MLFLOW_SERVER_ALLOWED_HOSTS"] += f",127.0.0.1:{port}"
     log = (root / "server.log").open("w")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     live = Server(url=f"http://127.0.0.1:{port}", values=values, artifacts=root / "artifacts")
@@ -126,6 +128,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    pytest.importorskip("mlflow.server.auth")
+    with running_server(tmp_path_factory.mktemp("mlflow")) as live:
+        yield live
 
 
 def test_the_server_is_the_version_the_chart_runs() -> None:

@@ -96,7 +96,8 @@ def test_endpoints_wait_for_their_namespace_runtime_kserve_and_kueue(run_stack: 
 
 
 def test_replicas_and_multi_gpu(run_program: Program) -> None:
-    values = minimal(gpu=GPU, models=[model(format="safetensors", gpus=2, replicas=3, product="NVIDIA-L40S")])
+    values = minimal(gpu=GPU, models=[model(format="safetensors", gpus=2, replicas=3, product="NVIDIA-L40S")],
+                     tenants=[{"name": "team-a", "quota": {"gpus": {"NVIDIA-L40S": 6}}}])
     isvc = endpoints(run_program(values))["m"]
     predictor = isvc["spec"]["predictor"]
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (3, 3)
@@ -106,8 +107,9 @@ def test_replicas_and_multi_gpu(run_program: Program) -> None:
 
 
 def test_gpus_without_a_product_select_no_node(run_program: Program) -> None:
-    predictor = endpoints(run_program(minimal(gpu=GPU, models=[model(format="safetensors", gpus=1)])))["m"]["spec"][
-        "predictor"]
+    values = minimal(gpu=GPU, models=[model(format="safetensors", gpus=1)],
+                     tenants=[{"name": "team-a", "quota": {"gpus": {"NVIDIA-L40S": 1}}}])
+    predictor = endpoints(run_program(values))["m"]["spec"]["predictor"]
     assert "nodeSelector" not in predictor and predictor["model"]["runtime"] == "pai-vllm"
 
 

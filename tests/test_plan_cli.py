@@ -112,7 +112,7 @@ def test_stack_file_that_is_not_yaml_exits_2(tmp_path: Path) -> None:
     config_file.write_text("config: [unclosed\n")
     result = paictl("plan", "--config-file", str(config_file))
     assert result.returncode == 2
-    assert result.stderr.startswith(f"error: {config_file}: not valid YAML")
+    assert result.stderr.startswith(f"error: {config_file}: line 2: not valid YAML")
 
 
 def test_plain_text_secret_in_a_stack_file_exits_2_without_echoing_it(tmp_path: Path) -> None:
@@ -139,6 +139,7 @@ config:
   pai:cluster:
     target: vks
     kubernetesVersion: "1.33"
+    storageClass: vsan-default-storage-policy
     ingress:
       domain: pai.example.com
   pai:harbor: {}
@@ -180,7 +181,8 @@ def test_distinct_gallery_and_mlflow_secrets_are_masked_in_json_and_files(tmp_pa
 
     from paictl.plan import plan, to_json, write_files
 
-    values = minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"}},
+    values = minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"},
+                              "storageClass": "vsan-default-storage-policy"},
                      harbor={}, mlflow={"database": {"host": "pg.example.com"},
                                         "artifacts": {"endpoint": "https://s3.example.com"}})
     records = plan(stack_config(values, DISTINCT))

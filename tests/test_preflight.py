@@ -23,6 +23,7 @@ def config(**validation: Any) -> dict[str, Any]:
              "products": [H100]},
         models=[{"name": "chat", "routingName": "openai/gpt-oss-20b", "type": "completion", "format": "safetensors",
                  "source": "oci://harbor.example.com/models/gpt-oss-20b:v1", "gpus": 1, "tenant": "team-a"}],
+        tenants=[{"name": "team-a", "quota": {"gpus": {H100: 1}}}],
         **({"validation": validation} if validation else {}),
     )
 

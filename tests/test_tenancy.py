@@ -42,6 +42,42 @@ def test_network_is_denied_by_default_then_opened_for_the_platform(run_program: 
     assert {(p["protocol"], p["port"]) for p in dns_ports} == {("UDP", 53), ("TCP", 53)}
 
 
+# Namespaces by their labels, as the API server labels them (kubernetes.io/metadata.name) and the platform does.
+NAMESPACES = {name: {"kubernetes.io/metadata.name": name} for name in (
+    "team-a", "team-b", "monitoring", "envoy-gateway-system", "kserve", "kube-system", "default")}
+NAMESPACES["kserve"]["pai.io/platform"] = "true"
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, selector  # matchExpressions would need evaluating too
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def admitted_from(policies: dict[str, dict[str, Any]], namespace: str) -> set[str]:
+    """The namespaces whose pods the ingress policies of `namespace` admit (NetworkPolicy semantics: the union of
+    every policy's ingress rules; a rule without `from` admits everyone; a peer with only a podSelector is the
+    policy's own namespace; an empty namespaceSelector selects every namespace)."""
+    admitted = set()
+    for spec in policies.values():
+        if "Ingress" not in spec["policyTypes"]:
+            continue
+        for rule in spec.get("ingress", []):
+            for source, labels in NAMESPACES.items():
+                peers = rule.get("from")
+                if peers is None or any(
+                        _selects(p["namespaceSelector"], labels) if "namespaceSelector" in p else source == namespace
+                        for p in peers):
+                    admitted.add(source)
+    return admitted
+
+
+def test_tenant_pods_admit_only_their_namespace_the_gateway_and_monitoring(run_program: Program) -> None:
+    records = run_program(minimal(tenants=[tenant(), {"name": "team-b"}]))
+    policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(records, "NetworkPolicy")
+                if p["metadata"]["namespace"] == "team-a"}
+    assert admitted_from(policies, "team-a") == {"team-a", "envoy-gateway-system", "monitoring"}
+
+
 def test_extra_egress_cidrs_get_their_own_policy(run_program: Program) -> None:
     records = run_program(minimal(tenants=[tenant(egressCidrs=["10.20.0.0/16"])]))
     policies = {p["metadata"]["name"]: p["spec"] for p in of_kind(records, "NetworkPolicy")}
@@ -49,13 +85,14 @@ def test_extra_egress_cidrs_get_their_own_policy(run_program: Program) -> None:
 
 
 def test_deployers_are_bound_to_the_deployer_role(run_program: Program) -> None:
-    deployers = [{"kind": "Group", "name": "ml"},
+    deployers = [{"kind": "Group", "name": "ml"}, {"kind": "User", "name": "ana@example.com"},
                  {"kind": "ServiceAccount", "name": "ci", "namespace": "cicd"}]
     records = run_program(minimal(tenants=[tenant(deployers=deployers), {"name": "team-b"}]))
     bindings = of_kind(records, "RoleBinding")
     assert [b["metadata"]["namespace"] for b in bindings] == ["team-a"]
     assert bindings[0]["subjects"] == [
         {"kind": "Group", "name": "ml", "apiGroup": "rbac.authorization.k8s.io"},
+        {"kind": "User", "name": "ana@example.com", "apiGroup": "rbac.authorization.k8s.io"},
         {"kind": "ServiceAccount", "name": "ci", "namespace": "cicd"},
     ]
     assert bindings[0]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pai-deployer"}

@@ -55,7 +55,7 @@ def stack(path: Path, operator: str = "v25.3.0", kube: str = "1.32", driver: str
         "pai:cluster": {"target": "generic", "kubernetesVersion": kube},
         "pai:gpu": {"operator": {"version": operator}, "driver": {"mode": "datacenter", "version": driver},
                     "products": [H100]},
-        "pai:tenants": [{"name": "team-a"}],
+        "pai:tenants": [{"name": "team-a", "quota": {"gpus": {H100: 1}}}],
         "pai:models": [{"name": "chat", "routingName": "openai/gpt-oss-20b", "type": "completion",
                         "format": "safetensors", "source": "oci://harbor.example.com/models/gpt-oss-20b:v1",
                         "gpus": 1, "product": H100, "tenant": "team-a"}],
@@ -88,6 +88,17 @@ def test_incompatible_stack_fails_with_exit_1(tmp_path: Path, capsys: pytest.Cap
     (failed,) = [c for c in report["checks"] if c["status"] == "fail"]
     assert failed["id"] == "cuda-driver"
     assert "CUDA 13.0, which needs driver >= 580.65.06" in failed["message"] and "570.148.08" in failed["message"]
+
+
+def test_a_misspelled_gpu_product_warns_naming_the_closest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = stack(tmp_path / "Pulumi.typo.yaml", operator="v26.7.0", kube="1.33", driver="580.95.05")
+    path.write_text(path.read_text().replace(H100, "NVIDIA-H100-80GB-HMB3"))
+    code, out, _ = validate(capsys, "--config-file", str(path), "--format", "json")
+    report = json.loads(out)
+    assert code == 0 and report["verdict"] == "warn"
+    (warned,) = [c for c in report["checks"] if c["id"] == "gpu-product"]
+    assert (warned["status"], warned["subject"]) == ("warn", "NVIDIA-H100-80GB-HMB3")
+    assert f"the closest: {H100}:" in warned["message"]
 
 
 def test_warnings_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -213,6 +224,30 @@ def test_live_facts_replace_the_planned_nodes(monkeypatch: pytest.MonkeyPatch,
     assert "cluster: https://127.0.0.1:6443" in cuda[0]["sources"]
 
 
+def test_table_says_not_applicable_and_keeps_research_notes_to_json(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = stack(tmp_path / "Pulumi.dc.yaml", operator="v26.7.0", kube="1.33", driver="580.95.05")
+    _, table, _ = validate(capsys, "--config-file", str(path))
+    _, out, _ = validate(capsys, "--config-file", str(path), "--format", "json")
+    report = json.loads(out)
+    jsonschema.validate(report, REPORT_SCHEMA)
+    for check_id in ("vgpu-host-guest", "vgpu-compute-capability", "vgpu-host-graphics"):
+        assert any(line.startswith("N/A ") and check_id in line for line in table.splitlines())
+        (check,) = [c for c in report["checks"] if c["id"] == check_id]
+        assert (check["status"], check["message"]) == (
+            "skip", "not applicable: the driver mode is datacenter, not vgpu")
+
+
+def test_research_notes_are_sources_in_json_and_not_in_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """vks-prod's vGPU host/guest pairing rests on a row marked unverified: the table says so, the JSON says why."""
+    _, table, _ = validate(capsys, "--stack", "vks-prod")
+    _, out, _ = validate(capsys, "--stack", "vks-prod", "--format", "json")
+    notes = [s for c in json.loads(out)["checks"] for s in c["sources"] if s.startswith("unverified: ")]
+    assert notes and "(rests on matrix data marked unverified)" in table
+    assert not [n for n in notes if n.removeprefix("unverified: ") in table]
+    assert "matrix: " not in table and "http" not in table
+
+
 def test_json_names_the_matrix_rows_and_sources_each_check_used(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """A V100 stack on v26.7.0's default driver (R595): the ceiling check fails and names the gpus row, its
@@ -224,7 +259,8 @@ def test_json_names_the_matrix_rows_and_sources_each_check_used(tmp_path: Path,
                "source": "oci://harbor.example.com/models/gpt-oss-20b:v1", "gpus": 1, "product": v100,
                "tenant": "team-a"}]
     path = stack(tmp_path / "Pulumi.v100.yaml", operator="v26.7.0", kube="1.33",
-                 extra={"pai:gpu": gpu, "pai:runtimes": runtimes, "pai:models": models})
+                 extra={"pai:gpu": gpu, "pai:runtimes": runtimes, "pai:models": models,
+                        "pai:tenants": [{"name": "team-a", "quota": {"gpus": {v100: 1}}}]})
     code, out, _ = validate(capsys, "--config-file", str(path), "--format", "json")
     report = json.loads(out)
     jsonschema.validate(report, REPORT_SCHEMA)

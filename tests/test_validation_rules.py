@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
+from components.catalog import CATALOG
 from validation.facts import (
     ClusterPolicyFacts,
     CrdFacts,
@@ -21,7 +23,7 @@ from validation.facts import (
     RuntimeImageFacts,
     SmokeFacts,
 )
-from validation.matrix import load_matrix
+from validation.matrix import load_matrix, version_key
 from validation.rules import (
     RULES,
     UPGRADE_RULES,
@@ -90,8 +92,11 @@ def test_cuda_driver_states_versions_and_fix_as_the_issue_asks() -> None:
     assert "570.148.08" in check.message
     assert "upgrade the driver to the R580 branch (>= 580.65.06)" in check.fix
     assert "pin vllm <= v0.19" in check.fix
-    # The R570 refusal rests on reading the FAQ's long-term-support condition across majors: it says so.
-    assert "frequently-asked-questions" in check.message and "unverified" in check.message
+    # The R570 refusal rests on reading the FAQ's long-term-support condition across majors: it says so, and the
+    # research note (a URL) is a source, not part of the message.
+    assert check.message.endswith("(rests on matrix data marked unverified)")
+    assert any(s.startswith("unverified: ") and "frequently-asked-questions" in s for s in check.sources)
+    assert "http" not in check.message
     assert any("cuda-toolkit-release-notes" in s for s in check.sources)
 
 
@@ -120,6 +125,24 @@ def test_cuda_driver_groups_nodes_by_driver() -> None:
     checks = RULES["cuda-driver"](Facts(runtime_images=[image("13.0")], nodes=nodes), MATRIX)
     assert [c.status for c in checks] == ["pass", "fail"]
     assert "(500 nodes)" in checks[0].subject and "gpu-500" in checks[1].subject
+
+
+@pytest.mark.parametrize(("count", "listed"), [(3, "gpu-0, gpu-1, gpu-2"), (4, "gpu-0, gpu-1, gpu-2, ... (4 nodes)")])
+def test_node_lists_name_three_then_count(count: int, listed: str) -> None:
+    nodes = [NodeFacts(origin="cluster", name=f"gpu-{i}", products={H100: 8}, driver_version="580.95.05")
+             for i in range(count)]
+    check = one("cuda-driver", Facts(runtime_images=[image("13.0")], nodes=nodes))
+    assert check.subject == f"{VLLM} on {listed}"
+
+
+@pytest.mark.parametrize(("product", "why"), [
+    (RTX, f"{RTX} is not a data-center GPU"),
+    ("NVIDIA-Some-New-GPU", "NVIDIA-Some-New-GPU is not in the matrix"),
+])
+def test_cuda_driver_says_why_forward_compatibility_does_not_apply(product: str, why: str) -> None:
+    check = one("cuda-driver", Facts(runtime_images=[image("13.0")], nodes=[node("535.309.01", product)]))
+    assert check.status == "fail"
+    assert f"forward compatibility runs only on data-center GPUs (else CUDA error 804): {why}" in check.message
 
 
 # ---- engines ------------------------------------------------------------------------------------------------------
@@ -234,6 +257,19 @@ def test_vgpu_host_guest(manager: str, guest: str, status: Status) -> None:
         assert check.fix
 
 
+def test_a_guest_newer_than_the_host_branch_never_loads() -> None:
+    check = one("vgpu-host-guest", vgpu("580.95.02", "595.58.03"))
+    assert "a guest driver newer than the host manager's branch never loads" in check.message
+    assert check.fix.startswith("upgrade the ESXi hosts' vGPU manager to R595")
+
+
+def test_hosts_with_one_manager_are_named_three_then_counted() -> None:
+    facts = vgpu("580.95.02", "580.95.05").model_copy(update={"hosts": [
+        HostFacts(origin="vcenter", name=f"esxi-{i}", vgpu_manager_version="580.95.02") for i in range(4)]})
+    assert one("vgpu-host-guest", facts).subject == (
+        "host manager 580.95.02 (esxi-0, esxi-1, esxi-2) / guest driver 580.95.05")
+
+
 def test_vgpu_host_guest_says_it_rests_on_unverified_rows() -> None:
     check = one("vgpu-host-guest", vgpu("580.95.02", "535.309.01"))
     assert "unverified" in check.message
@@ -246,6 +282,8 @@ def test_vgpu_host_guest_skips(facts: Facts) -> None:
 
 @pytest.mark.parametrize(("mode", "image_ref", "profile", "status"), [
     ("vgpu", "nvcr.io/nvidia/driver", None, "fail"),
+    ("vgpu", "nvcr.io/nvidia/driver:580.95.05-ubuntu22.04", None, "fail"),  # as a ClusterPolicy may name it
+    ("vgpu", f"nvcr.io/nvidia/driver@sha256:{'a' * 64}", None, "fail"),
     ("vgpu", "harbor.example.com/nvidia/vgpu-guest-driver", None, "pass"),
     ("datacenter", None, "nvidia_h100-80c", "fail"),
     ("datacenter", None, None, "pass"),
@@ -432,6 +470,92 @@ def test_driver_known_issues(driver: str, mig: str, status: Status) -> None:
 
 def test_driver_known_issues_skip_without_drivers() -> None:
     assert one("driver-known-issues", Facts()).status == "skip"
+
+
+@pytest.mark.parametrize(("product", "status", "closest"), [
+    (H100, "pass", ""),
+    ("NVIDIA-A100-80GB-PCIe-MIG-1g.10gb", "pass", ""),     # GFD's name under MIG strategy single
+    ("NVIDIA-H100-80GB-HMB3", "warn", H100),               # letters swapped
+    ("NVIDA-H100-80GB-HBM3", "warn", H100),                # a letter missing
+    ("H100", "warn", "NVIDIA-H100-80GB-HBM3, NVIDIA-H100-PCIe, NVIDIA-H100-NVL"),  # the family, not a product
+    ("NVIDIA-L40", "warn", "NVIDIA-L40S"),                  # a prefix of a known product is not that product
+])
+def test_gpu_product_names_are_checked_against_the_gfd_names(product: str, status: Status, closest: str) -> None:
+    check = one("gpu-product", Facts(nodes=[node(product=product, origin="config")]))
+    assert (check.status, check.subject) == (status, product)
+    if closest:
+        assert check.message == (f"{product} is not a GPU Feature Discovery product name the matrix knows; the "
+                                 f"closest: {closest}: a product no node carries selects no node and no Kueue flavour")
+
+
+def test_gpu_product_reads_the_configs_products_not_the_clusters() -> None:
+    facts = Facts(nodes=[node(product="NVIDIA-Some-New-GPU")], models=[model(product="NVIDIA-L4O")])
+    (check,) = RULES["gpu-product"](facts, MATRIX)
+    assert (check.status, check.subject) == ("warn", "NVIDIA-L4O")
+    assert "the closest: NVIDIA-L4:" in check.message
+
+
+# ---- fixes name only what this project can install -----------------------------------------------------------------
+
+INSTALLABLE = ", ".join(sorted(CATALOG.chart("gpu-operator").versions, key=version_key))
+RANGES = "v25.3.0: 1.29-1.32, v25.10.1: 1.30-1.35, v26.3.3: 1.32-1.36, v26.7.0: 1.32-1.36"
+
+
+@pytest.mark.parametrize(("check_id", "facts", "fix"), [
+    ("operator-kubernetes", operator("v26.7.0", "1.30"), "use gpu-operator v25.10.1 (Kubernetes 1.30-1.35)"),
+    ("operator-kubernetes", operator("v26.7.0", "1.37"),
+     f"no GPU Operator release this project installs ({INSTALLABLE}) supports Kubernetes 1.37 ({RANGES}): run a "
+     "Kubernetes version in one of those ranges"),
+    ("operator-driver-branch", operator("v26.7.0", driver="570.148.08"),
+     "use a driver on R610, R595, R580, R535 (the release's default is 595.91.07) or gpu-operator v26.3.3, which "
+     "supports R570"),
+    ("operator-driver-branch", operator("v25.3.0", driver="470.256.02"),
+     "use a driver on R580, R575, R570, R550, R535 (the release's default is 570.124.06); no GPU Operator release "
+     f"this project installs ({INSTALLABLE}) supports R470"),
+])
+def test_fixes_name_only_installable_releases_or_say_there_is_none(check_id: str, facts: Facts, fix: str) -> None:
+    assert one(check_id, facts).fix == fix
+
+
+@pytest.mark.parametrize(("now", "fix"), [
+    ("v24.9.2", "upgrade through gpu-operator v25.10.1 first"),
+    ("v23.9.2", f"upgrade through a 24.x release first; no GPU Operator release this project installs ({INSTALLABLE}) "
+                "is 24.x"),
+])
+def test_upgrade_path_fix_names_an_installable_step(now: str, fix: str) -> None:
+    target = "v25.3.0" if now.startswith("v23") else "v26.7.0"
+    assert upgrade("upgrade-operator-path", operator(now), operator(target)).fix == fix
+
+
+@pytest.mark.parametrize("kube", [f"1.{minor}" for minor in range(20, 40)])
+@pytest.mark.parametrize("driver", ["470.256.02", "535.261.03", "550.163.01", "570.148.08", "580.95.05",
+                                    "595.58.03", "610.10.01"])
+def test_every_operator_fix_names_only_catalog_versions(kube: str, driver: str) -> None:
+    installable = set(INSTALLABLE.split(", "))
+    for version in sorted(installable):
+        for check in run_checks(operator(version, kube, driver)):
+            named = set(re.findall(r"v\d+\.\d+\.\d+", check.fix))
+            assert named <= installable, (check.id, check.fix)
+
+
+@pytest.mark.parametrize("check_id", ["vgpu-host-guest", "vgpu-compute-capability", "vgpu-host-graphics"])
+@pytest.mark.parametrize(("mode", "why"), [("datacenter", "the driver mode is datacenter, not vgpu"),
+                                           (None, "no GPU driver is configured or was read")])
+def test_vgpu_checks_are_not_applicable_without_vgpu(check_id: str, mode: Any, why: str) -> None:
+    facts = Facts(driver=DriverFacts(origin="config", mode=mode, version="580.95.05") if mode else None,
+                  nodes=[node("580.95.05")], hosts=[HostFacts(origin="vcenter", name="esx-1",
+                                                              vgpu_manager_version="580.95.02",
+                                                              graphics_mode="shared")])
+    check = one(check_id, facts)
+    assert (check.status, check.message) == ("skip", f"not applicable: {why}")
+
+
+def test_upgrade_vgpu_check_is_not_applicable_to_a_datacenter_target() -> None:
+    current = vgpu("580.95.02", "580.95.05")
+    target = Facts(driver=DriverFacts(origin="config", mode="datacenter", version="580.95.05"),
+                   nodes=[node("580.95.05", origin="config")])
+    assert upgrade("upgrade-vgpu-host-guest", current, target).message == (
+        "not applicable: the driver mode is datacenter, not vgpu")
 
 
 # ---- re-verified matrix classes: each with a documented combination both ways --------------------------------

@@ -8,6 +8,7 @@ reference instead.
 
 from __future__ import annotations
 
+import difflib
 import re
 from functools import cache
 from pathlib import Path
@@ -16,7 +17,10 @@ from typing import ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from components.images import normalized
+
 DATA = Path(__file__).with_name("data")
+MIG_SUFFIX = re.compile(r"-MIG-\d+g\.\d+gb$")
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -88,6 +92,17 @@ class Gpu(Row):
     min_driver: str | None = None
     last_branch: str | None = None
     last_branch_source: str | None = None
+    products: list[str] = []  # the exact GFD product names of the part
+    products_unverified: bool = False
+    memory_gb: int
+    memory_source: str
+    memory_unverified: bool = True  # datasheet figures not re-read from upstream here
+
+    def memory(self, product: str) -> int:
+        """The framebuffer in GB of a product: the size its GFD name carries (NVIDIA-A100-SXM4-80GB), else the
+        row's smallest part."""
+        named = re.search(r"-(\d+)GB(?:-|$)", product)
+        return int(named.group(1)) if named else self.memory_gb
 
     def matches(self, product: str) -> bool:
         """Whether a GFD product string (NVIDIA-H100-80GB-HBM3) is this GPU."""
@@ -158,7 +173,7 @@ def in_range(version: str, low: str, high: str | None) -> bool:
 def split_tag(ref: str) -> tuple[str, str, str] | None:
     """An image reference as (repository, version, variant): "vllm/vllm-openai:v0.20.0-cu129" ->
     ("vllm/vllm-openai", "0.20.0", "cu129"); None where the tag is not a version."""
-    name, _, tag = ref.split("@")[0].rpartition(":")
+    name, _, tag = normalized(ref).split("@")[0].rpartition(":")
     found = re.fullmatch(r"v?(\d+(?:\.\d+)*(?:\.post\d+)?)(?:-(.+))?", tag)
     if not name or "/" in tag or found is None:
         return None
@@ -268,6 +283,7 @@ class Matrix(BaseModel):
     forward_compatibility: ForwardCompatibility
     driver_branches: list[DriverBranch]
     gpus: list[Gpu]
+    products_source: str
     engines: list[Engine]
     vgpu_compatibility: VgpuCompatibility
     vgpu_releases: list[VgpuRelease]
@@ -309,6 +325,22 @@ class Matrix(BaseModel):
             return None
         row = next((t for t in self.vgpu_types if t.board == found.group(1)), None)
         return row if row and int(found.group(2)) <= row.framebuffer_gb else None
+
+    def product(self, product: str) -> Gpu | None:
+        """The GPU row of a GFD product name the matrix knows exactly: a board's (or its MIG form,
+        <product>-MIG-<profile>), or a vGPU type of a known board (GRID-A100-40C)."""
+        name = MIG_SUFFIX.sub("", product)
+        board = next((g for g in self.gpus if name in g.products), None)
+        vgpu = self.vgpu_type(name)
+        return board or (next((g for g in self.gpus if g.gpu == vgpu.gpu), None) if vgpu else None)
+
+    def closest_products(self, product: str) -> list[str]:
+        """Known product names nearest an unknown one: a bare family name (H100) gets its family's products, else
+        the closest by spelling."""
+        bare = product.removeprefix("NVIDIA-").removeprefix("Tesla-")
+        family = next((g.products for g in self.gpus if g.gpu.lower() == bare.lower()), None)
+        known = [p for g in self.gpus for p in g.products]
+        return family or difflib.get_close_matches(product, known, n=1, cutoff=0.0)
 
     def engine(self, name: str) -> Engine | None:
         return next((e for e in self.engines if e.engine == name), None)

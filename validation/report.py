@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Literal
 from xml.etree import ElementTree as ET
 
-from validation.rules import Check
+from validation.rules import NOT_APPLICABLE, UNVERIFIED_SOURCE, Check
 
 Verdict = Literal["pass", "warn", "fail"]
 
@@ -42,15 +42,18 @@ def to_json(checks: list[Check]) -> str:
 
 
 def to_table(checks: list[Check]) -> str:
+    """One block per check; a skip that cannot apply shows as N/A. Matrix rows and research notes stay out (JSON
+    has them)."""
     counts = Counter(c.status for c in checks)
     lines = [f"verdict: {verdict(checks)} ({', '.join(f'{counts[s]} {s}' for s in ('pass', 'warn', 'fail', 'skip'))})"]
     width = max((len(c.id) for c in checks), default=0)
     for c in checks:
-        lines.append(f"{c.status.upper():<4}  {c.id:<{width}}  {c.subject}")
+        label = "N/A" if c.status == "skip" and c.message.startswith(NOT_APPLICABLE) else c.status.upper()
+        lines.append(f"{label:<4}  {c.id:<{width}}  {c.subject}")
         lines.append(f"      {c.message}")
         if c.fix:
             lines.append(f"      fix: {c.fix}")
-    sources = sorted({s for c in checks for s in c.sources if not s.startswith(MATRIX)})
+    sources = sorted({s for c in checks for s in c.sources if not s.startswith((MATRIX, UNVERIFIED_SOURCE))})
     if sources:
         lines.append("facts from: " + "; ".join(sources))
     return "\n".join(lines) + "\n"

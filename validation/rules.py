@@ -2,20 +2,30 @@
 
 A check's status is pass, warn, fail, or skip when a fact it needs is missing. Its message states the versions
 involved; its fix says what to change; its sources list where the facts came from and the matrix rows it used.
-A check that rests on a matrix value marked unverified says so in its message.
+A check that rests on a matrix value marked unverified says so in its message, and lists what is marked (the
+research notes behind the value) among its sources, which `--format json` prints and the table leaves out. A check
+that cannot apply to the stack (a vGPU check in datacenter mode) is a skip whose message starts "not applicable".
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from components.catalog import CATALOG
 from validation.facts import Facts, KubernetesFacts, NodeFacts, OperatorFacts, Record, RuntimeImageFacts
-from validation.matrix import Gpu, Matrix, Row, branch_of, load_matrix, version_key
+from validation.matrix import Gpu, Matrix, OperatorRelease, Row, branch_of, load_matrix, version_key
 
 Status = Literal["pass", "warn", "fail", "skip"]
 STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "skip")
+NOT_APPLICABLE = "not applicable"
+UNVERIFIED_SOURCE = "unverified: "
+# _unverified marks what a message rests on between these; _finished moves it from the message to the sources.
+_NOTE, _SEP = "\x00", "\x1f"
+_NOTES = re.compile(f"{_NOTE}([^{_NOTE}]*){_NOTE}")
 FAILING_PODS = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "Error"}
 
 
@@ -37,16 +47,32 @@ UPGRADE_RULES: dict[str, UpgradeRule] = {}
 
 def rule(check_id: str) -> Callable[[Rule], Rule]:
     def register(fn: Rule) -> Rule:
-        RULES[check_id] = fn
-        return fn
+        @functools.wraps(fn)
+        def finished(facts: Facts, m: Matrix) -> list[Check]:
+            return [_finished(c) for c in fn(facts, m)]
+        RULES[check_id] = finished
+        return finished
     return register
 
 
 def upgrade_rule(check_id: str) -> Callable[[UpgradeRule], UpgradeRule]:
     def register(fn: UpgradeRule) -> UpgradeRule:
-        UPGRADE_RULES[check_id] = fn
-        return fn
+        @functools.wraps(fn)
+        def finished(current: Facts, target: Facts, m: Matrix) -> list[Check]:
+            return [_finished(c) for c in fn(current, target, m)]
+        UPGRADE_RULES[check_id] = finished
+        return finished
     return register
+
+
+def _finished(check: Check) -> Check:
+    """The research notes an unverified mark rests on leave the message for the sources."""
+    notes = [n for found in _NOTES.findall(check.message) for n in found.split(_SEP)]
+    if not notes:
+        return check
+    sources = (*check.sources, *(f"{UNVERIFIED_SOURCE}{n}" for n in notes if f"{UNVERIFIED_SOURCE}{n}"
+                                 not in check.sources))
+    return replace(check, message=_NOTES.sub("", check.message), sources=tuple(dict.fromkeys(sources)))
 
 
 def run_checks(facts: Facts, matrix: Matrix | None = None) -> list[Check]:
@@ -98,7 +124,7 @@ def _unverified(rows: Iterable[Row | None], *marks: str | None) -> str:
     other unverified value the caller names (its source or what it is)."""
     marked = [r.source for r in rows if r is not None and r.unverified] + [m for m in marks if m]
     if marked:
-        return f" (rests on matrix data marked unverified: {'; '.join(dict.fromkeys(marked))})"
+        return f" (rests on matrix data marked unverified){_NOTE}{_SEP.join(dict.fromkeys(marked))}{_NOTE}"
     return ""
 
 
@@ -108,6 +134,17 @@ def _mark(unverified: bool, what: str | None) -> str | None:
 
 def _skip(check_id: str, subject: str, missing: str) -> list[Check]:
     return [Check(check_id, "skip", subject, f"not checked: {missing}")]
+
+
+def _vgpu_not_applicable(check_id: str, subject: str, facts: Facts) -> list[Check] | None:
+    """A vGPU check on a stack whose driver is the data-center driver, or that has no GPU driver: not applicable
+    (None where it may apply: vgpu mode, or a preinstalled driver that may be a vGPU guest driver)."""
+    driver = facts.driver
+    if driver is None:
+        return [Check(check_id, "skip", subject, f"{NOT_APPLICABLE}: no GPU driver is configured or was read")]
+    if driver.mode == "datacenter":
+        return [Check(check_id, "skip", subject, f"{NOT_APPLICABLE}: the driver mode is datacenter, not vgpu")]
+    return None
 
 
 def _ge(a: str, b: str) -> bool:
@@ -127,6 +164,18 @@ def _driver_groups(facts: Facts) -> dict[str, list[NodeFacts]]:
         if node.driver_version:
             groups.setdefault(node.driver_version, []).append(node)
     return groups
+
+
+def _installable(m: Matrix) -> list[OperatorRelease]:
+    """The GPU Operator releases this project can install (components/catalog.yaml) that the matrix knows, oldest
+    first: the only ones a fix may name."""
+    pinned = CATALOG.chart("gpu-operator").versions
+    return sorted((r for r in m.operator_releases if r.version in pinned), key=lambda r: version_key(r.version))
+
+
+def _none_installable(what: str, m: Matrix) -> str:
+    names = ", ".join(r.version for r in _installable(m))
+    return f"no GPU Operator release this project installs ({names}) {what}"
 
 
 def _products(nodes: Iterable[NodeFacts]) -> list[str]:
@@ -237,6 +286,37 @@ def _cuda_fix(image: RuntimeImageFacts, need: str, driver: str, m: Matrix) -> st
     return fix
 
 
+# ---- GPU products: the names the config selects nodes by -------------------------------------------------------
+
+@rule("gpu-product")
+def gpu_product(facts: Facts, m: Matrix) -> list[Check]:
+    """Each GPU product the config names (pai:gpu.products, pai:models[].product) against the GFD product names the
+    matrix knows: a typo selects no node and no Kueue flavour, and the checks that read the product match nothing."""
+    named = [p for n in facts.nodes if n.origin == "config" for p in n.products]
+    named += [md.product for md in facts.models if md.product]
+    products = list(dict.fromkeys(named))
+    if not products:
+        return _skip("gpu-product", "GPU products", "the config names no GPU product")
+    checks = []
+    for product in products:
+        gpu = m.product(product)
+        records: list[Record] = [n for n in facts.nodes if n.origin == "config" and product in n.products]
+        records += [md for md in facts.models if md.product == product]
+        if gpu is not None:
+            checks.append(Check("gpu-product", "pass", product, f"{product} is a GPU Feature Discovery product name "
+                                f"({gpu.gpu}, {gpu.arch}){_unverified([], _mark(gpu.products_unverified, product))}",
+                                "", _sources(facts, records)))
+            continue
+        closest = m.closest_products(product)
+        checks.append(Check(
+            "gpu-product", "warn", product,
+            f"{product} is not a GPU Feature Discovery product name the matrix knows; the closest: "
+            f"{', '.join(closest)}: a product no node carries selects no node and no Kueue flavour",
+            "write the product exactly as the nodes' nvidia.com/gpu.product label has it (kubectl get nodes -L "
+            "nvidia.com/gpu.product)", _sources(facts, records)))
+    return checks
+
+
 # ---- engines: compute capability, model format ---------------------------------------------------------------
 
 @rule("engine-compute-capability")
@@ -336,9 +416,11 @@ def _operator_kubernetes(check_id: str, facts: Facts, operator: OperatorFacts, k
     if rng.contains(k8s):
         return Check(check_id, "pass", subject, text + _unverified([release]), "",
                      _sources(facts, [operator, kube], [release]))
-    fits = sorted((r for r in m.operator_releases if r.kubernetes.contains(k8s)), key=lambda r: version_key(r.version))
+    fits = [r for r in _installable(m) if r.kubernetes.contains(k8s)]
+    ranges = ", ".join(f"{r.version}: {r.kubernetes.min}-{r.kubernetes.max}" for r in _installable(m))
     fix = (f"use gpu-operator {fits[-1].version} (Kubernetes {fits[-1].kubernetes.min}-{fits[-1].kubernetes.max})"
-           if fits else "use a Kubernetes version a GPU Operator release in the matrix supports")
+           if fits else _none_installable(f"supports Kubernetes {k8s} ({ranges}): run a Kubernetes version in "
+                                          "one of those ranges", m))
     return Check(check_id, "fail", subject, text + _unverified([release]), fix,
                  _sources(facts, [operator, kube], [release]))
 
@@ -367,8 +449,8 @@ def operator_driver_branch(facts: Facts, m: Matrix) -> list[Check]:
             checks.append(Check("operator-driver-branch", "fail", subject,
                                 f"gpu-operator {operator.version} supports driver branches {branches}; "
                                 f"{_node_list(nodes)} run {driver} ({branch_of(driver)}){note}",
-                                f"use a driver on {branches} (the release's default is {release.default_driver}) "
-                                "or a GPU Operator release that supports " + branch_of(driver), sources))
+                                f"use a driver on {branches} (the release's default is {release.default_driver})"
+                                + _branch_releases(branch_of(driver), m), sources))
         elif datacenter and release.supported_drivers and driver not in release.supported_drivers:
             checks.append(Check("operator-driver-branch", "warn", subject,
                                 f"{branch_of(driver)} is supported by gpu-operator {operator.version}, but {driver} "
@@ -382,6 +464,14 @@ def operator_driver_branch(facts: Facts, m: Matrix) -> list[Check]:
     return checks
 
 
+def _branch_releases(branch: str, m: Matrix) -> str:
+    """The newest installable operator release that supports a driver branch, as the second half of a fix."""
+    fits = [r.version for r in _installable(m) if branch in r.supported_branches]
+    if fits:
+        return f" or gpu-operator {fits[-1]}, which supports {branch}"
+    return f"; {_none_installable(f'supports {branch}', m)}"
+
+
 # ---- vGPU: host manager vs guest driver, no data-center driver in a vGPU guest -------------------------------
 
 @rule("vgpu-host-guest")
@@ -391,6 +481,9 @@ def vgpu_host_guest(facts: Facts, m: Matrix) -> list[Check]:
 
 
 def _host_guest_checks(check_id: str, host_facts: Facts, guest_facts: Facts, m: Matrix) -> list[Check]:
+    not_applicable = _vgpu_not_applicable(check_id, "vGPU", guest_facts)
+    if not_applicable:
+        return not_applicable
     hosts = [h for h in host_facts.hosts if h.vgpu_manager_version]
     vgpu = guest_facts.driver is not None and guest_facts.driver.mode == "vgpu"
     guests = _driver_groups(guest_facts) if vgpu else {}
@@ -489,6 +582,9 @@ def vgpu_no_datacenter_driver(facts: Facts, m: Matrix) -> list[Check]:
 def vgpu_compute_capability(facts: Facts, m: Matrix) -> list[Check]:
     """vGPU through the GPU Operator needs Turing or newer."""
     products = _products(facts.nodes)
+    not_applicable = _vgpu_not_applicable("vgpu-compute-capability", "vGPU", facts)
+    if not_applicable:
+        return not_applicable
     if facts.driver is None or facts.driver.mode != "vgpu" or not products:
         return _skip("vgpu-compute-capability", "vGPU", "the driver mode is not vgpu or no GPU product is known")
     minimum = m.vgpu_min_compute_capability
@@ -514,6 +610,9 @@ def vgpu_compute_capability(facts: Facts, m: Matrix) -> list[Check]:
 def vgpu_host_graphics(facts: Facts, m: Matrix) -> list[Check]:
     """ESXi hosts serve vGPU only in the Shared Direct graphics mode."""
     hosts = [h for h in facts.hosts if h.graphics_mode]
+    not_applicable = _vgpu_not_applicable("vgpu-host-graphics", "ESXi hosts", facts)
+    if not_applicable:
+        return not_applicable
     if facts.driver is None or facts.driver.mode != "vgpu" or not hosts:
         return _skip("vgpu-host-graphics", "ESXi hosts", "the driver mode is not vgpu or no host graphics mode was "
                      "read from vCenter")
@@ -697,8 +796,10 @@ def upgrade_operator_path(current: Facts, target: Facts, m: Matrix) -> list[Chec
                       "downgrades are not supported", "pick a target release at or after the running one", sources)]
     ok = b[0] - a[0] <= 1
     text = f"{m.operator_upgrade_rule} {now.version} -> {then.version}"
-    return [Check("upgrade-operator-path", "pass" if ok else "fail", subject, text,
-                  "" if ok else f"upgrade through a {a[0] + 1}.x release first",
+    steps = [r.version for r in _installable(m) if version_key(r.version)[0] == a[0] + 1]
+    step = (f"upgrade through gpu-operator {steps[-1]} first" if steps else
+            f"upgrade through a {a[0] + 1}.x release first; {_none_installable(f'is {a[0] + 1}.x', m)}")
+    return [Check("upgrade-operator-path", "pass" if ok else "fail", subject, text, "" if ok else step,
                   (*sources, f"matrix: gpu_operator upgrade_rule: {m.operator_upgrade_rule_source}"))]
 
 
