@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from charts import push_stand_ins
-from cluster import ApiServer, Authority, tools_missing
 from registries import RegistryProcess
 
 from airgap.oci import Registry
+from e2e.charts import push_stand_ins
+from e2e.cluster import ApiServer, Authority, tools_missing
 
 REQUIRED = ("etcd", "kube-apiserver")
 

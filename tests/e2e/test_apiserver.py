@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import FIELD_MANAGER, TOOLS, ApiServer, install_crds
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 from components.kube import DOCKER_CONFIG_JSON, docker_config
 from components.platform import deploy
+from e2e.cluster import FIELD_MANAGER, TOOLS, ApiServer, install_crds
 from paictl.offline import SECRET, load_stack_file, run_offline, stack_path
 from paictl.plan import is_kubernetes_object
 

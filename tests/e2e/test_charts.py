@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from charts import CHART_CRDS
-from cluster import TOOLS, tools_missing
 
 from components.catalog import CATALOG
+from e2e.charts import CHART_CRDS
+from e2e.cluster import TOOLS, tools_missing
 
 
 @pytest.mark.parametrize("key", ["kueue", "kserve-crd", "envoy-gateway"])

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import TOOLS, ApiServer, tools_missing
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 from pulumi import automation as auto
 
 from components.platform import deploy
+from e2e.cluster import TOOLS, ApiServer, tools_missing
 from paictl.offline import Registered, StackConfig, run_offline
 from paictl.plan import is_kubernetes_object
 

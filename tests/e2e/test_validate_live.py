@@ -8,10 +8,10 @@ import json
 from typing import Any
 
 import pytest
-from cluster import ApiServer, install_crds
 from fake_kube import cluster_policy, gfd_node, helm_release, operand_pod
 from kubernetes.dynamic import DynamicClient
 
+from e2e.cluster import ApiServer, install_crds
 from paictl.cli import main
 
 GUEST = "580.95.05"  # stacks/Pulumi.vks-prod.yaml pai:gpu.driver.version
