@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
@@ -117,7 +118,22 @@ def finalize_namespaces(api: client.ApiClient) -> Iterator[None]:
         thread.join(10)
 
 
+# What the provider waits for and what would never come without controllers: a ResourceQuota's status (the quota
+# controller). The e2e stack marks them `pulumi.com/skipAwait`; everything else is awaited as in production.
+WAITS_ON_A_CONTROLLER = {"kubernetes:core/v1:ResourceQuota"}
+
+
+def skip_await(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    if args.type_ not in WAITS_ON_A_CONTROLLER:
+        return None
+    metadata: dict[str, Any] = dict(args.props["metadata"])  # type: ignore[arg-type]  # a plain dict here
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), "pulumi.com/skipAwait": "true"}
+    return pulumi.ResourceTransformResult({**args.props, "metadata": metadata}, args.opts)
+
+
 def program() -> None:
+    """The program as `stacks/__main__.py` runs it, with skip_await."""
+    pulumi.runtime.register_resource_transform(skip_await)
     deploy()
 
 
@@ -129,7 +145,8 @@ def test_preview_up_update_destroy(api_server: ApiServer, chart_registry: tuple[
     home, state = tmp_path / "pulumi-home", tmp_path / "state"
     state.mkdir()
     env = {"PULUMI_HOME": str(home), "PULUMI_CONFIG_PASSPHRASE": "e2e-passphrase", "SSL_CERT_FILE": str(ca_file),
-           "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true"}
+           "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
+           **{f"HELM_{kind}_HOME": str(tmp_path / "helm" / kind.lower()) for kind in ("CACHE", "CONFIG", "DATA")}}
     subprocess.run([str(TOOLS / "pulumi"), "plugin", "install", "resource", "kubernetes", PROVIDER_VERSION,
                     "--file", str(TOOLS / "pulumi-resource-kubernetes")],
                    env={"PATH": "/usr/bin:/bin", **env}, check=True, capture_output=True)
