@@ -16,13 +16,13 @@ import pulumi
 
 from components.catalog import CATALOG, ChartPin
 from components.config import PlatformConfig, Secrets
-from components.gpu_operator import driver_image
+from components.gpu_operator import OS_SUFFIXED, driver_image
 from components.images import normalized
 from components.platform import Platform, PlatformArgs
-from paictl.offline import Registered, StackConfig, run_offline
-from paictl.plan import HELM_RELEASE, is_kubernetes_object
+from program.offline import Registered, StackConfig, run_offline
+from program.plan import HELM_RELEASE, chart_pin, image_references, is_kubernetes_object
 
-Kind = Literal["image", "chart", "model"]
+Kind = Literal["image", "chart", "model", "artifact"]  # artifact: an OCI artifact a workload pulls (Trivy's DBs)
 # resolved: pinned by digest; unresolved: by tag only; unverified: by a tag the catalog could not read from the
 # pinned chart or release (confirm it, e.g. with helm template, before mirroring); local: already in the site's
 # private registry (the customer-built vGPU guest driver), never mirrored from upstream; not-mirrorable: a model
@@ -73,6 +73,7 @@ class Bom:
     models: list[str]
     entries: list[Entry] = field(default_factory=list)
     chart_sources: list[ChartSource] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
 
     @property
     def unresolved(self) -> list[str]:
@@ -91,12 +92,13 @@ class Bom:
                            status="unverified" if e.status == "unverified" else "resolved")
                    if e.ref in digests and DIGEST not in e.ref else e for e in self.entries]
         return Bom(images=to_mirror(entries, "image"), charts=to_mirror(entries, "chart"),
-                   models=to_mirror(entries, "model"), entries=entries, chart_sources=self.chart_sources)
+                   models=to_mirror(entries, "model"), entries=entries, chart_sources=self.chart_sources,
+                   artifacts=to_mirror(entries, "artifact"))
 
     def to_json(self) -> str:
         """Stable JSON: the same stack gives the same bytes."""
         body = {
-            "images": self.images, "charts": self.charts, "models": self.models,
+            "images": self.images, "charts": self.charts, "models": self.models, "artifacts": self.artifacts,
             "entries": [{"kind": e.kind, "ref": e.ref, "status": e.status, "origins": list(e.origins)}
                         for e in self.entries],
             "summary": self.summary(),
@@ -116,13 +118,20 @@ class Bom:
 
     def summary(self) -> dict[str, int]:
         return {"images": len(self.images), "charts": len(self.charts), "models": len(self.models),
+                "artifacts": len(self.artifacts),
                 "unresolved": len(self.unresolved), "unverified": len(self.unverified),
                 "local": sum(e.status == "local" for e in self.entries),
                 "not-mirrorable": sum(e.status == "not-mirrorable" for e in self.entries)}
 
 
-def bill_of_materials(config: PlatformConfig) -> Bom:
-    """Every image, chart and model artifact the platform this config describes needs."""
+def bill_of_materials(config: PlatformConfig, records: list[Registered] | None = None) -> Bom:
+    """Every image, chart and model artifact the platform this config describes needs (from its upstream plan's
+    `records` where the caller has them)."""
+    return collect(config, upstream_plan(config) if records is None else records)
+
+
+def upstream_plan(config: PlatformConfig) -> list[Registered]:
+    """The records of the platform's offline plan with the mirror unset: every reference upstream."""
 
     def program() -> None:
         # The caller's secrets belong to the run that parsed them (or were never set, in a config built by hand):
@@ -130,7 +139,7 @@ def bill_of_materials(config: PlatformConfig) -> Bom:
         secrets = Secrets(**{f.name: pulumi.Output.secret(PLACEHOLDER) for f in fields(Secrets)})
         Platform("platform", PlatformArgs(config=upstream(config.model_copy(update={"secrets": secrets}))))
 
-    return collect(config, run_offline(program, StackConfig(stack="bom")))
+    return run_offline(program, StackConfig(stack="bom"))
 
 
 def stack_bill_of_materials(stack: StackConfig) -> Bom:
@@ -174,19 +183,6 @@ def collect(config: PlatformConfig, records: list[Registered]) -> Bom:
     return found.bom()
 
 
-def image_references(value: Any) -> Iterator[str]:
-    """Every string under an `image` key anywhere in an object: containers of any pod spec, template or CR."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "image" and isinstance(item, str):
-                yield item
-            else:
-                yield from image_references(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from image_references(item)
-
-
 def value_references(values: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """(values path, reference) of every Helm value that names an image or a registry: a `repository` (behind its
     sibling `registry` where there is one), a lone `registry`, and an `image` string unless it is only the name
@@ -221,24 +217,32 @@ def is_full_reference(ref: str) -> bool:
 
 def catalog_pin(chart: str, version: str) -> ChartPin:
     """The catalog's pin of a chart a release installs, by chart name (the last path segment of an OCI source)."""
-    name = chart.rsplit("/", 1)[-1]
-    for pin in CATALOG.charts.values():
-        if pin.chart == name and (version == pin.version or version in pin.versions):
-            return pin.at(version) if pin.versions else pin
+    pin = chart_pin(chart, version)
+    if pin is not None:
+        return pin
     raise BomError(f"the plan installs chart {chart} {version}, which is not in components/catalog.yaml")
+
+
+def chart_source(inputs: dict[str, Any]) -> tuple[ChartPin, ChartSource]:
+    """The catalog pin of a Helm release's chart and where the chart is fetched from."""
+    pin = catalog_pin(inputs["chart"], inputs["version"])
+    release = pin.versions.get(pin.version)
+    oci = inputs["chart"] if inputs["chart"].startswith("oci://") else release.oci if release else None
+    return pin, ChartSource(chart=pin.chart, version=pin.version, oci=oci,
+                            repo=(inputs.get("repositoryOpts") or {}).get("repo"))
 
 
 def _release(record: Registered, found: _Collector, node_os: str | None, vgpu: bool) -> None:
     inputs = record.inputs
-    pin = catalog_pin(inputs["chart"], inputs["version"])
+    pin, source = chart_source(inputs)
     origin = f"chart {pin.chart} {pin.version}"
-    release = pin.versions.get(pin.version)
-    oci = inputs["chart"] if inputs["chart"].startswith("oci://") else release.oci if release else None
-    source = ChartSource(chart=pin.chart, version=pin.version, oci=oci,
-                         repo=(inputs.get("repositoryOpts") or {}).get("repo"))
     found.chart(source, f"release {inputs.get('name', record.name)}")
     for path, image in sorted(pin.images_at(pin.version).items()):
-        found.image(image.ref, f"{origin}: {path}", unverified=image.unverified)
+        suffixed = pin.chart == "gpu-operator" and node_os and path in OS_SUFFIXED and not image.digest
+        found.image(f"{image.ref}-{node_os}" if suffixed else image.ref, f"{origin}: {path}",
+                    unverified=image.unverified)
+    for path, artifact in sorted(pin.artifacts.items()):
+        found.add("artifact", artifact.ref, _status(artifact.ref), f"{origin}: {path}")
     values = inputs.get("values") or {}
     for path, ref in value_references(values):
         if is_full_reference(ref):
@@ -281,7 +285,8 @@ class _Collector:
         entries = sorted(self.entries.values(), key=lambda e: (e.kind, e.ref))
         charts = to_mirror(entries, "chart")
         return Bom(images=to_mirror(entries, "image"), charts=charts, models=to_mirror(entries, "model"),
-                   entries=entries, chart_sources=[self.sources[r] for r in charts])
+                   entries=entries, chart_sources=[self.sources[r] for r in charts],
+                   artifacts=to_mirror(entries, "artifact"))
 
 
 def to_mirror(entries: list[Entry], kind: Kind) -> list[str]:

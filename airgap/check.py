@@ -16,14 +16,16 @@ from typing import Any, Literal
 from airgap.oci import DigestMismatch, Job, Manifest, OciError, Reference, Registries, Registry, RegistryTarget
 
 CHECK_RETRIES = 3  # a check reports a registry that does not answer rather than waiting on it long
-Status = Literal["ok", "missing", "digest", "incomplete", "corrupt"]
+Status = Literal["ok", "missing", "digest", "incomplete", "unreachable", "corrupt"]
 STATUS_TEXT: dict[Status, str] = {
     "ok": "ok",
     "missing": "missing",
     "digest": "other digest",
     "incomplete": "incomplete",
+    "unreachable": "unreachable",
     "corrupt": "corrupt",
 }
+REPAIR = "re-send it: run the same `paictl airgap mirror` or `import` with --repair"
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,15 @@ class Finding:
 
 
 class MirrorCheck:
-    """Checks jobs against one mirror, and the artifacts a site provides itself where they are: every blob is asked
-    for (HEAD) in each repository that uses it and, when `deep`, read back and hashed once per registry however
-    many images share it."""
+    """Checks jobs against one mirror, and the artifacts a site provides itself where they are: every manifest and
+    blob is asked for once per job (an index naming a platform twice costs one request), every blob (HEAD) in each
+    repository that uses it and, when `deep`, read back and hashed once per registry however many images share it:
+    one that does not hash to its digest is `corrupt`, one whose download broke off `unreachable`."""
 
     def __init__(self, registries: Registries, target: RegistryTarget, *, deep: bool):
         self.registries, self.target, self.deep = registries, target, deep
         self._lock = threading.Lock()
-        self._reads: dict[tuple[str, str], Future[str]] = {}  # (host, digest) -> "" (sound) or what is wrong
+        self._reads: dict[tuple[str, str], Future[tuple[Status, str] | None]] = {}  # (host, digest) -> what is wrong
 
     def job(self, job: Job) -> Finding:
         return self._at(job, self.target.client, self.target.repo(job.path))
@@ -64,29 +67,39 @@ class MirrorCheck:
             return Finding(artifact, at, "missing", "no manifest")
         if source.digest and top.digest != source.digest:
             return Finding(artifact, at, "digest", f"the registry has {top.digest}")
-        problems = list(self._problems(client, repo, top))
+        problems = list(self._problems(client, repo, top, {top.digest}))
         if problems:
-            worst: Status = "corrupt" if any(kind == "corrupt" for kind, _ in problems) else "incomplete"
-            return Finding(artifact, at, worst, "; ".join(text for _, text in problems))
+            kinds = {kind for kind, _ in problems}
+            worst: Status = next(k for k in ("corrupt", "unreachable", "incomplete") if k in kinds)
+            detail = "; ".join(text for _, text in problems) + (f"; {REPAIR}" if worst == "corrupt" else "")
+            return Finding(artifact, at, worst, detail)
         return Finding(artifact, at, "ok", top.digest)
 
-    def _problems(self, client: Registry, repo: str, manifest: Manifest) -> Iterator[tuple[Status, str]]:
+    def _problems(self, client: Registry, repo: str, manifest: Manifest,
+                  seen: set[str]) -> Iterator[tuple[Status, str]]:
+        """What is wrong under `manifest`; `seen`: the digests this job already visited (each is asked once)."""
         for desc in manifest.blobs():
             digest = str(desc["digest"])
+            if digest in seen:
+                continue
+            seen.add(digest)
             if not client.has_blob(repo, digest):
                 yield "incomplete", f"blob {digest} missing"
             elif self.deep and (wrong := self._read_back(client, repo, digest, int(desc["size"]))):
-                yield "corrupt", wrong
+                yield wrong
         for desc in manifest.children():
+            if desc["digest"] in seen:
+                continue
+            seen.add(desc["digest"])
             child = client.get_manifest(repo, str(desc["digest"]))
             if child is None:
                 platform = desc.get("platform", {})
                 yield "incomplete", (f"platform {platform.get('os', '?')}/{platform.get('architecture', '?')} "
                                      f"{desc['digest']} missing")
             else:
-                yield from self._problems(client, repo, child)
+                yield from self._problems(client, repo, child, seen)
 
-    def _read_back(self, client: Registry, repo: str, digest: str, size: int) -> str:
+    def _read_back(self, client: Registry, repo: str, digest: str, size: int) -> tuple[Status, str] | None:
         with self._lock:
             read = self._reads.get((client.host, digest))
             mine = read is None
@@ -96,18 +109,21 @@ class MirrorCheck:
             try:
                 for _ in client.blob_chunks(repo, digest, size):
                     pass
-                read.set_result("")
+                read.set_result(None)
             except DigestMismatch as exc:
-                read.set_result(str(exc))
+                read.set_result(("corrupt", str(exc)))
+            except OciError as exc:
+                read.set_result(("unreachable", f"blob {digest} could not be read back: {exc}"))
             except BaseException as exc:
                 read.set_exception(exc)
         return read.result()
 
 
 def check(jobs: list[Job], destination: str, *, local: list[Reference] | None = None, plain_http: bool = False,
-          authfile: Path | None = None, deep: bool = False, workers: int = 8) -> list[Finding]:
+          authfile: Path | None = None, deep: bool = False, workers: int = 8,
+          ca_file: Path | None = None) -> list[Finding]:
     """A finding per job, in the jobs' order, then one per `local` reference (checked in its own registry)."""
-    registries = Registries(plain_http=plain_http, authfile=authfile, retries=CHECK_RETRIES)
+    registries = Registries(plain_http=plain_http, authfile=authfile, retries=CHECK_RETRIES, ca_file=ca_file)
     try:
         checker = MirrorCheck(registries, RegistryTarget(destination, registries), deep=deep)
         with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:

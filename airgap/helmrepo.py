@@ -19,6 +19,7 @@ import yaml
 from airgap.oci import (
     CHUNK,
     OCI_MANIFEST,
+    BadInput,
     Chunk,
     DigestMismatch,
     Job,
@@ -73,11 +74,17 @@ class ClassicCharts:
     def _package(self, job: Job, plain_http: bool) -> None:
         chart, version = job.path.removeprefix("charts/"), str(job.source.tag)
         with self._open(f"{job.chart_repo}/index.yaml", plain_http) as resp:
-            index = yaml.safe_load(resp.read(MAX_INDEX))
-        entry = next((e for e in index.get("entries", {}).get(chart, []) if str(e.get("version")) == version), None)
-        if entry is None or not entry.get("urls"):
+            text = resp.read(MAX_INDEX)
+        try:
+            index = yaml.safe_load(text)
+            entry = next((e for e in index.get("entries", {}).get(chart, []) if str(e.get("version")) == version),
+                         None)
+            urls = entry.get("urls") if entry else None
+        except (yaml.YAMLError, AttributeError, TypeError) as exc:
+            raise BadInput(f"{job.chart_repo}/index.yaml: not a Helm repository index ({type(exc).__name__})") from exc
+        if entry is None or not urls or not isinstance(urls, list):
             raise OciError(f"{job.chart_repo}: no chart {chart} at version {version} in its index.yaml")
-        url = urllib.parse.urljoin(f"{job.chart_repo}/", entry["urls"][0])
+        url = urllib.parse.urljoin(f"{job.chart_repo}/", str(urls[0]))
         tgz = Path(self.workdir.name) / f"{chart}-{version}.tgz"
         hasher = hashlib.sha256()
         with self._open(url, plain_http) as resp, open(tgz, "wb") as out:
@@ -111,11 +118,11 @@ class ClassicCharts:
             return None  # no fallback tags or platforms for a packaged chart
         return self.registries.manifest(repo, ref)
 
-    def blob_chunks(self, repo: Repo, digest: str, size: int) -> Iterator[Chunk]:
+    def blob_chunks(self, repo: Repo, digest: str, size: int, partial: Path | None = None) -> Iterator[Chunk]:
         path = self.blobs.get(digest)
         if path is None:
-            return self.registries.blob_chunks(repo, digest, size)
-        return file_chunks(path)
+            return self.registries.blob_chunks(repo, digest, size, partial)
+        return file_chunks(path, partial.stat().st_size if partial else 0)
 
     def referrers(self, repo: Repo, digest: str) -> list[dict[str, Any]] | None:
         if (repo.host, repo.path) in {(h, p) for h, p, _ in self.manifests}:
@@ -131,6 +138,8 @@ def _chart_metadata(tgz: Path, chart: str) -> dict[str, Any]:
             if member is None:
                 raise KeyError(chart)
             metadata = yaml.safe_load(io.TextIOWrapper(member, encoding="utf-8"))
-    except (tarfile.TarError, KeyError, OSError) as exc:
-        raise OciError(f"{tgz.name}: not a Helm chart package with {chart}/Chart.yaml ({exc})") from exc
-    return dict(metadata)
+    except (tarfile.TarError, KeyError, OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{tgz.name}: not a Helm chart package with {chart}/Chart.yaml ({exc})") from exc
+    if not isinstance(metadata, dict):
+        raise BadInput(f"{tgz.name}: {chart}/Chart.yaml is not a mapping")
+    return metadata

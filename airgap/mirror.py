@@ -26,6 +26,8 @@ def read_image_list(path: Path) -> list[Reference]:
         lines = path.read_text().splitlines()
     except OSError as exc:
         raise ImageListError(f"--images {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ImageListError(f"--images {path}: not a text file ({exc.reason} at byte {exc.start})") from exc
     refs: list[Reference] = []
     for number, line in enumerate(lines, 1):
         text = line.split("#", 1)[0].strip()
@@ -46,7 +48,7 @@ def bom_jobs(bill: Bom) -> dict[str, Job]:
     makes."""
     from airgap.helmrepo import classic_job
 
-    jobs = {text: Job(ref, ref.path) for text in dict.fromkeys([*bill.images, *bill.models])
+    jobs = {text: Job(ref, ref.path) for text in dict.fromkeys([*bill.images, *bill.models, *bill.artifacts])
             for ref in [Reference.parse(text)]}
     for text in bill.charts:
         if text.startswith("oci://"):
@@ -71,7 +73,8 @@ def human(size: float) -> str:
 
 
 class TerminalProgress:
-    """Bytes, blobs and images on stderr: a redrawn bar on a terminal, a plain line a second otherwise."""
+    """Images, blobs and bytes on stderr, redrawn about once a second on a terminal (the bytes moved so far, blobs
+    in flight included, and the rate); quiet elsewhere (CI logs), where only the summary is printed."""
 
     def __init__(self, verb: str, stream: TextIO = sys.stderr):
         self.verb, self.stream = verb, stream
@@ -81,19 +84,20 @@ class TerminalProgress:
         self._lock = threading.Lock()
 
     def update(self, stats: Stats, final: bool = False) -> None:
+        if not self.tty:
+            return
         now = time.monotonic()
         with self._lock:
-            if not final and now - self._last < (0.1 if self.tty else 1.0):
+            if not final and now - self._last < 1.0:
                 return
             self._last = now
             share = stats.bytes_done / stats.bytes_total if stats.bytes_total else 0.0
+            rate = stats.bytes_moved / max(now - self.started, 1e-6)
             line = (f"{self.verb}: images {stats.images_done}/{stats.images}  blobs {stats.blobs_done}/{stats.blobs}"
-                    f"  {human(stats.bytes_done)}/{human(stats.bytes_total)}")
-            if self.tty:
-                bar = "#" * int(share * 30)
-                self.stream.write(f"\r[{bar:<30}] {line}\033[K" + ("\n" if final else ""))
-            else:
-                self.stream.write(line + "\n")
+                    f"  {human(stats.bytes_done)}/{human(stats.bytes_total)}  moved {human(stats.bytes_moved)}"
+                    f" at {human(rate)}/s")
+            bar = "#" * int(share * 30)
+            self.stream.write(f"\r[{bar:<30}] {line}\033[K" + ("\n" if final else ""))
             self.stream.flush()
 
     def summary(self, stats: Stats) -> str:
@@ -105,14 +109,16 @@ class TerminalProgress:
 
 
 def mirror(jobs: list[Job], destination: str, *, plain_http: bool = False, authfile: Path | None = None,
-           workers: int = 8, progress: TerminalProgress | None = None) -> Stats:
-    """Copy every job to `destination` (REGISTRY[/prefix]); raises OciError naming what failed."""
+           workers: int = 8, progress: TerminalProgress | None = None, repair: bool = False,
+           ca_file: Path | None = None) -> Stats:
+    """Copy every job to `destination` (REGISTRY[/prefix]); raises OciError naming what failed. `repair`: read
+    back what is already there and re-send what is corrupt."""
     from airgap.helmrepo import ClassicCharts
 
-    registries = Registries(plain_http=plain_http, authfile=authfile)
+    registries = Registries(plain_http=plain_http, authfile=authfile, ca_file=ca_file)
     source = ClassicCharts(registries, jobs, plain_http=plain_http)
     try:
-        target = RegistryTarget(destination, registries)
+        target = RegistryTarget(destination, registries, repair=repair)
         return Copier(source, target, workers=workers, progress=progress).run(jobs)
     finally:
         source.close()

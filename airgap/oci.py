@@ -1,8 +1,11 @@
 """The project's one OCI distribution client: streaming, verified, concurrent, resumable registry access.
 
 `Registry` speaks the distribution API to one host (pooled keep-alive connections, Bearer-token and basic
-auth from a docker config file, retries with backoff on 429/5xx and dropped connections, Range resume of a
-broken blob download, sha256 verification of every byte read). `Copier` copies images, indexes with all their
+auth from a docker config file or its credential helpers, retries with backoff on 429/5xx and dropped
+connections, Range resume of a broken blob download, sha256 verification of every byte read). Everything a
+registry sends is untrusted: digests must be sha256:<64 hex>, manifests and error bodies are size-bounded, a
+blob stops at its declared size, every request has a deadline, and credentials never travel over plain HTTP
+to anything but a loopback registry the user named with --plain-http. `Copier` copies images, indexes with all their
 platforms, OCI artifacts and their referrers from a `Source` to a `Target` (a registry or an OCI layout) with a
 bounded thread pool, fetching each blob once per run and mounting it across repositories of the target.
 """
@@ -10,6 +13,8 @@ bounded thread pool, fetching each blob once per run and mounting it across repo
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import hashlib
 import http.client
 import json
@@ -18,6 +23,7 @@ import random
 import re
 import socket
 import ssl
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -37,6 +43,12 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 MANIFEST_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # the one algorithm accepted from outside (its registered pattern)
+MAX_MANIFEST = 4 << 20  # what distribution accepts for a manifest or index
+MAX_REPLY = 1 << 20  # a token reply, or a referrers list
+MAX_ERROR_BODY = 512  # what an error message quotes of a registry's error body
+MIN_RATE = 64 << 10  # bytes/s a blob download may not fall below on average (its deadline grows with its size)
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 NETWORK_ERRORS = (OSError, http.client.HTTPException)
 DOCKER_HUB = "registry-1.docker.io"
 
@@ -49,6 +61,19 @@ class DigestMismatch(OciError):
     """Bytes read do not hash to the digest that names them."""
 
 
+class BadInput(OciError):
+    """Input from outside (a registry's reply, a bundle, an auth file, a key, a list) that is malformed or
+    hostile: refused before anything is written."""
+
+
+class RegistryDown(OciError):
+    """A registry that did not answer through every retry; later requests to it fail at once."""
+
+    def __init__(self, host: str, message: str):
+        super().__init__(message)
+        self.host = host
+
+
 class _Retryable(OciError):
     """A transient failure (429/5xx, dropped connection) worth another attempt."""
 
@@ -57,13 +82,33 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def checked_digest(value: object, where: str) -> str:
+    """`value` if it is sha256:<64 lowercase hex>, else BadInput naming `where` (a digest from outside may end up
+    in a path or a URL)."""
+    if isinstance(value, str) and DIGEST.fullmatch(value):
+        return value
+    raise BadInput(f"{where}: {str(value)[:100]!r} is not a digest sha256:<64 hex>, the only form accepted")
+
+
+def checked_descriptor(desc: object, where: str) -> dict[str, Any]:
+    """A descriptor with a valid digest and a non-negative integer size, else BadInput naming `where`."""
+    if not isinstance(desc, dict):
+        raise BadInput(f"{where}: a descriptor is not a JSON object")
+    checked_digest(desc.get("digest"), where)
+    size = desc.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise BadInput(f"{where}: descriptor {desc.get('digest')} has size {size!r}, not a non-negative integer")
+    return desc
+
+
 # --------------------------------------------------------------------------------------------- references
 
-_REF = re.compile(
-    r"^(?P<host>[A-Za-z0-9.-]+(?::[0-9]+)?)/(?P<path>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
-)
+_HOST = r"[A-Za-z0-9.-]+(?::[0-9]+)?"
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+REPO_PATH = re.compile(_PATH)  # a repository path: never "..", never absolute
+_REF = re.compile(rf"^(?P<host>{_HOST})/(?P<path>{_PATH})"
+                  r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+_DESTINATION = re.compile(rf"{_HOST}(?:/{_PATH})?")  # REGISTRY[/prefix]
 
 
 @dataclass(frozen=True)
@@ -107,30 +152,94 @@ def docker_config_path(authfile: Path | None = None) -> Path:
     return Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "config.json"
 
 
-def load_credentials(authfile: Path | None = None) -> dict[str, tuple[str, str]]:
-    """host -> (user, password) from the `auths` of a docker config file; {} when there is none."""
-    path = docker_config_path(authfile)
-    if not path.is_file():
-        if authfile:
-            raise OciError(f"auth file {path} does not exist")
-        return {}
-    try:
-        auths = json.loads(path.read_text()).get("auths", {})
-    except (json.JSONDecodeError, AttributeError) as exc:
-        raise OciError(f"auth file {path} is not a docker config JSON object: {exc}") from exc
-    creds: dict[str, tuple[str, str]] = {}
-    for key, entry in auths.items():
-        host = urllib.parse.urlparse(key).netloc if "://" in key else key.split("/")[0]
-        if entry.get("auth"):
-            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-        elif entry.get("username"):
-            user, password = entry["username"], entry.get("password", "")
-        else:
-            continue
-        creds[host] = (user, password)
-    if "docker.io" in creds or "index.docker.io" in creds:
-        creds.setdefault(DOCKER_HUB, creds.get("docker.io") or creds["index.docker.io"])
-    return creds
+class AuthFile:
+    """The credentials of a docker config file: `auths` entries, and the credential helpers docker and skopeo call
+    (`credHelpers` per host, else `credsStore`), each asked only for a host actually contacted."""
+
+    def __init__(self, authfile: Path | None = None):
+        self.path = docker_config_path(authfile)
+        self._auths: dict[str, tuple[str, str]] = {}
+        self._helpers: dict[str, str] = {}
+        self._store = ""
+        if not self.path.is_file():
+            if authfile:
+                raise BadInput(f"auth file {self.path} does not exist")
+            return
+        try:
+            config = json.loads(self.path.read_bytes())
+        except OSError as exc:
+            raise BadInput(f"auth file {self.path}: {exc.strerror}") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadInput(f"auth file {self.path} is not JSON: {exc}") from exc
+        if not isinstance(config, dict):
+            raise BadInput(f"auth file {self.path} is not a docker config JSON object")
+        auths, helpers, store = config.get("auths", {}), config.get("credHelpers", {}), config.get("credsStore", "")
+        if not isinstance(auths, dict) or not isinstance(helpers, dict) or not isinstance(store, str):
+            raise BadInput(f"auth file {self.path}: auths and credHelpers must be objects, credsStore a string")
+        for key, entry in auths.items():
+            creds = self._entry(key, entry)
+            if creds:
+                self._auths[_auth_host(key)] = creds
+        self._helpers = {_auth_host(key): str(name) for key, name in helpers.items()}
+        for name in [*self._helpers.values(), *([store] if store else [])]:
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name.startswith("."):
+                raise BadInput(f"auth file {self.path}: {name[:80]!r} is not a credential helper name")
+        self._store = store
+        for alias in ("docker.io", "index.docker.io"):
+            if alias in self._auths:
+                self._auths.setdefault(DOCKER_HUB, self._auths[alias])
+            if alias in self._helpers:
+                self._helpers.setdefault(DOCKER_HUB, self._helpers[alias])
+
+    def _entry(self, key: str, entry: object) -> tuple[str, str] | None:
+        if not isinstance(entry, dict):
+            raise BadInput(f"auth file {self.path}: auths.{key} is not an object")
+        try:
+            if entry.get("auth"):
+                user, sep, password = base64.b64decode(str(entry["auth"]), validate=True).decode().partition(":")
+                if not sep:
+                    raise ValueError("no ':' between user and password")
+                return user, password
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadInput(f"auth file {self.path}: auths.{key}.auth is not base64 of user:password ({exc})") from exc
+        if entry.get("username"):
+            return str(entry["username"]), str(entry.get("password", ""))
+        return None
+
+    def lookup(self, host: str) -> tuple[str, str] | None:
+        """(user, password) for `host`: its credential helper, else its `auths` entry, else the credsStore."""
+        helper = self._helpers.get(host) or ("" if host in self._auths else self._store)
+        return self._ask_helper(helper, host) if helper else self._auths.get(host)
+
+    def source(self, host: str) -> str:
+        """Where `host`'s credentials come from, for messages (never the credentials themselves)."""
+        helper = self._helpers.get(host) or ("" if host in self._auths else self._store)
+        return f"docker-credential-{helper} (named in {self.path})" if helper else str(self.path)
+
+    def _ask_helper(self, name: str, host: str) -> tuple[str, str] | None:
+        program = f"docker-credential-{name}"
+        try:
+            done = subprocess.run([program, "get"], input=host.encode(), capture_output=True, timeout=60)
+        except FileNotFoundError as exc:
+            raise BadInput(f"auth file {self.path} names the credential helper {program} for {host}, which is not "
+                           "on PATH") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise BadInput(f"credential helper {program} (named in {self.path}) did not answer for {host}") from exc
+        if done.returncode:
+            if b"credentials not found" in done.stdout + done.stderr:
+                return None
+            raise BadInput(f"credential helper {program} (named in {self.path}) failed for {host} "
+                           f"(exit {done.returncode})")
+        try:
+            reply = json.loads(done.stdout)
+            return str(reply["Username"]), str(reply["Secret"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise BadInput(f"credential helper {program} (named in {self.path}) answered for {host} without "
+                           "Username and Secret") from exc
+
+
+def _auth_host(key: str) -> str:
+    return urllib.parse.urlparse(key).netloc if "://" in key else key.split("/")[0]
 
 
 def _challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -148,20 +257,87 @@ def _backoff(attempt: int, retry_after: str | None = None) -> None:
     time.sleep(min(0.05 * 2**attempt, 5.0) * (0.5 + random.random()))
 
 
+class _Watchdog:
+    """One thread that cuts the socket of any request still running past its deadline: a server that drips its
+    answer a byte at a time never trips a socket timeout."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: dict[int, tuple[float, socket.socket]] = {}
+        self._fired: set[int] = set()
+        self._next = 0
+        self._wakes = float("inf")  # when the thread next looks, unless woken
+        self._thread: threading.Thread | None = None
+
+    def arm(self, sock: socket.socket, seconds: float) -> int:
+        with self._cond:
+            self._next += 1
+            at = time.monotonic() + seconds
+            self._armed[self._next] = (at, sock)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="oci-deadlines", daemon=True)
+                self._thread.start()
+            if at < self._wakes:
+                self._cond.notify()
+            return self._next
+
+    def disarm(self, key: int) -> bool:
+        """Whether the deadline had passed (the socket was cut)."""
+        with self._cond:
+            self._armed.pop(key, None)
+            if key in self._fired:
+                self._fired.discard(key)
+                return True
+            return False
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for key in [k for k, (at, _) in self._armed.items() if at <= now]:
+                    _, sock = self._armed.pop(key)
+                    self._fired.add(key)
+                    with contextlib.suppress(OSError):
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: safe under TLS too
+                self._wakes = min((at for at, _ in self._armed.values()), default=float("inf"))
+                self._cond.wait(None if self._wakes == float("inf") else max(self._wakes - now, 0.01))
+
+
+_WATCHDOG = _Watchdog()
+
+
 class Response:
     """One HTTP response; its connection goes back to the pool once the body is read to the end."""
 
     def __init__(self, registry: Registry, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse,
-                 pooled: bool = True):
+                 pooled: bool = True, *, watch: int = 0, what: str = ""):
         self.status = resp.status
         self.headers = resp.headers
         self._registry, self._conn, self._resp, self._pooled = registry, conn, resp, pooled
+        self._watch, self._what = watch, what
 
-    def read(self) -> bytes:
+    def read(self, limit: int = MAX_MANIFEST) -> bytes:
+        """The whole body, refused (BadInput) when longer than `limit` bytes."""
+        length = self._resp.length  # None when not declared; 0 for a HEAD
+        if length is not None and length > limit:
+            self.release()
+            raise BadInput(f"{self._what}: the answer is {length} bytes, more than the {limit} bytes accepted")
         try:
-            return self._resp.read()
+            data = self._resp.read(limit + 1)
         finally:
             self.release()
+        if len(data) > limit:
+            raise BadInput(f"{self._what}: the answer runs past the {limit} bytes accepted")
+        return data
+
+    def text(self) -> str:
+        """The start of the body, for a message; a longer body is not read (its connection is closed)."""
+        try:
+            data = self._resp.read(MAX_ERROR_BODY) if not self._resp.isclosed() else b""
+        except NETWORK_ERRORS:
+            data = b""
+        self.release()
+        return data.decode(errors="replace").strip()
 
     def chunks(self) -> Iterator[Chunk]:
         """The body in chunks read into one reused buffer: each chunk is valid until the next is asked for."""
@@ -176,28 +352,40 @@ class Response:
         if self._conn is None:
             return
         conn, self._conn = self._conn, None  # type: ignore[assignment]
-        if self._pooled and self._resp.isclosed() and not self._resp.will_close:
+        late = _WATCHDOG.disarm(self._watch) if self._watch else False
+        if self._pooled and not late and self._resp.isclosed() and not self._resp.will_close:
             self._registry._give_back(conn)
         else:
             conn.close()
+        if late:
+            raise OciError(f"{self._what}: no complete answer within its deadline")
 
 
 class Registry:
-    """The distribution API of one registry host."""
+    """The distribution API of one registry host. `deadline`: seconds a request may take in all (a blob's grows by
+    its size at MIN_RATE); `ca_file`: more certificate authorities to trust (a private registry's own)."""
 
     def __init__(self, host: str, *, plain_http: bool = False, credentials: tuple[str, str] | None = None,
-                 retries: int = 8, timeout: float = 60.0):
+                 retries: int = 8, timeout: float = 60.0, deadline: float = 300.0, ca_file: Path | None = None,
+                 credentials_from: str = ""):
         self.host = DOCKER_HUB if host in ("docker.io", "index.docker.io") else host
         self.plain_http = plain_http
-        if plain_http and self.host.split(":")[0] not in ("127.0.0.1", "localhost", "::1"):
-            raise OciError(f"--plain-http is only for loopback registries, not {host}")
+        if plain_http and self.host.rsplit(":", 1)[0].strip("[]") not in LOOPBACK:
+            raise BadInput(f"--plain-http is only for loopback registries, not {host}")
         self._credentials, self._retries, self._timeout = credentials, retries, timeout
+        self._deadline, self._credentials_from = deadline, credentials_from or "the credentials given"
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}
         self._use_basic = False
         self._referrers_api = True
+        self._down: RegistryDown | None = None
         self._ssl = ssl.create_default_context()
+        if ca_file:
+            try:
+                self._ssl.load_verify_locations(cafile=str(ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise BadInput(f"--ca-file {ca_file}: not a readable PEM certificate file ({exc})") from exc
 
     # -- connections
 
@@ -242,94 +430,136 @@ class Registry:
         assert self._credentials
         return "Basic " + base64.b64encode(":".join(self._credentials).encode()).decode()
 
+    def _whose(self) -> str:
+        """Which credentials, for a message: the user and where they came from, never the password."""
+        if not self._credentials:
+            return f"no credentials (none for {self.host} in {self._credentials_from})"
+        return f"the credentials of user {self._credentials[0]!r} from {self._credentials_from}"
+
     def _authenticate(self, header: str, scope: str) -> None:
         scheme, params = _challenge(header)
         if scheme == "basic":
             if not self._credentials:
-                raise OciError(f"{self.host} wants basic auth and the docker config file has no entry for it")
+                raise OciError(f"{self.host} wants basic auth and has {self._whose()}")
             self._use_basic = True
             return
         if scheme != "bearer" or "realm" not in params:
-            raise OciError(f"{self.host}: unsupported auth challenge {header!r}")
-        query = {"service": params.get("service", "")}
-        url = params["realm"] + "?" + urllib.parse.urlencode(query)
-        for one in (params.get("scope") or scope).split(" "):
-            url += "&" + urllib.parse.urlencode({"scope": one})
-        parts = urllib.parse.urlsplit(url)
+            raise BadInput(f"{self.host}: unsupported auth challenge {header[:200]!r}")
+        realm = urllib.parse.urlsplit(params["realm"])
+        ours = "http" if self.plain_http else "https"
+        if realm.scheme != ours or not realm.netloc or (ours == "http" and realm.hostname not in LOOPBACK):
+            raise BadInput(f"{self.host}: refused its token realm {params['realm'][:200]!r}: credentials go only "
+                           f"over {ours}:// like the registry's own (plain HTTP only to a loopback --plain-http "
+                           "registry)")
+        scopes = [("scope", one) for one in (params.get("scope") or scope).split()]
+        query = urllib.parse.urlencode([("service", params.get("service", "")), *scopes])
+        path = f"{realm.path or '/'}?{realm.query + '&' if realm.query else ''}{query}"
         headers = {"Authorization": self._basic()} if self._credentials else {}
+        what = f"token endpoint {realm.scheme}://{realm.netloc}{realm.path} for {self.host}"
         for attempt in range(self._retries):
-            conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-            conn = conn_cls(parts.netloc, timeout=self._timeout)
+            conn = None
             try:
-                conn.request("GET", f"{parts.path}?{parts.query}", headers=headers)
-                resp = conn.getresponse()
-                body = resp.read()
+                conn = self._connect(realm.netloc)
+                conn.request("GET", path, headers=headers)
+                resp = Response(self, conn, conn.getresponse(), pooled=False, what=what,
+                                watch=_WATCHDOG.arm(conn.sock, self._deadline) if conn.sock else 0)
+                if resp.status in RETRY_STATUS:
+                    resp.text()
+                    _backoff(attempt, resp.headers.get("Retry-After"))
+                    continue
+                if resp.status != 200:
+                    raise OciError(f"{what} refused {self._whose()} (HTTP {resp.status})")
+                body = resp.read(MAX_REPLY)
             except NETWORK_ERRORS:
+                if conn:
+                    conn.close()
                 _backoff(attempt)
                 continue
-            finally:
-                conn.close()
-            if resp.status in RETRY_STATUS:
-                _backoff(attempt, resp.headers.get("Retry-After"))
-                continue
-            if resp.status != 200:
-                raise OciError(f"token endpoint {params['realm']} refused ({resp.status}) for {self.host}")
-            data = json.loads(body)
-            self._tokens[scope] = data.get("token") or data["access_token"]
+            try:
+                data = json.loads(body)
+                token = data.get("token") or data["access_token"]
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+                raise BadInput(f"{what}: the reply is not a JSON object with a token") from exc
+            if not isinstance(token, str) or not token or not token.isprintable():
+                raise BadInput(f"{what}: the reply's token is not a printable string")
+            self._tokens[scope] = token
             return
-        raise OciError(f"token endpoint {params['realm']} unreachable")
+        raise OciError(f"{what} unreachable")
 
     # -- requests
 
     def request(self, method: str, path: str, *, scope: str, headers: dict[str, str] | None = None,
                 body: bytes | Iterable[Chunk] | None = None, ok: tuple[int, ...] = (200,),
-                retry: bool = True) -> Response:
+                retry: bool = True, deadline: float | None = None) -> Response:
         """One API call; retried with backoff on 429/5xx and network errors (only when `body` can be resent).
-        Statuses outside `ok` raise OciError; a 404 in `ok` is returned for the caller to judge."""
+        Statuses outside `ok` raise OciError; a 404 in `ok` is returned for the caller to judge. The whole call,
+        body included, is cut after `deadline` seconds (default: the registry's)."""
+        if self._down:
+            raise self._down
         attempts = self._retries if retry else 1
-        attempt, authed, last = 0, False, ""
+        attempt, authed, last, started = 0, False, "", time.monotonic()
+        what = f"{method} {self.host}{path}"
         while attempt < attempts:
             send = {**(headers or {}), **self._auth_header(scope)}
-            conn = None
+            conn, watch = None, 0
             try:
                 conn = self._take()
+                if conn.sock is None:
+                    conn.connect()
+                watch = _WATCHDOG.arm(conn.sock, deadline or self._deadline)
                 conn.request(method, path, body=body, headers=send)
                 raw = conn.getresponse()
             except NETWORK_ERRORS as exc:
                 if conn:
                     conn.close()
+                if watch and _WATCHDOG.disarm(watch):
+                    raise OciError(f"{what}: no answer within its deadline") from exc
+                if isinstance(exc, ssl.SSLCertVerificationError):
+                    raise OciError(f"{self.host}: its TLS certificate is not trusted ({exc.verify_message}); give "
+                                   "the certificate authority that signed it with --ca-file") from exc
                 last, attempt = f"{type(exc).__name__}: {exc}", attempt + 1
+                if self._down:
+                    raise self._down from exc
                 _backoff(attempt)
                 continue
-            resp = Response(self, conn, raw)
+            resp = Response(self, conn, raw, watch=watch, what=what)
             if resp.status == 401 and not authed and "WWW-Authenticate" in resp.headers:
-                resp.read()
+                resp.text()
                 self._authenticate(resp.headers["WWW-Authenticate"], scope)
                 authed = True
                 if isinstance(body, (bytes, type(None))):
                     continue
-                raise _Retryable(f"{method} {self.host}{path}: authenticated, the streamed body must be resent")
+                raise _Retryable(f"{what}: authenticated, the streamed body must be resent")
             if resp.status in RETRY_STATUS:
-                last, attempt = f"HTTP {resp.status} {resp.read()[:200]!r}", attempt + 1
+                last, attempt = f"HTTP {resp.status} {resp.text()[:200]!r}", attempt + 1
                 _backoff(attempt, resp.headers.get("Retry-After"))
                 continue
+            if resp.status == 401:
+                resp.text()
+                raise OciError(f"{what}: {self.host} refused {self._whose()} (HTTP 401)")
             if resp.status not in ok:
-                text = resp.read()[:500].decode(errors="replace")
-                raise OciError(f"{method} {self.host}{path}: HTTP {resp.status} {text}")
+                raise OciError(f"{what}: HTTP {resp.status} {resp.text()}")
             return resp
         if not retry:
-            raise _Retryable(f"{method} {self.host}{path}: {last}")
-        raise OciError(f"{method} {self.host}{path}: gave up after {attempts} attempts ({last})")
+            raise _Retryable(f"{what}: {last}")
+        if last.startswith("HTTP"):
+            raise OciError(f"{what}: gave up after {attempts} attempts ({last})")
+        down = RegistryDown(self.host, f"{self.host} did not answer ({last}); retried {attempts} times over "
+                                       f"{time.monotonic() - started:.1f} s")
+        self._down = self._down or down
+        raise self._down
 
     # -- manifests
 
     def get_manifest(self, repo: str, ref: str) -> Manifest | None:
         resp = self.request("GET", f"/v2/{repo}/manifests/{ref}", scope=_pull(repo), ok=(200, 404),
                             headers={"Accept": ", ".join(MANIFEST_TYPES)})
-        data = resp.read()
         if resp.status == 404:
+            resp.text()
             return None
-        manifest = Manifest(data, _media_type(data, resp.headers.get("Content-Type", "")))
+        data = resp.read(MAX_MANIFEST)
+        manifest = Manifest(data, _media_type(data, resp.headers.get("Content-Type", "")),
+                            origin=f"{self.host}/{repo}@{sha256_digest(data)}")
         if ref.startswith("sha256:") and manifest.digest != ref:
             raise DigestMismatch(f"{self.host}/{repo}@{ref}: the manifest served hashes to {manifest.digest}")
         return manifest
@@ -337,14 +567,15 @@ class Registry:
     def manifest_digest(self, repo: str, ref: str) -> str | None:
         resp = self.request("HEAD", f"/v2/{repo}/manifests/{ref}", scope=_pull(repo), ok=(200, 404),
                             headers={"Accept": ", ".join(MANIFEST_TYPES)})
-        resp.read()
-        return resp.headers.get("Docker-Content-Digest") if resp.status == 200 else None
+        resp.read(0)
+        found = resp.headers.get("Docker-Content-Digest") if resp.status == 200 else None
+        return checked_digest(found, f"{self.host}/{repo}:{ref} Docker-Content-Digest") if found else None
 
     def put_manifest(self, repo: str, ref: str, manifest: Manifest) -> bool:
         """Returns whether the registry tracks the manifest's subject itself (OCI-Subject header)."""
         resp = self.request("PUT", f"/v2/{repo}/manifests/{ref}", scope=_push(repo), body=manifest.data,
                             headers={"Content-Type": manifest.media_type}, ok=(201,))
-        resp.read()
+        resp.text()
         return "OCI-Subject" in resp.headers
 
     def referrers(self, repo: str, digest: str) -> list[dict[str, Any]] | None:
@@ -353,26 +584,43 @@ class Registry:
             return None
         resp = self.request("GET", f"/v2/{repo}/referrers/{digest}", scope=_pull(repo), ok=(200, 400, 404, 405),
                             headers={"Accept": OCI_INDEX})
-        data = resp.read()
         if resp.status != 200 or not resp.headers.get("Content-Type", "").startswith(OCI_INDEX):
+            resp.text()
             self._referrers_api = resp.status == 404 and resp.headers.get("Content-Type", "").startswith(OCI_INDEX)
             return None
-        return list(json.loads(data).get("manifests", []))
+        listing = Manifest(resp.read(MAX_MANIFEST), OCI_INDEX, origin=f"{self.host}/{repo} referrers of {digest}")
+        return listing.children()
 
     # -- blobs
 
     def has_blob(self, repo: str, digest: str) -> bool:
         resp = self.request("HEAD", f"/v2/{repo}/blobs/{digest}", scope=_pull(repo), ok=(200, 404))
-        resp.read()
+        resp.read(0)
         return resp.status == 200
 
-    def blob_chunks(self, repo: str, digest: str, size: int) -> Iterator[Chunk]:
-        """The blob's bytes in chunks, verified against its digest; a dropped download resumes with Range."""
+    def delete_blob(self, repo: str, digest: str) -> bool:
+        """Ask the registry to drop the blob from `repo`; False when it does not allow deletes."""
+        resp = self.request("DELETE", f"/v2/{repo}/blobs/{digest}", scope=_push(repo), ok=(202, 404, 405))
+        resp.text()
+        return resp.status == 202
+
+    def blob_chunks(self, repo: str, digest: str, size: int, partial: Path | None = None) -> Iterator[Chunk]:
+        """The blob's bytes in chunks, verified against its digest, never more than `size`; a dropped download
+        resumes with Range, as does one whose first bytes are already in the file `partial` (those are hashed,
+        not yielded)."""
         hasher, got = hashlib.sha256(), 0
+        if partial:
+            for chunk in file_chunks(partial):
+                hasher.update(chunk)
+                got += len(chunk)
+        where = f"blob {digest} from {self.host}/{repo}"
+        deadline = self._deadline + size / MIN_RATE
         for attempt in range(self._retries):
+            if got >= size:
+                break
             headers = {"Range": f"bytes={got}-"} if got else {}
             try:
-                resp = self._blob_response(repo, digest, headers)
+                resp = self._blob_response(repo, digest, headers, deadline)
                 skip = got if resp.status == 200 else 0
                 for chunk in resp.chunks():
                     if skip:
@@ -380,35 +628,41 @@ class Registry:
                         chunk, skip = chunk[cut:], skip - cut
                         if not chunk:
                             continue
+                    if got + len(chunk) > size:
+                        resp.text()
+                        raise DigestMismatch(f"{where}: the registry sends more than its declared {size} bytes")
                     hasher.update(chunk)
                     got += len(chunk)
                     yield chunk
             except (*NETWORK_ERRORS, _Retryable):
                 _backoff(attempt)
                 continue
-            if got == size:
-                break
-            if got > size:
-                break
-            _backoff(attempt)
+            if got < size:
+                _backoff(attempt)
+        if got < size:
+            raise OciError(f"{where}: the download broke off at {got} of {size} bytes ({self._retries} attempts)")
         actual = "sha256:" + hasher.hexdigest()
-        if got != size or actual != digest:
-            raise DigestMismatch(f"blob {digest} from {self.host}/{repo}: read {got} of {size} bytes "
-                                 f"hashing to {actual}")
+        if actual != digest:
+            raise DigestMismatch(f"{where}: its {size} bytes hash to {actual}")
 
-    def _blob_response(self, repo: str, digest: str, headers: dict[str, str]) -> Response:
+    def _blob_response(self, repo: str, digest: str, headers: dict[str, str], deadline: float) -> Response:
         resp = self.request("GET", f"/v2/{repo}/blobs/{digest}", scope=_pull(repo), headers=headers,
-                            ok=(200, 206, 307, 302, 303))
+                            ok=(200, 206, 307, 302, 303), deadline=deadline)
         if resp.status not in (302, 303, 307):
             return resp
-        resp.read()
-        url = urllib.parse.urlsplit(resp.headers["Location"])
+        resp.text()
+        url = urllib.parse.urlsplit(resp.headers.get("Location", ""))
+        if url.netloc and url.scheme != ("http" if self.plain_http else "https"):
+            raise BadInput(f"{self.host}/{repo}: blob {digest} redirected to another scheme ({url.scheme}://)")
         conn = self._connect(url.netloc) if url.netloc else self._take()
-        conn.request("GET", f"{url.path}?{url.query}", headers=headers)
-        raw = conn.getresponse()
+        assert conn.sock is not None
+        watch = _WATCHDOG.arm(conn.sock, deadline)
+        conn.request("GET", f"{url.path}?{url.query}", headers=headers)  # no credentials to where it points
+        raw = Response(self, conn, conn.getresponse(), pooled=not url.netloc, watch=watch,
+                       what=f"blob {digest} redirected to {url.netloc or self.host}")
         if raw.status not in (200, 206):
-            raise _Retryable(f"redirected blob {digest}: HTTP {raw.status}")
-        return Response(self, conn, raw, pooled=not url.netloc)
+            raise _Retryable(f"redirected blob {digest}: HTTP {raw.status} {raw.text()[:200]}")
+        return raw
 
     def push_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]],
                   mount_from: str | None = None) -> bool:
@@ -417,17 +671,18 @@ class Registry:
         whether it was mounted (nothing sent)."""
         query = urllib.parse.urlencode({"mount": digest, "from": mount_from}) if mount_from else ""
         scope = _push(repo) + (f" {_pull(mount_from)}" if mount_from and mount_from != repo else "")
+        deadline = self._deadline + size / MIN_RATE
         for attempt in range(self._retries):
             resp = self.request("POST", f"/v2/{repo}/blobs/uploads/?{query}", scope=scope, ok=(201, 202))
-            resp.read()
+            resp.text()
             if resp.status == 201:
                 return True
-            url = urllib.parse.urlsplit(resp.headers["Location"])
+            url = urllib.parse.urlsplit(resp.headers.get("Location", ""))  # always sent to this host
             put = (url.query + "&" if url.query else "") + urllib.parse.urlencode({"digest": digest})
             try:
                 self.request("PUT", f"{url.path}?{put}", scope=_push(repo), body=chunks(), retry=False,
                              headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
-                             ok=(201,)).read()
+                             ok=(201,), deadline=deadline).text()
                 return False
             except _Retryable:
                 _backoff(attempt)
@@ -445,7 +700,7 @@ def _push(repo: str) -> str:
 def _media_type(data: bytes, header: str) -> str:
     try:
         declared = json.loads(data).get("mediaType")
-    except (json.JSONDecodeError, AttributeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
         declared = None
     return str(declared or header.split(";")[0].strip() or OCI_MANIFEST)
 
@@ -455,19 +710,29 @@ def _media_type(data: bytes, header: str) -> str:
 
 @dataclass(frozen=True)
 class Manifest:
-    """A manifest or index exactly as served (its digest is the sha256 of these bytes)."""
+    """A manifest or index exactly as served (its digest is the sha256 of these bytes). `origin` names where it
+    came from in messages. Its descriptors are checked (digest form, size) before anyone uses them."""
 
     data: bytes
     media_type: str
+    origin: str = field(default="", compare=False)
 
     @property
     def digest(self) -> str:
         return sha256_digest(self.data)
 
-    @property
+    @functools.cached_property
     def body(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.data)
+        try:
+            parsed = json.loads(self.data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadInput(f"{self._where()}: not a JSON manifest ({exc})") from exc
+        if not isinstance(parsed, dict):
+            raise BadInput(f"{self._where()}: not a JSON manifest object")
         return parsed
+
+    def _where(self) -> str:
+        return self.origin or f"manifest {self.digest}"
 
     @property
     def is_index(self) -> bool:
@@ -477,14 +742,31 @@ class Manifest:
         """Config and layer descriptors of an image or artifact manifest."""
         body = self.body
         found = [body["config"]] if "config" in body else []
-        return found + list(body.get("layers", []) + body.get("blobs", []))
+        for key in ("layers", "blobs"):
+            if not isinstance(body.get(key, []), list):
+                raise BadInput(f"{self._where()}: {key} is not a list")
+            found += body.get(key, [])
+        return [checked_descriptor(desc, self._where()) for desc in found]
 
     def children(self) -> list[dict[str, Any]]:
-        return list(self.body.get("manifests", [])) if self.is_index else []
+        """The platforms of an index (or the manifests of a referrers list), each no larger than MAX_MANIFEST."""
+        if not self.is_index:
+            return []
+        listed = self.body.get("manifests", [])
+        if not isinstance(listed, list):
+            raise BadInput(f"{self._where()}: manifests is not a list")
+        children = [checked_descriptor(desc, self._where()) for desc in listed]
+        for desc in children:
+            if desc["size"] > MAX_MANIFEST:
+                raise BadInput(f"{self._where()}: child {desc['digest']} declares {desc['size']} bytes, more than "
+                               f"the {MAX_MANIFEST} accepted for a manifest")
+        return children
 
 
-def file_chunks(path: Path) -> Iterator[Chunk]:
+def file_chunks(path: Path, skip: int = 0) -> Iterator[Chunk]:
+    """A file's bytes after the first `skip`."""
     with open(path, "rb") as f:
+        f.seek(skip)
         while chunk := f.read(CHUNK):
             yield chunk
 
@@ -508,7 +790,9 @@ class Repo:
 class Source(Protocol):
     def manifest(self, repo: Repo, ref: str) -> Manifest | None: ...
 
-    def blob_chunks(self, repo: Repo, digest: str, size: int) -> Iterator[Chunk]: ...
+    def blob_chunks(self, repo: Repo, digest: str, size: int, partial: Path | None = None) -> Iterator[Chunk]:
+        """The blob's bytes after those already in the file `partial` (verified with them), never past `size`."""
+        ...
 
     def referrers(self, repo: Repo, digest: str) -> list[dict[str, Any]] | None: ...
 
@@ -518,34 +802,37 @@ class Target(Protocol):
 
     def put_manifest(self, repo: str, ref: str, manifest: Manifest) -> bool: ...
 
-    def ensure_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]],
+    def ensure_blob(self, repo: str, digest: str, size: int, chunks: Callable[[Path | None], Iterable[Chunk]],
                     from_repo: str) -> str:
         """Make the blob present in `repo`: "skipped" (it was), "mounted" (from `from_repo`), or "moved"
-        (`chunks()` sent)."""
+        (`chunks(partial)` sent: the bytes after those in the file `partial`, a download cut short earlier)."""
         ...
 
 
 class Registries:
-    """A `Source` over any number of registry hosts, with credentials from the docker config file."""
+    """A `Source` over any number of registry hosts, with credentials from the docker config file (`AuthFile`) and
+    `ca_file` trusted besides the system's certificate authorities."""
 
-    def __init__(self, *, plain_http: bool = False, authfile: Path | None = None, retries: int = 8):
-        self._plain_http, self._retries = plain_http, retries
-        self._credentials = load_credentials(authfile)
+    def __init__(self, *, plain_http: bool = False, authfile: Path | None = None, retries: int = 8,
+                 ca_file: Path | None = None, deadline: float = 300.0):
+        self._plain_http, self._retries, self._ca_file, self._deadline = plain_http, retries, ca_file, deadline
+        self.auth = AuthFile(authfile)
         self._clients: dict[str, Registry] = {}
         self._lock = threading.Lock()
 
     def client(self, host: str) -> Registry:
         with self._lock:
             if host not in self._clients:
-                self._clients[host] = Registry(host, plain_http=self._plain_http,
-                                               credentials=self._credentials.get(host), retries=self._retries)
+                self._clients[host] = Registry(host, plain_http=self._plain_http, credentials=self.auth.lookup(host),
+                                               retries=self._retries, ca_file=self._ca_file, deadline=self._deadline,
+                                               credentials_from=self.auth.source(host))
             return self._clients[host]
 
     def manifest(self, repo: Repo, ref: str) -> Manifest | None:
         return self.client(str(repo.host)).get_manifest(repo.path, ref)
 
-    def blob_chunks(self, repo: Repo, digest: str, size: int) -> Iterator[Chunk]:
-        return self.client(str(repo.host)).blob_chunks(repo.path, digest, size)
+    def blob_chunks(self, repo: Repo, digest: str, size: int, partial: Path | None = None) -> Iterator[Chunk]:
+        return self.client(str(repo.host)).blob_chunks(repo.path, digest, size, partial)
 
     def referrers(self, repo: Repo, digest: str) -> list[dict[str, Any]] | None:
         return self.client(str(repo.host)).referrers(repo.path, digest)
@@ -556,26 +843,53 @@ class Registries:
 
 
 class RegistryTarget:
-    """A `Target` registry; repositories land under its prefix."""
+    """A `Target` registry; repositories land under its prefix. `repair`: trust nothing already there: every
+    manifest is written again and every blob present is read back, and one that does not hash to its digest is
+    deleted and sent again (what `airgap check --deep` reports as corrupt)."""
 
-    def __init__(self, destination: str, sources: Registries):
+    def __init__(self, destination: str, sources: Registries, *, repair: bool = False):
         host, _, prefix = destination.removeprefix("oci://").strip("/").partition("/")
-        self.client, self.prefix = sources.client(host), prefix
+        if not _DESTINATION.fullmatch(destination.removeprefix("oci://").strip("/")):
+            raise BadInput(f"{destination!r} is not REGISTRY[/prefix] (host[:port], then lowercase path parts)")
+        self.client, self.prefix, self.repair = sources.client(host), prefix, repair
 
     def repo(self, path: str) -> str:
         return f"{self.prefix}/{path}" if self.prefix else path
 
     def has_manifest(self, repo: str, ref: str, digest: str) -> bool:
-        return self.client.manifest_digest(self.repo(repo), ref) == digest
+        return not self.repair and self.client.manifest_digest(self.repo(repo), ref) == digest
 
     def put_manifest(self, repo: str, ref: str, manifest: Manifest) -> bool:
         return self.client.put_manifest(self.repo(repo), ref, manifest)
 
-    def ensure_blob(self, repo: str, digest: str, size: int, chunks: Callable[[], Iterable[Chunk]],
+    def ensure_blob(self, repo: str, digest: str, size: int, chunks: Callable[[Path | None], Iterable[Chunk]],
                     from_repo: str) -> str:
+        if self.repair and self.client.has_blob(self.repo(repo), digest):
+            return self._repair(repo, digest, size, chunks)
         # Mounting from the repository itself asks "is it there?" and opens the upload in one request.
-        if self.client.push_blob(self.repo(repo), digest, size, chunks, mount_from=self.repo(from_repo)):
+        if self.client.push_blob(self.repo(repo), digest, size, lambda: chunks(None), mount_from=self.repo(from_repo)):
             return "skipped" if from_repo == repo else "mounted"
+        return "moved"
+
+    def _sound(self, repo: str, digest: str, size: int) -> bool:
+        try:
+            for _ in self.client.blob_chunks(self.repo(repo), digest, size):
+                pass
+        except DigestMismatch:
+            return False
+        return True
+
+    def _repair(self, repo: str, digest: str, size: int, chunks: Callable[[Path | None], Iterable[Chunk]]) -> str:
+        if self._sound(repo, digest, size):
+            return "skipped"
+        self.client.delete_blob(self.repo(repo), digest)
+        self.client.push_blob(self.repo(repo), digest, size, lambda: chunks(None))
+        if not self._sound(repo, digest, size):
+            raise OciError(f"{self.client.host}/{self.repo(repo)}: blob {digest} is still corrupt after it was sent "
+                           "again: the registry kept its stored copy (content-addressed storage skips an upload of "
+                           "a digest it holds); delete that blob from the registry's storage (docker-registry: "
+                           f"<root>/docker/registry/v2/blobs/sha256/{digest[7:9]}/{digest[7:]}/data), then rerun "
+                           "with --repair")
         return "moved"
 
 
@@ -627,21 +941,34 @@ class Copier:
         self._per_repo: dict[tuple[str, str], Future[None]] = {}
 
     def run(self, jobs: list[Job]) -> Stats:
+        """Raises OciError naming each image that failed (BadInput if any failed on hostile or malformed input); a
+        registry that is down is named once, with how many images it held up."""
         self.stats.images = len(jobs)
+        interrupted = False
         try:
             futures = [(job, self._image_pool.submit(self._copy_image, job)) for job in jobs]
-            errors = []
+            errors: list[str] = []
+            down: dict[str, list[RegistryDown]] = {}
+            bad = False
             for job, future in futures:
                 try:
                     self.stats.results[str(job.source)] = future.result()
+                except RegistryDown as exc:
+                    down.setdefault(exc.host, []).append(exc)
                 except OciError as exc:
+                    bad = bad or isinstance(exc, BadInput)
                     errors.append(f"{job.source}: {exc}")
+            errors += [f"{held[0]} ({len(held)} of {len(jobs)} images not copied)" for held in down.values()]
             if errors:
-                raise OciError("; ".join(errors))
+                raise (BadInput if bad else OciError)("; ".join(errors))
+        except KeyboardInterrupt:
+            interrupted = True  # leave at once: what landed is whole (written atomically), the rest is resumable
+            raise
         finally:
-            self._image_pool.shutdown(cancel_futures=True)
-            self._blob_pool.shutdown(cancel_futures=True)
-            self._tick(final=True)
+            self._image_pool.shutdown(wait=not interrupted, cancel_futures=True)
+            self._blob_pool.shutdown(wait=not interrupted, cancel_futures=True)
+            if not interrupted:
+                self._tick(final=True)
         return self.stats
 
     def _tick(self, final: bool = False) -> None:
@@ -734,8 +1061,8 @@ class Copier:
             out.set_exception(OciError(f"blob {digest}: {exc}"))
 
     def _transfer(self, src: Repo, path: str, digest: str, size: int, from_path: str | None = None) -> None:
-        how = self.target.ensure_blob(path, digest, size, lambda: self._counted(self.source.blob_chunks(
-            src, digest, size)), from_path or self.homes.get(digest) or path)
+        how = self.target.ensure_blob(path, digest, size, lambda partial: self._counted(self.source.blob_chunks(
+            src, digest, size, partial)), from_path or self.homes.get(digest) or path)
         self._count(size, how)
         self._tick()
 
@@ -743,6 +1070,7 @@ class Copier:
         for chunk in chunks:
             with self._lock:
                 self.stats.bytes_moved += len(chunk)
+            self._tick()  # progress within a blob; the progress itself decides how often it redraws
             yield chunk
 
     def _count(self, size: int, how: str) -> None:

@@ -12,11 +12,11 @@ from airgap.oci import Job, OciError, Registries, RegistryTarget
 
 
 def resolve(bill: Bom, *, on: str | None = None, plain_http: bool = False, authfile: Path | None = None,
-            workers: int = 8) -> tuple[Bom, list[str]]:
+            workers: int = 8, ca_file: Path | None = None) -> tuple[Bom, list[str]]:
     """The bill with every reference it can resolve pinned to its digest, and one line per reference that could
     not be (the reference and why). `on`: REGISTRY[/prefix] of a mirror to ask instead of each reference's own
     registry; a chart from a classic Helm repository resolves only there (it becomes OCI when mirrored)."""
-    registries = Registries(plain_http=plain_http, authfile=authfile)
+    registries = Registries(plain_http=plain_http, authfile=authfile, ca_file=ca_file)
     target = RegistryTarget(on, registries) if on else None
 
     def digest(job: Job) -> str | None:

@@ -34,6 +34,9 @@ class ChartImage(BaseModel):
     digest: str | None = None
     unverified: bool = False  # the tag was not read from the pinned chart's own values
     source: str | None = None  # where the tag was read, when not the chart's own values (a subchart's release)
+    # `rendered <chart>@<version>`: scripts/verify-charts.py found this image, at this tag, in the render of the
+    # pinned chart read from its upstream repository at the pinned tag.
+    verified: str | None = None
 
     @property
     def registry(self) -> str:
@@ -75,6 +78,9 @@ class ChartPin(Pinned):
     # The images the chart deploys at this version, keyed by the Helm values path of each image block
     # (e.g. `core.image`): what the air-gap bill of materials lists and what air-gap mode rewrites.
     images: dict[str, ChartImage] = {}
+    # OCI artifacts that are not images and that the chart's workloads pull at run time (Harbor's Trivy databases),
+    # keyed by the values path naming their repository: listed in the bill of materials and mirrored like images.
+    artifacts: dict[str, ChartImage] = {}
 
     def at(self, version: str) -> ChartPin:
         """The same chart pinned at another catalog version."""

@@ -22,9 +22,6 @@ CONFIGMAP_LICENSING = {"v25.3.0"}
 # The driver container copies these two keys into the guest: gridd.conf and the NLS client configuration token.
 GRIDD_CONF = "gridd.conf"
 NLS_TOKEN = "client_configuration_token.tok"
-# Operands whose values have no imagePullSecrets key: nested driver managers (they run in their operand's pod)
-# and the two DCGM blocks (the chart's values.yaml does not offer the key).
-NO_PULL_SECRETS = {"dcgm", "dcgmExporter"}
 # Every DCGM series carries its node as `hostname`, the label dashboards and alerts group by: dcgm-exporter
 # 4.6.0-4.8.3 (operator v26.7.0) names it so itself, older ones (4.1.1-4.0.4, operator v25.3.0) call it `Hostname`;
 # this target label fills it in from the pod's node for both (with honorLabels, the exporter's own value wins).
@@ -234,16 +231,26 @@ def image_values(version: str, registry: Registry, pull_secret: pulumi.Input[str
         block: dict[str, Any] = {}
         if registry.mirror:
             block["repository"] = mirrored(split_image(image.repository)[0], registry.mirror)
-        if pull_secret and "." not in path and path not in NO_PULL_SECRETS:
+        # Every operand section's pods take its imagePullSecrets (nested driver managers run in their section's
+        # pods); the chart's ClusterPolicy template reads the key for every section, DCGM's too, though its
+        # values.yaml does not list it there (scripts/verify-charts.py check d).
+        if pull_secret and "." not in path and path != "draDriver":  # DRA: in the GPUCluster CR, not deployed
             block["imagePullSecrets"] = [pull_secret]
         if block:
             values = merge(values, nested(path, block))
+    if pull_secret:  # the driver pod: its driver manager init container comes from the mirror
+        values = merge(values, {"driver": {"imagePullSecrets": [pull_secret]}})
     nfd: dict[str, Any] = {}
     if registry.mirror:
         nfd["image"] = {"repository": mirrored(operand_images(version)[NFD_IMAGE].repository, registry.mirror)}
     if pull_secret:
         nfd["imagePullSecrets"] = [{"name": pull_secret}]
     return merge(values, {NFD: nfd}) if nfd else values
+
+
+# ClusterPolicy sections whose image tag the operator completes with `-<node OS>` unless the version is a digest
+# (resolveDriverTag in NVIDIA/gpu-operator@v26.7.0:controllers/object_controls.go).
+OS_SUFFIXED = ("driver", "vgpuManager", "gds", "gdrcopy")
 
 
 def driver_image(values: dict[str, Any], node_os: str) -> str | None:

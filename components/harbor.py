@@ -24,9 +24,6 @@ ADMIN_SECRET = "harbor-admin"
 ADMIN_PASSWORD_KEY = "HARBOR_ADMIN_PASSWORD"  # the chart's existingSecretAdminPasswordKey default
 TLS_SECRET = "harbor-tls"
 LISTENER = "harbor"  # the platform Gateway's listener for Harbor
-# Trivy's vulnerability databases (OCI artifacts); air-gap mode reads them from the mirror.
-TRIVY_DB = "ghcr.io/aquasecurity/trivy-db"
-TRIVY_JAVA_DB = "ghcr.io/aquasecurity/trivy-java-db"
 # What each robot may do in the gallery projects (Harbor RBAC resource, action).
 PULL_ACCESS = (("repository", "pull"), ("artifact", "read"))
 PUSH_ACCESS = (("repository", "pull"), ("repository", "push"), ("artifact", "read"), ("artifact", "list"),
@@ -148,8 +145,9 @@ def trivy_values(mirror: str | None) -> dict[str, Any]:
     """Trivy on; in air-gap mode it scans offline and downloads its databases from the mirror."""
     if not mirror:
         return {"enabled": True}
-    return {"enabled": True, "offlineScan": True, "dbRepository": [mirrored(TRIVY_DB, mirror)],
-            "javaDBRepository": [mirrored(TRIVY_JAVA_DB, mirror)]}
+    databases = CATALOG.chart("harbor").artifacts  # Trivy's databases, OCI artifacts (see catalog.yaml)
+    return {"enabled": True, "offlineScan": True,
+            **{path.split(".")[-1]: [mirrored(db.repository, mirror)] for path, db in databases.items()}}
 
 
 def plain_project(name: str, project: str, quota_gb: int, opts: pulumi.ResourceOptions) -> harbor.Project:

@@ -7,6 +7,7 @@ platform's own runtimes (components/serving_runtimes.py) replace them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,6 @@ DEPLOYMENT_MODE = "Standard"
 # How kserve-resources names each catalog image block (see catalog.yaml): `image` + `tag` unless listed here.
 TAG_KEYS = {"kserve.servingruntime.art": "defaultVersion"}
 SINGLE_STRING = {"kserve.controller.rbacProxyImage"}  # one `repository:tag` value
-PULL_SECRET_BLOCKS = ("kserve.controller", "kserve.router")  # the blocks that take imagePullSecrets
 # The modelcar sidecar's UID. The model server reads the model through /proc/<modelcar pid>/root, which takes the
 # same UID once every capability is dropped: the ServingRuntimes run their servers as this UID too.
 MODEL_UID = 1010
@@ -75,8 +75,9 @@ def chart_values(cluster: Cluster, registry: Registry, pull_secret: pulumi.Input
     }
     if cluster.ingress.domain:
         gateway["domain"] = cluster.ingress.domain
+    # The webhook's cert-manager Issuer and Certificate come with the chart's shared resources
+    # (createSharedResources, on by default); kserve.certManager.enabled could only add to that.
     values: dict[str, Any] = {"kserve": {
-        "certManager": {"enabled": True},
         "controller": {"deploymentMode": DEPLOYMENT_MODE, "gateway": gateway,
                        "knativeAddressableResolver": {"enabled": False}},
         # Models from oci:// gallery references are mounted from a modelcar sidecar, not copied.
@@ -96,6 +97,9 @@ def image_values(registry: Registry, pull_secret: pulumi.Input[str] | None) -> d
         else:
             values = merge(values, nested(path, {"image": repository, TAG_KEYS.get(path, "tag"): image.tag}))
     if pull_secret:
-        for path in PULL_SECRET_BLOCKS:
-            values = merge(values, nested(path, {"imagePullSecrets": [{"name": pull_secret}]}))
+        values = merge(values, nested("kserve.controller", {"imagePullSecrets": [{"name": pull_secret}]}))
+        # The router's config is JSON in inferenceservice-config, where the chart pastes the value with Go's %v
+        # (files/common/configmap-patch.yaml): only a string that is already a JSON list renders valid JSON.
+        names = pulumi.Output.from_input(pull_secret).apply(lambda name: json.dumps([name]))
+        values = merge(values, nested("kserve.router", {"imagePullSecrets": names}))
     return values

@@ -123,7 +123,10 @@ def mlflow_values(cfg: MlflowConfig, cluster: Cluster, registry: Registry,
         values["corsAllowedOrigins"] = [f"https://{host}"]
     if pull_secret:
         values["imagePullSecrets"] = [{"name": pull_secret}]
-    return merge(chart_images(CATALOG.chart("mlflow").images, registry.mirror), values)
+    # The bundled MinIO's images only where it runs (no external artifact store).
+    images = {path: image for path, image in CATALOG.chart("mlflow").images.items()
+              if not path.startswith("minio.") or values.get("minio", {}).get("enabled")}
+    return merge(chart_images(images, registry.mirror), values)
 
 
 def backend_values(cfg: MlflowConfig, storage_class: str | None) -> dict[str, Any]:

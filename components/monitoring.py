@@ -157,12 +157,16 @@ def stack_values(monitoring: MonitoringConfig, registry: Registry, pull_secret: 
             "admin": {"existingSecret": admin_secret, "userKey": "admin-user", "passwordKey": "admin-password"},
             "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL[0], "labelValue": DASHBOARD_LABEL[1],
                                        "searchNamespace": "ALL"}},
-            # No helm-test pod and no chown init container (Grafana keeps no PVC): two images fewer to mirror.
+            # No helm-test pod: an image fewer to mirror. (No chown init container either: Grafana keeps no PVC,
+            # and the chart adds that container only to a persistent Grafana.)
             "testFramework": {"enabled": False},
-            "initChownData": {"enabled": False},
         },
     }
     return merge(values, image_values(registry, pull_secret))
+
+
+# kube-prometheus-stack turns on the node exporter's distroless variant, which appends `-distroless` to the tag.
+NODE_EXPORTER_IMAGE = "prometheus-node-exporter.image"
 
 
 def image_values(registry: Registry, pull_secret: pulumi.Input[str] | None) -> dict[str, Any]:
@@ -171,9 +175,11 @@ def image_values(registry: Registry, pull_secret: pulumi.Input[str] | None) -> d
     catalog could not read from the pinned (sub)chart is left to the chart's own default rather than guessed."""
     values: dict[str, Any] = {}
     for path, image in CATALOG.chart(CHART).images.items():
-        block = {"registry": registry.mirror or image.registry, "repository": image.path}
+        block: dict[str, Any] = {"registry": registry.mirror or image.registry, "repository": image.path}
         if not image.unverified:
             block["tag"] = image.tag
+        if path == NODE_EXPORTER_IMAGE:  # the catalog's tag is the whole tag: the chart must not add -distroless
+            block["distroless"] = False
         values = merge(values, nested(path, block))
     if registry.mirror:
         values["global"] = {"imageRegistry": registry.mirror}

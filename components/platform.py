@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components import harbor, mlflow, namespaces
 from components.cert_manager import CertManager, CertManagerArgs
@@ -16,7 +15,6 @@ from components.config import (
     harbor_chain_registry,
     harbor_host,
     harbor_mirror_project,
-    stack_file,
 )
 from components.gateway import Exposed, Gateway, GatewayArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
@@ -29,7 +27,6 @@ from components.model_endpoints import GalleryPull, ModelEndpoints, ModelEndpoin
 from components.monitoring import Monitoring, MonitoringArgs
 from components.serving_runtimes import ServingRuntimes, ServingRuntimesArgs
 from components.tenancy import Tenancy, TenancyArgs
-from validation.preflight import preflight
 
 
 @dataclass(frozen=True)
@@ -194,26 +191,3 @@ def mirror_login(cfg: PlatformConfig, registry: Registry) -> RegistryLogin | Non
     if mirror is None or registry.pullSecret is None or username is None or password is None:
         return None
     return RegistryLogin(host=mirror.split("/", 1)[0], username=username, password=password)
-
-
-def deploy() -> Platform:
-    """The program: parse the stack config once, run the interop preflight, then build the platform on one
-    Kubernetes provider."""
-    cfg = PlatformConfig.from_pulumi()
-    preflight(cfg, stack_file())
-    provider = k8s.Provider(
-        "k8s",
-        kubeconfig=cfg.secrets.kubeconfig,
-        enable_server_side_apply=True,
-    )
-    platform = Platform("platform", PlatformArgs(config=cfg), pulumi.ResourceOptions(providers=[provider]))
-    pulumi.export("tenantNamespaces", platform.tenancy.namespaces)
-    if platform.harbor is not None:
-        pulumi.export("harborUrl", platform.harbor.url)
-        pulumi.export("galleryPullRobot", platform.harbor.pull_robot_name)
-        pulumi.export("galleryPullRobotSecret", platform.harbor.pull_robot_secret)
-        pulumi.export("galleryPushRobot", platform.harbor.push_robot_name)
-        pulumi.export("galleryPushRobotSecret", platform.harbor.push_robot_secret)
-    if platform.mlflow is not None:
-        pulumi.export("mlflowTrackingUrl", platform.mlflow.tracking_url)
-    return platform

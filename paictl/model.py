@@ -146,7 +146,7 @@ def _endpoints_naming(ref: Reference, digest: str, tags: list[str], args: argpar
     from airgap.bom import platform_config
     from components.config import set_model_resolver
     from models.mlflow import resolve_from_env
-    from paictl.offline import STACKS_DIR, load_stack_file, stack_path
+    from program.offline import STACKS_DIR, load_stack_file, stack_path
 
     set_model_resolver(resolve_from_env)
     if args.stack or args.config_file:

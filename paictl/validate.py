@@ -7,9 +7,11 @@ import argparse
 from pathlib import Path
 
 from components.config import PlatformConfig
-from paictl.offline import StackConfig, load_stack_file, run_offline, stack_path
+from program.offline import StackConfig, load_stack_file, run_offline, stack_path
 from validation import live
-from validation.facts import Facts, observed_over
+from validation.facts import Facts, ReleaseFacts, observed_over
+from validation.preflight import InteropError
+from validation.releases import release_checks
 from validation.report import FORMATS, verdict
 from validation.rules import Check, allow, run_checks, run_upgrade_checks
 from validation.sources.config import config_facts
@@ -43,9 +45,33 @@ def checks_for(config: StackConfig, target: StackConfig | None, live_facts: Fact
     return allow(checks, target_cfg.validation.allowFailures)
 
 
+def planned_releases(config: StackConfig) -> list[ReleaseFacts]:
+    """The Helm releases a stack's offline plan installs: name, namespace, chart, version and values."""
+    from program.plan import HELM_RELEASE, plan
+
+    return [ReleaseFacts(origin="config", name=i.get("name", r.name), namespace=i.get("namespace") or "default",
+                         chart=i["chart"].rsplit("/", 1)[-1], version=i["version"], status="planned",
+                         values=i.get("values") or {})
+            for r in plan(config) if r.type == HELM_RELEASE for i in [r.inputs]]
+
+
+def installed_vs_planned(installed: list[ReleaseFacts], stack: StackConfig) -> list[Check]:
+    """The `helm-release` checks of what is installed against what `stack` plans; skipped when the program itself
+    refuses the stack (its interop checks say why)."""
+    try:
+        planned = planned_releases(stack)
+    except InteropError:
+        return [Check("helm-release", "skip", "releases", "the program refuses this stack before it plans releases "
+                      "(see the failed interop checks)")]
+    return allow(release_checks(installed, planned), parse_stack(stack).validation.allowFailures)
+
+
 def run(args: argparse.Namespace, config: StackConfig) -> int:
     target = stack_or_file(args.upgrade_to) if args.upgrade_to else None
-    checks = checks_for(config, target, live.live_facts(args) if args.live else None)
+    live_facts = live.live_facts(args) if args.live else None
+    checks = checks_for(config, target, live_facts)
+    if live_facts is not None:  # what is installed now against what the stack (or the upgrade target) plans
+        checks += installed_vs_planned(live_facts.releases, target or config)
     print(FORMATS[args.format](checks), end="")
     return 1 if verdict(checks) == "fail" else 0
 

@@ -81,3 +81,4 @@ module_tool etcd go.etcd.io/etcd/server/v3 v3.6.17 go.etcd.io/etcd/server/v3
 module_tool kube-apiserver k8s.io/kubernetes v1.36.3 k8s.io/kubernetes/cmd/kube-apiserver \
   "-X k8s.io/component-base/version.gitVersion=v1.36.3 -X k8s.io/component-base/version.gitMajor=1
    -X k8s.io/component-base/version.gitMinor=36 -X k8s.io/component-base/version.gitTreeState=clean" v0.36.3
+tool helm helm.sh/helm/v4/cmd/helm v4.3.2 "-X helm.sh/helm/v4/internal/version.version=v4.3.2"

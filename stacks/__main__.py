@@ -2,8 +2,8 @@
 named `mlflow://NAME@ALIAS` is resolved through the MLflow of MLFLOW_TRACKING_URI before anything is registered."""
 
 from components.config import set_model_resolver
-from components.platform import deploy
 from models.mlflow import resolve_from_env
+from program.deploy import deploy
 
 set_model_resolver(resolve_from_env)
 deploy()

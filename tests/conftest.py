@@ -11,9 +11,9 @@ import pytest
 from registries import RegistryProcess
 
 from components import namespaces
-from components.platform import deploy
-from paictl.offline import RecordingMonitor, Registered, StackConfig, load_stack_file, run_offline, stack_path
-from paictl.plan import HELM_RELEASE, is_kubernetes_object
+from program.deploy import deploy
+from program.offline import RecordingMonitor, Registered, StackConfig, load_stack_file, run_offline, stack_path
+from program.plan import HELM_RELEASE, is_kubernetes_object
 
 REPO = Path(__file__).resolve().parents[1]
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
@@ -122,3 +122,11 @@ def start_registry(tmp_path: Path) -> Iterator[StartRegistry]:
     yield start
     for registry in started:
         registry.stop()
+
+
+@pytest.fixture(autouse=True)
+def paictl_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own record of bundle imports (what a delta may mount from), never the user's."""
+    state = tmp_path / "paictl-state"
+    monkeypatch.setenv("PAICTL_STATE_DIR", str(state))
+    return state

@@ -155,10 +155,16 @@ def gfd_node(name: str, product: str | None = "NVIDIA-H100-80GB-HBM3", count: in
 
 
 def helm_release(name: str, namespace: str, chart: str, version: str, revision: int = 1,
-                 status: str = "deployed") -> dict[str, Any]:
-    """A Helm 3 release Secret: data.release is base64(gzip(release JSON)), base64-encoded again by the API."""
-    release = {"name": name, "namespace": namespace, "version": revision, "info": {"status": status},
-               "chart": {"metadata": {"name": chart, "version": version, "appVersion": version}}, "config": {}}
+                 status: str = "deployed", values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Helm 3 release Secret as helm writes it (helm itself reads it back): data.release is base64(gzip(release
+    JSON)), base64-encoded again by the API; `config` holds the values it was installed with."""
+    deployed = f"2026-0{min(revision, 9)}-01T10:00:00.000000000Z"
+    release = {"name": name, "namespace": namespace, "version": revision,
+               "info": {"status": status, "first_deployed": "2026-01-01T10:00:00.000000000Z",
+                        "last_deployed": deployed, "description": "Install complete"},
+               "chart": {"metadata": {"apiVersion": "v2", "name": chart, "version": version, "appVersion": version}},
+               "config": values or {},
+               "manifest": f"---\n# Source: {chart}/templates/NOTES.txt\n"}
     encoded = base64.b64encode(gzip.compress(json.dumps(release).encode()))
     return {
         "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",

@@ -1,5 +1,6 @@
-"""What each GPU Operator release's chart says, for every catalog release: read from its reference chart in
-../shared/reference where there is one, else from the facts read at the release tag (data/gpu_operator_releases.yaml).
+"""What each GPU Operator release's chart says, for every catalog release: read from its reference chart facts
+(tests/reference, derived from ../shared/reference) where there are some, else from the facts read at the release tag
+(data/gpu_operator_releases.yaml).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from schemas import REFERENCE, chart_defaults
+from schemas import chart_defaults, chart_dependencies, has_chart
 
 DERIVED: dict[str, dict[str, Any]] = yaml.safe_load(
     (Path(__file__).with_name("data") / "gpu_operator_releases.yaml").read_text())["releases"]
@@ -27,7 +28,7 @@ class OperatorChart:
 
 
 def has_reference(version: str) -> bool:
-    return (REFERENCE / "charts" / "gpu-operator" / version / "values.yaml").is_file()
+    return has_chart("gpu-operator", version)
 
 
 def operator_chart(version: str) -> OperatorChart:
@@ -35,8 +36,8 @@ def operator_chart(version: str) -> OperatorChart:
         facts = DERIVED[version]
         return OperatorChart(facts["driver"], frozenset(facts["licensing"]), facts["nfd"], dict(facts["operands"]))
     defaults = chart_defaults("gpu-operator", version)
-    chart = yaml.safe_load((REFERENCE / "charts" / "gpu-operator" / version / "Chart.yaml").read_text())
-    (nfd,) = [d["version"] for d in chart["dependencies"] if d["name"] == "node-feature-discovery"]
+    dependencies = chart_dependencies("gpu-operator", version)
+    (nfd,) = [d["version"] for d in dependencies if d["name"] == "node-feature-discovery"]
     return OperatorChart(defaults["driver"]["version"], frozenset(defaults["driver"]["licensingConfig"]),
                          "v" + nfd.removeprefix("v"), operands(defaults, version))
 

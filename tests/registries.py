@@ -14,7 +14,7 @@ import subprocess
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ class RegistryProcess:
 
     root: Path
     auth: dict[str, Any] | None = None
-    tls: tuple[Path, Path] | None = None  # (certificate, key): serve HTTPS, as Helm's OCI client requires
+    tls: dict[str, str] | None = None  # docker-registry's http.tls: certificate and key files (helm needs HTTPS)
     host: str = ""
     proc: subprocess.Popen[bytes] | None = None
 
@@ -60,7 +60,7 @@ class RegistryProcess:
             if self.auth:
                 config["auth"] = self.auth
             if self.tls:
-                config["http"]["tls"] = {"certificate": str(self.tls[0]), "key": str(self.tls[1])}
+                config["http"]["tls"] = self.tls
             (self.root / "config.yml").write_text(yaml.safe_dump(config))
             log = open(self.root / "registry.log", "ab")  # noqa: SIM115 - the process keeps it
             self.proc = subprocess.Popen([REGISTRY_BIN, "serve", str(self.root / "config.yml")],
@@ -338,3 +338,16 @@ def _unique_blob_bytes(client: Registry, manifests: dict[str, Manifest], signatu
             assert found
             pending.append((repo, found))
     return sum(sizes.values())
+
+
+def basic_auth_pair(start: Callable[..., RegistryProcess], root: Path) -> tuple[RegistryProcess, Seeded, Path]:
+    """A source seeded with one image and a registry that wants basic auth (user mirror, password s3cret, an
+    htpasswd file); returns the secured registry, the source's content and an --images file of it."""
+    import bcrypt
+
+    htpasswd = root / "htpasswd"
+    htpasswd.write_bytes(b"mirror:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)) + b"\n")
+    source = start("source")
+    secured = start("secured", auth={"htpasswd": {"realm": "pai-test", "path": str(htpasswd)}})
+    seeded = seed(source, images=1)
+    return secured, seeded, seeded.images_file(root / "images.txt")

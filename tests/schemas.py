@@ -1,11 +1,15 @@
-"""Check emitted objects and Helm values against the pinned upstream schemas in shared/reference."""
+"""Check emitted objects and Helm values against the pinned upstream schemas.
+
+The facts live in tests/reference/, derived from ../shared/reference by scripts/derive-reference.py (chart
+defaults and dependencies, CRD schemas without descriptions, interop tables), so a clone tests alone.
+"""
 
 from __future__ import annotations
 
 import copy
 import difflib
 import functools
-import os
+import json
 import re
 from collections.abc import Collection
 from pathlib import Path
@@ -13,14 +17,10 @@ from typing import Any
 
 import jsonschema
 import kubernetes_validate
-import yaml
 from kubernetes_validate.utils import all_versions
 from packaging.version import Version
 
-REFERENCE = Path(
-    os.environ.get("PAI_REFERENCE_DIR", Path(__file__).resolve().parents[2] / "shared" / "reference")
-)
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+REFERENCE = Path(__file__).resolve().parent / "reference"
 
 # Loose ObjectMeta: the API server owns the rest of metadata.
 _METADATA: dict[str, Any] = {
@@ -38,8 +38,10 @@ _METADATA: dict[str, Any] = {
 # values.yaml spells out only a few of its fields.
 DOCUMENTED_IN_COMMENTS: dict[str, tuple[str, ...]] = {
     "gateway-helm": ("config.envoyGateway.extensionManager",),
-    # "DCGM Exporter configuration ... config: name / create / data" (commented block under dcgmExporter).
-    "gpu-operator": ("dcgmExporter.config",),
+    # "DCGM Exporter configuration ... config: name / create / data" (commented block under dcgmExporter); the
+    # ClusterPolicy template reads dcgm and dcgmExporter imagePullSecrets though values.yaml omits them
+    # (templates/clusterpolicy.yaml at v25.3.0 and v26.7.0, scripts/verify-charts.py check a).
+    "gpu-operator": ("dcgmExporter.config", "dcgm.imagePullSecrets", "dcgmExporter.imagePullSecrets"),
 }
 # Helm value keys that hold free-form maps or Kubernetes structs by convention: not checked below.
 _FREE_FORM_KEY = re.compile(r"(annotations|labels|selector|securitycontext|resources|affinity)$", re.I)
@@ -85,17 +87,30 @@ def validate_core(obj: dict[str, Any], kubernetes_version: str) -> None:
         raise SchemaError(f"{_name(obj)}: {e.message}") from None
 
 
+def _read(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+@functools.cache
+def reference_crds(project: str) -> list[dict[str, Any]]:
+    """The CRDs of one upstream project folder (e.g. gpu-operator-v26.7.0): name, group, kind and versions."""
+    path = REFERENCE / "crds" / f"{project}.json"
+    if not path.is_file():
+        raise SchemaError(f"no reference CRDs for {project} under {REFERENCE / 'crds'}")
+    crds: list[dict[str, Any]] = _read(path)["crds"]
+    return crds
+
+
 @functools.cache
 def _crds() -> dict[tuple[str, str], dict[str, Any]]:
-    """CRD specs under reference/crds by (group, kind); other documents in those files are skipped."""
+    """Reference CRDs by (group, kind)."""
     crds: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted((REFERENCE / "crds").glob("**/*.yaml")):
-        for doc in yaml.load_all(path.read_text(), Loader=_LOADER):
-            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                key = (doc["spec"]["group"], doc["spec"]["names"]["kind"])
-                if key in crds:
-                    raise SchemaError(f"{path}: a second reference CRD for {key[1]}.{key[0]}")
-                crds[key] = doc["spec"]
+    for path in sorted((REFERENCE / "crds").glob("*.json")):
+        for crd in reference_crds(path.stem):
+            key = (crd["group"], crd["kind"])
+            if key in crds:
+                raise SchemaError(f"{path}: a second reference CRD for {key[1]}.{key[0]}")
+            crds[key] = crd
     return crds
 
 
@@ -160,7 +175,7 @@ def _structural(schema: dict[str, Any], in_junctor: bool = False) -> dict[str, A
 @functools.cache
 def _validator(group: str, kind: str, version: str) -> Any:
     (entry,) = (v for v in _crd(group, kind)["versions"] if v["name"] == version)
-    schema = _structural(entry["schema"]["openAPIV3Schema"])
+    schema = _structural(entry["schema"])
     schema["properties"]["metadata"] = _METADATA
     schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata"})
     return jsonschema.Draft4Validator(schema)
@@ -190,22 +205,50 @@ def validate_object(obj: dict[str, Any], kubernetes_version: str) -> None:
         validate_core(obj, kubernetes_version)
 
 
-@functools.cache
-def _chart(chart: str, version: str) -> tuple[dict[str, Any], frozenset[str]]:
-    """A chart's default values and the names its subcharts' values go under."""
+def _chart_file(chart: str, version: str) -> Path:
+    """A chart version's facts file; reference folders are named by git tag (Kueue chart 0.19.2 at v0.19.2)."""
     chart_dir = REFERENCE / "charts" / chart
-    if not (chart_dir / version).is_dir() and (chart_dir / f"v{version}").is_dir():
-        version = f"v{version}"  # reference folders are named by git tag, e.g. Kueue chart 0.19.2 at v0.19.2
+    if not (chart_dir / f"{version}.json").is_file() and (chart_dir / f"v{version}.json").is_file():
+        return chart_dir / f"v{version}.json"
+    return chart_dir / f"{version}.json"
+
+
+def has_chart(chart: str, version: str) -> bool:
+    """Whether there are reference facts for this chart version."""
+    return _chart_file(chart, version).is_file()
+
+
+@functools.cache
+def _chart_facts(chart: str, version: str) -> dict[str, Any]:
+    """A chart version's reference facts: `values` (the defaults) and `dependencies` (its subcharts)."""
+    path = _chart_file(chart, version)
+    chart_dir = path.parent
     if not chart_dir.is_dir():
         charts = ", ".join(sorted(p.name for p in chart_dir.parent.iterdir()))
         raise SchemaError(f"no reference chart {chart} (available charts: {charts})")
-    if not (chart_dir / version / "values.yaml").is_file():
-        versions = ", ".join(sorted(p.parent.name for p in chart_dir.glob("*/values.yaml")))
+    if not path.is_file():
+        versions = ", ".join(sorted(p.stem for p in chart_dir.glob("*.json")))
         raise SchemaError(f"{chart} {version}: no reference values (available versions: {versions})")
-    defaults = yaml.load((chart_dir / version / "values.yaml").read_text(), Loader=_LOADER) or {}
-    meta = yaml.load((chart_dir / version / "Chart.yaml").read_text(), Loader=_LOADER) or {}
-    subcharts = frozenset(d.get("alias") or d["name"] for d in meta.get("dependencies") or [])
-    return defaults, subcharts
+    facts: dict[str, Any] = _read(path)
+    return facts
+
+
+def _chart(chart: str, version: str) -> tuple[dict[str, Any], frozenset[str]]:
+    """A chart's default values and the names its subcharts' values go under."""
+    facts = _chart_facts(chart, version)
+    return facts["values"], frozenset(d.get("alias") or d["name"] for d in facts["dependencies"])
+
+
+def chart_dependencies(chart: str, version: str) -> list[dict[str, Any]]:
+    """The chart's subchart dependencies as its Chart.yaml lists them (name, version, condition, alias)."""
+    return copy.deepcopy(_chart_facts(chart, version)["dependencies"])
+
+
+@functools.cache
+def interop_facts() -> dict[str, Any]:
+    """The interop tables the matrix data is held to: toolkit_driver_table, vgpu_releases, gpu_compute_capability."""
+    facts: dict[str, Any] = _read(REFERENCE / "interop.json")
+    return facts
 
 
 def chart_defaults(chart: str, version: str) -> dict[str, Any]:

@@ -117,7 +117,8 @@ def test_what_the_site_provides_itself_is_checked_where_it_is(start_registry: St
     found = check([], f"{mirror.host}/site", local=[Reference.parse(r) for r in refs], plain_http=True)
     assert [(f.at, f.status) for f in found] == [(refs[0], "ok"), (refs[1], "missing"), (refs[2], "missing")]
     assert found[0].detail == driver.digest and found[1].detail == "no manifest"
-    assert found[2].detail.startswith("its registry did not answer: GET 127.0.0.1:1/v2/nvidia/driver/manifests/1")
+    assert found[2].detail.startswith("its registry did not answer: 127.0.0.1:1 did not answer (Connection")
+    assert "retried 3 times over" in found[2].detail
 
 
 def test_cli_exit_codes_and_json(start_registry: StartRegistry, tmp_path: Path) -> None:
@@ -138,15 +139,16 @@ def test_cli_exit_codes_and_json(start_registry: StartRegistry, tmp_path: Path) 
 
 def test_a_stack_against_an_empty_mirror_lists_every_artifact_missing(start_registry: StartRegistry,
                                                                       tmp_path: Path) -> None:
+    """--config-file names the same stack as --stack does (mirror, export and check take either)."""
     empty = start_registry("empty")
     bom = json.loads(paictl("airgap", "bom", "--stack", "airgap", "--format", "json").stdout)
-    result = paictl("airgap", "check", "--stack", "airgap", "--on", f"{empty.host}/mirror", "--plain-http",
-                    "--format", "json")
+    result = paictl("airgap", "check", "--config-file", "stacks/Pulumi.airgap.yaml", "--on", f"{empty.host}/mirror",
+                    "--plain-http", "--format", "json")
     assert result.returncode == 1, result.stderr
     found = json.loads(result.stdout)["findings"]
     assert {f["status"] for f in found} == {"missing"}
     local = [e["ref"] for e in bom["entries"] if e["status"] == "local"]  # the vGPU guest driver, checked in place
-    assert len(found) == len(bom["images"]) + len(bom["charts"]) + len(bom["models"]) + len(local) > 60
+    assert len(found) == sum(len(bom[k]) for k in ("images", "charts", "models", "artifacts")) + len(local) > 60
     assert [f["at"] for f in found[-len(local):]] == local
 
 
@@ -157,3 +159,11 @@ def test_bad_input_names_the_file(args: list[str], message: str, start_registry:
     result = paictl("airgap", "check", *args, "--on", "127.0.0.1:1", "--plain-http")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {message}"
+
+
+@pytest.mark.parametrize("command", [["mirror", "--to", "127.0.0.1:1"], ["export", "--out", "b.tar"],
+                                     ["check", "--on", "127.0.0.1:1"]])
+def test_a_config_file_is_read_like_plan_reads_it(command: list[str]) -> None:
+    result = paictl("airgap", *command, "--config-file", "/nonexistent/Pulumi.x.yaml")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: /nonexistent/Pulumi.x.yaml: no such stack file")

@@ -4,11 +4,14 @@ without it, the import names the blob and the base bundle."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from conftest import REPO, StartRegistry
 from registries import Seeded, gzip_layer, push_image, seed
@@ -103,9 +106,43 @@ def test_a_delta_without_its_base_on_the_target_names_the_blob_and_the_base(star
     result = paictl("airgap", "import", str(delta), "--to", target.host, "--plain-http")
     assert result.returncode == 1
     shared = seeded.manifests[f"{seeded.host}/team/app-0:v0"].blobs()[1]["digest"]
-    assert (f"blob {shared} is left to the base bundle release-1.tar, which the target lacks: import "
-            "release-1.tar first") in result.stderr
-    assert Registry(target.host, plain_http=True).manifest_digest("team/new", "v1") is None
+    assert (f"blob {shared} is left to the base bundle release-1.tar, whose import to {target.host} is not "
+            "recorded with team/app-0") in result.stderr
+    assert result.stderr.rstrip().endswith("import release-1.tar there first")
+    assert target.blob_files() == 0  # refused before the first byte was pushed
+
+
+def test_a_delta_mounts_only_from_repositories_its_base_import_created(start_registry: StartRegistry,
+                                                                       tmp_path: Path) -> None:
+    """A delta whose base list points a blob at another repository (one the importer can read, but the base's
+    import did not create) is refused before anything is pushed; so is one imported under another --to."""
+    seeded, base, delta, _ = releases(start_registry, tmp_path, everything=False)
+    target = start_registry("target")
+    assert paictl("airgap", "import", str(base), "--to", f"{target.host}/site", "--plain-http").returncode == 0
+    elsewhere = paictl("airgap", "import", str(delta), "--to", f"{target.host}/other", "--plain-http")
+    assert elsewhere.returncode == 1 and f"whose import to {target.host}/other is not recorded" in elsewhere.stderr
+    shared = seeded.manifests[f"{seeded.host}/team/app-0:v0"].blobs()[1]["digest"]
+    hostile = rewrite_listing(delta, tmp_path / "hostile.tar",
+                              lambda listing: listing["base"]["blobs"].update({shared: "secret/vault"}))
+    stored = target.blob_files()
+    result = paictl("airgap", "import", str(hostile), "--to", f"{target.host}/site", "--plain-http")
+    assert result.returncode == 1
+    assert "not recorded with secret/vault" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert target.blob_files() == stored and target.tags("site/team/new") == []
+
+
+def rewrite_listing(bundle: Path, out: Path, change: Callable[[dict[str, Any]], object]) -> Path:
+    """`bundle` with its pai-bundle.json changed by `change` (the rest as it was): a tampered copy."""
+    with tarfile.open(bundle) as src, tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == "pai-bundle.json":
+                listing = json.loads(data)
+                change(listing)
+                data = json.dumps(listing).encode()
+            member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    return out
 
 
 def test_since_must_name_a_bundle(tmp_path: Path, start_registry: StartRegistry) -> None:
@@ -118,6 +155,6 @@ def test_since_must_name_a_bundle(tmp_path: Path, start_registry: StartRegistry)
     out = tmp_path / "out.tar"
     result = paictl("airgap", "export", "--images", str(listed), "--out", str(out), "--plain-http",
                     "--since", str(not_a_bundle))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith(f"error: {not_a_bundle}: not a readable bundle tar")
     assert not out.exists()

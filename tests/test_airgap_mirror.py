@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import StartRegistry
-from registries import FaultProxy, RegistryProcess, Seeded, gzip_layer, push_image, seed
+from registries import FaultProxy, RegistryProcess, Seeded, basic_auth_pair, gzip_layer, push_image, seed
 
 from airgap import bundle
 from airgap.mirror import jobs_for
@@ -484,11 +484,11 @@ def test_a_classic_chart_lands_as_a_helm_oci_artifact(start_registry: StartRegis
 def test_bom_jobs_cover_the_bill_of_materials() -> None:
     from airgap.bom import stack_bill_of_materials
     from airgap.mirror import bom_jobs
-    from paictl.offline import load_stack_file, stack_path
+    from program.offline import load_stack_file, stack_path
 
     bill = stack_bill_of_materials(load_stack_file(stack_path("airgap"), "airgap"))
     jobs = list(bom_jobs(bill).values())
-    assert len(jobs) == len(set(bill.images)) + len(bill.models) + len(bill.charts)
+    assert len(jobs) == len(set(bill.images)) + len(bill.models) + len(bill.charts) + len(bill.artifacts)
     charts = [job for job in jobs if job.path.startswith("charts/")]
     assert len(charts) == len(bill.charts)
     for job in jobs:
@@ -497,14 +497,7 @@ def test_bom_jobs_cover_the_bill_of_materials() -> None:
 
 
 def test_a_registry_requiring_basic_auth(start_registry: StartRegistry, tmp_path: Path) -> None:
-    import bcrypt
-
-    htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_bytes(b"mirror:" + bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)) + b"\n")
-    source = start_registry("source")
-    secured = start_registry("secured", auth={"htpasswd": {"realm": "pai-test", "path": str(htpasswd)}})
-    seeded = seed(source, images=1)
-    images = seeded.images_file(tmp_path / "images.txt")
+    secured, seeded, images = basic_auth_pair(start_registry, tmp_path)
     authfile = tmp_path / "auth.json"
     authfile.write_text(json.dumps({"auths": {secured.host: {"username": "mirror", "password": "s3cret"}}}))
 

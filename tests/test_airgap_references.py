@@ -17,7 +17,6 @@ from conftest import Program, minimal, stack_config
 
 from airgap.bom import (
     catalog_pin,
-    image_references,
     is_full_reference,
     stack_bill_of_materials,
     value_references,
@@ -25,8 +24,8 @@ from airgap.bom import (
 from components.gpu_operator import split_image
 from components.images import normalized
 from components.values import mirrored
-from paictl.offline import Registered, load_stack_file, stack_path
-from paictl.plan import HELM_RELEASE, is_kubernetes_object
+from program.offline import Registered, load_stack_file, stack_path
+from program.plan import HELM_RELEASE, image_references, is_kubernetes_object, value_at
 
 Runner = Callable[[str], list[Registered]]
 AIRGAP = load_stack_file(stack_path("airgap"), "airgap")
@@ -52,11 +51,7 @@ def mirror_of(record: str, mirror: str, bootstrap: str | None) -> str:
 
 def block_reference(values: dict[str, Any], path: str) -> str | None:
     """What the values name at a catalog image path: the string there, or its block's own image reference."""
-    block: Any = values
-    for key in path.split("."):
-        if not isinstance(block, dict) or key not in block:
-            return None
-        block = block[key]
+    block = value_at(values, path)
     if isinstance(block, str):
         return block
     own = [ref for where, ref in value_references(block) if "." not in where and "[" not in where]
@@ -95,6 +90,8 @@ def off_mirror(records: list[Registered], mirror: str, private: set[str], bootst
         pin = catalog_pin(record.inputs["chart"], record.inputs["version"])
         values = record.inputs.get("values") or {}
         for path, image in pin.images_at(pin.version).items():
+            if path.startswith("minio.") and not values.get("minio", {}).get("enabled"):
+                continue  # MLflow's bundled MinIO, off (air gap: an external S3 store): nothing pulls it
             named = block_reference(values, path)
             if named is None or not on_mirror(named, mirror_of(record.name, mirror, bootstrap), private):
                 problems.append(f"{record.name}: values {path} leaves {image.ref} (named: {named})")

@@ -16,7 +16,7 @@ from promql import all_published, exporters, metric_names, promtool
 
 from components.alerts import Rule, rule_groups
 from components.config import Slo
-from paictl.offline import Registered
+from program.offline import Registered
 
 SLO = Slo()
 GROUPS = rule_groups(SLO, gpu=True, vgpu=True)

@@ -25,11 +25,13 @@ from airgap.bom import (
     stack_bill_of_materials,
     value_references,
 )
+from airgap.mirror import bom_jobs
 from components.catalog import CATALOG
 from components.config import PlatformConfig
+from components.gpu_operator import OS_SUFFIXED
 from components.images import normalized
 from paictl.cli import main
-from paictl.offline import Registered, load_stack_file, stack_path
+from program.offline import Registered, load_stack_file, stack_path
 
 PIN = CATALOG.chart("gpu-operator")
 PRIVATE = "harbor.example.com/nvidia/vgpu-guest-driver"
@@ -48,10 +50,11 @@ def gpu(driver: dict[str, Any], version: str = PIN.version) -> dict[str, Any]:
     return {"operator": {"version": version}, "driver": driver, "products": ["NVIDIA-L40S"]}
 
 
-def reference_operands(version: str) -> set[str]:
-    """Every operand image of the release's chart, as the operator pulls it; the driver's tag depends on the node
-    OS and is checked apart."""
-    return {ref for path, ref in operator_chart(version).operands.items() if path != "driver"}
+def reference_operands(version: str, node_os: str = "ubuntu22.04") -> set[str]:
+    """Every operand image of the release's chart, as the operator pulls it (gds and gdrcopy with the node OS,
+    as the operator appends it); the driver's tag depends on the node OS and is checked apart."""
+    return {f"{ref}-{node_os}" if path in OS_SUFFIXED else ref
+            for path, ref in operator_chart(version).operands.items() if path != "driver"}
 
 
 def entry(bom: Bom, ref: str) -> dict[str, Any]:
@@ -108,7 +111,7 @@ def test_dev_has_no_gpu_operator() -> None:
 @pytest.mark.parametrize("stack", ["dev", "vks-prod", "airgap"])
 def test_lists_are_sorted_unique_full_references_and_never_latest(stack: str) -> None:
     bom = stack_bom(stack)
-    for refs in (bom.images, bom.charts, bom.models):
+    for refs in (bom.images, bom.charts, bom.models, bom.artifacts):
         assert refs == sorted(set(refs))
     for ref in bom.images:
         assert normalized(ref) == ref and ":" in ref.rsplit("/", 1)[-1], ref
@@ -141,7 +144,7 @@ def test_datacenter_driver_tag_is_version_dash_node_os(version: str, node_os: st
     bom = bom_of(minimal(gpu=gpu({"mode": "datacenter", "os": node_os}, version)))
     default = operator_chart(version).driver
     assert [i for i in bom.images if "/driver:" in i] == [f"nvcr.io/nvidia/driver:{default}-{node_os}"]
-    assert reference_operands(version) <= set(bom.images)
+    assert reference_operands(version, node_os) <= set(bom.images)
 
 
 def test_datacenter_driver_defaults_to_ubuntu_22_04_and_takes_the_configured_version() -> None:
@@ -191,7 +194,7 @@ def test_tags_not_read_from_the_pinned_chart_are_flagged_unverified_and_still_mi
     bom = stack_bom("airgap")
     cfg = platform_config(load_stack_file(stack_path("airgap")))
     expected = set()
-    for origin in (o for e in bom.entries for o in e.origins if o.startswith("chart ")
+    for origin in (o for e in bom.entries if e.kind == "image" for o in e.origins if o.startswith("chart ")
                    and ": values " not in o and not o.endswith(": driver")):
         chart, _, path = origin.removeprefix("chart ").partition(": ")
         name, version = chart.split(" ")
@@ -203,8 +206,8 @@ def test_tags_not_read_from_the_pinned_chart_are_flagged_unverified_and_still_mi
         if CATALOG.image(key).unverified:
             expected.add(cfg.runtimes.image(engine))
     assert set(bom.unverified) == expected
-    assert {"docker.io/grafana/grafana:12.3.2", "ghcr.io/ggml-org/llama.cpp:server-b8840"} <= expected
-    assert "docker.io/envoyproxy/envoy:distroless-v1.39.0" not in expected  # read from upstream: see its source
+    assert expected == {"ghcr.io/ggml-org/llama.cpp:server-b8840"}  # every chart image: rendered at its pin
+    assert "docker.io/grafana/grafana:13.2.0" in bom.images
     assert set(bom.unverified) <= set(bom.images)  # mirrored all the same, and counted
     assert json.loads(bom.to_json())["summary"]["unverified"] == len(bom.unverified)
 
@@ -298,3 +301,19 @@ def test_one_entry_per_artifact_keeps_the_digest_and_every_origin() -> None:
     assert entry(bom, pinned) == {"kind": "image", "ref": pinned, "status": "resolved",
                                   "origins": ["Job/warm", "runtime infinity"]}
     assert [e.origins for e in bom.entries if e.kind == "model"] == [("model e", "model f")]
+
+
+@pytest.mark.parametrize("stack", ["vks-prod", "airgap"])
+def test_trivys_databases_are_oci_artifacts_to_mirror_where_harbor_runs(stack: str) -> None:
+    bom = stack_bom(stack)
+    assert bom.artifacts == ["ghcr.io/aquasecurity/trivy-db:2", "ghcr.io/aquasecurity/trivy-java-db:1"]
+    jobs = bom_jobs(bom)
+    for ref in bom.artifacts:
+        assert entry(bom, ref)["kind"] == "artifact" and ref not in bom.images
+        # mirrored to the path air-gap mode points Trivy at (tests/test_harbor.py); Trivy adds the schema tag
+        assert jobs[ref].path == ref.split("/", 1)[1].split(":")[0]
+    assert "artifacts" in json.loads(bom.to_json())
+
+
+def test_no_harbor_no_trivy_databases() -> None:
+    assert bom_of(minimal()).artifacts == []

@@ -14,7 +14,7 @@ from airgap.bom import Bom, Entry, stack_bill_of_materials
 from airgap.mirror import bom_jobs
 from airgap.oci import Registry
 from airgap.resolve import resolve
-from paictl.offline import load_stack_file, stack_path
+from program.offline import load_stack_file, stack_path
 
 DEV = stack_bill_of_materials(load_stack_file(stack_path("dev"), "dev"))
 

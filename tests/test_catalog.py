@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import runpy
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,5 +52,27 @@ def test_no_latest_tag_anywhere_in_the_project() -> None:
     assert offenders == []
 
 
-def test_reference_data_is_present() -> None:
-    assert (REFERENCE / "SOURCES.tsv").is_file()
+SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+
+
+@pytest.mark.skipif(not (SHARED_REFERENCE / "SOURCES.tsv").is_file(), reason="no ../shared/reference beside the clone")
+def test_committed_reference_facts_are_a_fresh_derivation() -> None:
+    """tests/reference is what scripts/derive-reference.py derives from ../shared/reference now."""
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "derive-reference.py"), "--check"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_the_reference_check_names_a_stale_or_extra_file(tmp_path: Path) -> None:
+    """The check the test above runs catches an edited, a missing and an extra file."""
+    derive = runpy.run_path(str(REPO / "scripts" / "derive-reference.py"))
+    files = {"a.json": "{}\n", "crds/b.json": "[]\n", "c.json": "1\n"}
+    (tmp_path / "crds").mkdir()
+    (tmp_path / "a.json").write_text("{}\n")
+    (tmp_path / "crds" / "b.json").write_text("[1]\n")
+    (tmp_path / "extra.json").write_text("{}\n")
+    assert derive["stale"](files, tmp_path) == ["c.json", "crds/b.json", "extra.json"]
+
+
+def test_reference_facts_are_committed_for_every_pinned_chart() -> None:
+    assert (REFERENCE / "interop.json").is_file() and list((REFERENCE / "crds").glob("*.json"))

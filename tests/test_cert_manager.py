@@ -11,7 +11,7 @@ from schemas import chart_defaults, crd_storage_version, validate_helm_values, v
 
 from components import namespaces
 from components.catalog import CATALOG
-from paictl.offline import Registered
+from program.offline import Registered
 
 PIN = CATALOG.chart("cert-manager")
 MIRROR = "harbor.example.com/mirror"

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components.config import ConfigError, PlatformConfig
-from components.platform import deploy
-from paictl.offline import RecordingMonitor, run_offline
+from program.deploy import deploy
+from program.offline import RecordingMonitor, run_offline
 
 FILE = "stacks/Pulumi.test.yaml"
 GPU = {"driver": {"mode": "datacenter"}, "products": ["NVIDIA-L40S"]}

@@ -18,7 +18,7 @@ from schemas import chart_defaults
 from components.dashboards import DATASOURCE, dashboards, gpu_dashboard, inference_dashboard, render
 from components.gpu_operator import DCGM_DEFAULT_FIELDS, DCGM_EXTRA_FIELDS
 from components.monitoring import DASHBOARD_LABEL
-from paictl.offline import Registered
+from program.offline import Registered
 
 BOARDS = {"gpus": gpu_dashboard(), "inference": inference_dashboard()}
 # What Grafana substitutes in queries, for promtool to parse them.

@@ -15,7 +15,7 @@ from schemas import validate_helm_values, validate_object
 
 from components import namespaces
 from components.catalog import CATALOG
-from paictl.offline import Registered
+from program.offline import Registered
 
 GATEWAY_API = "gateway.networking.k8s.io"
 DOMAIN = "pai.example.com"

@@ -21,10 +21,10 @@ from pulumi.runtime import rpc
 from schemas import validate_object
 
 from components.model_endpoints import GALLERY_PULL_SECRET, MODEL_SERVICE_ACCOUNT
-from components.platform import deploy
 from paictl.cli import main
-from paictl.offline import RecordingMonitor, Registered, StackConfig, load_stack_file, run_offline, stack_path
-from paictl.plan import HELM_RELEASE, plan, to_json, write_files
+from program.deploy import deploy
+from program.offline import RecordingMonitor, Registered, StackConfig, load_stack_file, run_offline, stack_path
+from program.plan import HELM_RELEASE, plan, to_json, write_files
 
 HOST = "harbor.pai.example.com"
 PASSWORD = "Harbor-Admin-Pw-7f3a9c"

@@ -10,15 +10,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
-import yaml
 from conftest import DependencyMonitor, Program, minimal, of_kind, releases, stack_config, strings
-from schemas import REFERENCE, chart_defaults, crd_storage_version, validate_helm_values, validate_object
+from schemas import chart_defaults, chart_dependencies, crd_storage_version, validate_helm_values, validate_object
 
 from components import namespaces
 from components.catalog import CATALOG
 from components.config import ConfigError, Ingress, Model, Registry
 from components.gateway import MODEL_HEADER, Gateway, GatewayArgs
-from paictl.offline import RecordingMonitor, Registered, load_stack_file, run_offline, stack_path
+from program.offline import RecordingMonitor, Registered, load_stack_file, run_offline, stack_path
 
 MIRROR = "harbor.example.com/mirror"
 TENANTS = [{"name": "team-a"}, {"name": "team-b"}, {"name": "idle"}]
@@ -148,8 +147,8 @@ def test_gateway_class_is_envoy_gateways_and_named_from_config(run_program: Prog
 def test_the_gateway_chart_installs_the_gateway_api_crds(run_program: Program) -> None:
     """gateway-helm v1.9.0 bundles the Envoy Gateway and Gateway API standard CRDs in its `crds` subchart, on by
     default, so no separate CRD release is needed before the GatewayClass, Gateway and ReferenceGrants."""
-    chart = yaml.safe_load((REFERENCE / "charts" / "gateway-helm" / "v1.9.0" / "Chart.yaml").read_text())
-    assert {"name": "crds", "version": "0.0.0", "condition": "crds.enabled"} in chart["dependencies"]
+    crds = {"name": "crds", "version": "0.0.0", "condition": "crds.enabled"}
+    assert crds in chart_dependencies("gateway-helm", "v1.9.0")
     assert chart_defaults("gateway-helm", "v1.9.0")["crds"]["enabled"] is True
     assert "crds" not in release(plan(run_program), "gateway-helm")["values"]
 

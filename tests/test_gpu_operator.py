@@ -24,13 +24,13 @@ from components.gpu_operator import (
     gridd_conf,
     operand_images,
 )
-from paictl.offline import Registered
+from program.offline import Registered
 from validation.matrix import load_matrix
 
 PIN = CATALOG.chart("gpu-operator")
 MATRIX = load_matrix()
 VERSIONS = sorted(PIN.versions)
-# Releases with a reference chart in ../shared/reference: the tests that need the chart's whole values run on these.
+# Releases with reference chart facts (tests/reference): the tests that need the chart's whole values run on these.
 REFERENCED = [v for v in VERSIONS if has_reference(v)]
 TOKEN = "TOKEN-XYZ"
 PRIVATE = "harbor.example.com/nvidia/vgpu-guest-driver"
@@ -274,8 +274,10 @@ def test_air_gap_moves_every_operand_to_the_mirror(run_program: Program, version
             continue  # preinstalled: no driver (datacenter and vgpu drivers are tested above)
         assert at(values, path)["repository"] == f"{MIRROR}/{upstream.split('/', 1)[1]}", path
         block = at(defaults, path)
-        if "imagePullSecrets" in block:
+        if "imagePullSecrets" in block and path != "draDriver":  # the DRA driver: in the GPUCluster CR, not deployed
             assert at(values, path)["imagePullSecrets"] == ["mirror-pull"], path
+    for path in ("driver", "dcgm", "dcgmExporter"):  # read by the ClusterPolicy template (verify-charts.py check d)
+        assert values[path]["imagePullSecrets"] == ["mirror-pull"], path
     nfd = values["node-feature-discovery"]
     assert nfd["image"]["repository"] == f"{MIRROR}/nfd/node-feature-discovery"
     assert nfd["imagePullSecrets"] == [{"name": "mirror-pull"}]

@@ -16,8 +16,9 @@ from schemas import chart_defaults, validate_helm_values, validate_object
 from components import namespaces
 from components.catalog import CATALOG
 from components.harbor import ADMIN_PASSWORD_KEY
-from components.platform import Platform, deploy
-from paictl.offline import Registered, run_offline
+from components.platform import Platform
+from program.deploy import deploy
+from program.offline import Registered, run_offline
 
 PIN = CATALOG.chart("harbor")
 DOMAIN = "pai.example.com"

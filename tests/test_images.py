@@ -15,7 +15,7 @@ from airgap.oci import Reference
 from components.config import PlatformConfig
 from components.images import normalized, repository_path
 from components.values import mirrored
-from paictl.offline import run_offline
+from program.offline import run_offline
 from validation.rules import run_checks
 from validation.sources.config import config_facts
 

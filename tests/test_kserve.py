@@ -5,6 +5,7 @@ values.yaml itself."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from conftest import Program, minimal, releases
@@ -13,7 +14,7 @@ from schemas import chart_defaults, validate_helm_values
 from components import namespaces
 from components.catalog import CATALOG
 from components.kserve import DEPLOYMENT_MODE
-from paictl.offline import Registered
+from program.offline import Registered
 
 PIN = CATALOG.chart("kserve-resources")
 MIRROR = "harbor.example.com/mirror"
@@ -71,7 +72,8 @@ def test_standard_mode_without_knative_or_istio(run_program: Program) -> None:
     assert gateway["localGateway"] == {"gateway": "", "gatewayService": ""}
     assert controller["knativeAddressableResolver"] == {"enabled": False}
     assert values["kserve"]["storage"]["enableModelcar"] is True
-    assert values["kserve"]["certManager"] == {"enabled": True}
+    assert "certManager" not in values["kserve"]  # a no-op while createSharedResources is on (the default)
+    assert chart_defaults("kserve-resources", PIN.version)["kserve"]["createSharedResources"] is True
 
 
 def test_ingress_class_and_domain_come_from_the_cluster_config(run_program: Program) -> None:
@@ -116,5 +118,6 @@ def test_air_gap_puts_every_image_and_both_charts_on_the_mirror(run_program: Pro
         moved = f"{MIRROR}/{image.repository.split('/', 1)[1]}"
         rendered = at(values, path)
         assert (rendered if isinstance(rendered, str) else rendered["image"]).startswith(moved), path
-    for path in ("kserve.controller", "kserve.router"):
-        assert at(values, path)["imagePullSecrets"] == [{"name": "mirror-pull"}]
+    assert at(values, "kserve.controller")["imagePullSecrets"] == [{"name": "mirror-pull"}]
+    # pasted with %v into the router's JSON config (inferenceservice-config): a JSON list as a string
+    assert json.loads(at(values, "kserve.router")["imagePullSecrets"]) == ["mirror-pull"]

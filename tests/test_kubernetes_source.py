@@ -1,4 +1,5 @@
-"""Cluster facts read by the real `kubernetes` client from a fake API server over HTTP."""
+"""Cluster facts read by the real `kubernetes` client, and Helm releases by helm through pyhelm3, from a fake API
+server over HTTP."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fake_kube import FakeKube, cluster_policy, crd, gfd_node, helm_release, ope
 
 from validation.facts import Facts
 from validation.sources import kubernetes as source
+from validation.sources.helm import HelmError, read_releases
 from validation.sources.kubernetes import ClusterError, read_cluster
 
 
@@ -22,7 +24,8 @@ def fake() -> FakeKube:
     kube.add("/api/v1/nodes", gfd_node("cp-0", product=None))
     for revision, status in ((1, "superseded"), (2, "deployed")):
         release = helm_release("gpu-operator", "gpu-operator", "gpu-operator", f"v25.3.{revision - 1}", revision,
-                               status)
+                               status, {"driver": {"version": f"570.{revision}"}} if revision == 1 else
+                               {"driver": {"version": "570.148.08"}})
         kube.add("/api/v1/namespaces/gpu-operator/secrets", release)
     kube.add("/api/v1/namespaces/kserve/secrets", helm_release("kserve", "kserve", "kserve-resources", "v0.20.0"))
     kube.add("/api/v1/namespaces/gpu-operator/secrets", {"apiVersion": "v1", "kind": "Secret",
@@ -71,13 +74,23 @@ def test_driver_version_from_the_split_labels_when_full_is_missing(fake: FakeKub
     assert facts.nodes[0].driver_version == "535.183.06"
 
 
-def test_version_helm_releases_policy_crds_and_pods(kubeconfig: Path) -> None:
+def test_helm_releases_are_read_by_helm_through_pyhelm3(kubeconfig: Path) -> None:
+    releases = read_releases(kubeconfig)
+    assert [(r.namespace, r.name, r.chart, r.version, r.status) for r in releases] == [
+        ("gpu-operator", "gpu-operator", "gpu-operator", "v25.3.1", "deployed"),  # the latest revision
+        ("kserve", "kserve", "kserve-resources", "v0.20.0", "deployed")]
+    assert releases[0].values == {"driver": {"version": "570.148.08"}}  # what it was installed with
+
+
+def test_an_unreachable_cluster_is_a_helm_error_naming_the_kubeconfig(tmp_path: Path) -> None:
+    with pytest.raises(HelmError, match=r"helm releases of .*kc: .*127\.0\.0\.1"):
+        read_releases(write_kubeconfig(tmp_path / "kc", "http://127.0.0.1:9"))
+
+
+def test_version_policy_crds_and_pods(kubeconfig: Path) -> None:
     facts = read(kubeconfig)
     assert facts.kubernetes is not None and facts.kubernetes.version == "v1.33.2"
-    operator = facts.deployed_operator
-    assert operator is not None and (operator.version, operator.status) == ("v25.3.1", "deployed")  # latest revision
-    assert {(r.name, r.chart) for r in facts.releases} == {("gpu-operator", "gpu-operator"),
-                                                           ("kserve", "kserve-resources")}
+    assert facts.releases == []  # Helm's own reader has them (above)
     assert [(p.name, p.state) for p in facts.cluster_policies] == [("cluster-policy", "notReady")]
     assert facts.driver is not None and (facts.driver.mode, facts.driver.version) == ("datacenter", "570.148.08")
     assert {c.name: c.stored_versions for c in facts.crds}["nvidiadrivers.nvidia.com"] == ["v1alpha1"]
@@ -118,9 +131,15 @@ def test_no_clusterpolicy_crd_means_no_policy_not_an_error(fake: FakeKube, tmp_p
 
 
 def test_a_forbidden_list_is_a_clear_error_naming_status_and_reason(fake: FakeKube, tmp_path: Path) -> None:
-    fake.forbidden.add("/api/v1/secrets")
-    with serving(fake) as url, pytest.raises(ClusterError, match=r"403 Forbidden: secrets is forbidden: User"):
+    fake.forbidden.add("/api/v1/nodes")
+    with serving(fake) as url, pytest.raises(ClusterError, match=r"403 Forbidden: .* is forbidden: User"):
         read(write_kubeconfig(tmp_path / "kc", url))
+
+
+def test_releases_helm_may_not_list_are_a_helm_error(fake: FakeKube, tmp_path: Path) -> None:
+    fake.forbidden.add("/api/v1/secrets")
+    with serving(fake) as url, pytest.raises(HelmError, match=r"is forbidden: User \"reader\""):
+        read_releases(write_kubeconfig(tmp_path / "kc", url))
 
 
 def test_unreachable_cluster_and_bad_kubeconfig_are_clear_errors(tmp_path: Path) -> None:

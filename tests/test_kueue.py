@@ -14,7 +14,7 @@ from schemas import chart_defaults, crd_storage_version, validate_helm_values, v
 from components import namespaces
 from components.catalog import CATALOG
 from components.kueue import gpu_flavor_name, manager_config
-from paictl.offline import Registered
+from program.offline import Registered
 
 GROUP = "kueue.x-k8s.io"
 PRODUCTS = ["NVIDIA-H100-80GB-HBM3", "NVIDIA-L40S"]

@@ -28,8 +28,8 @@ from schemas import chart_defaults
 
 from components import namespaces
 from components.catalog import CATALOG
-from components.platform import deploy
-from paictl.offline import run_offline
+from program.deploy import deploy
+from program.offline import run_offline
 
 ADMIN, PASSWORD = "ml-admin", "Admin-Pw-9d2e77"
 INGRESS_HOST = "mlflow.pai.example.com"

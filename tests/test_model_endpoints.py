@@ -13,7 +13,7 @@ from conftest import Program, minimal, of_kind
 from schemas import validate_object
 
 from components import namespaces
-from paictl.offline import Registered
+from program.offline import Registered
 
 GPU = {"driver": {"mode": "datacenter"}, "products": ["NVIDIA-L40S"]}
 S3_STORE = {"endpoint": "minio.example.com:9000", "region": "eu-west-1", "useHttps": False}

@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import yaml
 from conftest import REPO, Program, minimal
 
 from paictl.cli import main
+from program.plan import OWNER_FILE
 
 SECRET_STACK = """
 config:
@@ -42,7 +44,7 @@ def test_json_plan_is_byte_identical_across_runs() -> None:
     assert first.stdout == second.stdout
     plan = json.loads(first.stdout)
     assert plan["stack"] == "vks-prod"
-    assert {"type", "name", "parent", "inputs"} == set(plan["resources"][0])
+    assert {"type", "name", "parent", "dependencies", "inputs"} == set(plan["resources"][0])
 
 
 def test_table_shows_the_component_tree_with_counts(capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,6 +55,75 @@ def test_table_shows_the_component_tree_with_counts(capsys: pytest.CaptureFixtur
     tenancy = next(line for line in lines if "pai:tenancy:Tenancy" in line)
     assert tenancy.startswith("  ")
     assert "NetworkPolicy x6" in tenancy and "Namespace x1" in tenancy
+
+
+def test_out_holds_exactly_the_new_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A second plan into the folder of an earlier one removes the files that plan wrote and this one does not have
+    (vks-prod's GPU Operator, dev has none), and prunes the folders left empty."""
+    out = tmp_path / "out"
+    assert main(["plan", "--stack", "vks-prod", "--out", str(out)]) == 0
+    assert (out / "gpu-operator").is_dir()
+    assert main(["plan", "--stack", "dev", "--out", str(out)]) == 0
+    plan_files = {p.relative_to(out) for p in out.rglob("*") if p.is_file()}
+    owned = json.loads((out / OWNER_FILE).read_text())["files"]
+    assert plan_files == {Path(OWNER_FILE), *map(Path, owned)}
+    assert f"wrote {len(owned)} files" in capsys.readouterr().err
+    assert not (out / "gpu-operator").exists()
+
+
+@pytest.mark.parametrize("marker", [None, '{"files": ["../outside.yaml"]}', "not json"])
+def test_out_refuses_a_folder_no_plan_owns_and_writes_nothing(tmp_path: Path, marker: str | None) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "outside.yaml").write_text("mine")
+    (out / "notes.txt").write_text("mine")
+    if marker is not None:
+        (out / OWNER_FILE).write_text(marker)
+    result = paictl("plan", "--stack", "dev", "--out", str(out))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"error: --out {out}: ") and len(result.stderr.splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == sorted(["notes.txt", *([OWNER_FILE] if marker else [])])
+    assert (tmp_path / "outside.yaml").read_text() == "mine"
+
+
+def test_parts_in_install_order_with_charts_images_and_edges(capsys: pytest.CaptureFixture[str]) -> None:
+    """The JSON lists the parts in install order, each after what it waits for, with its releases' chart versions
+    and the images it pulls; the table shows the same."""
+    assert main(["plan", "--stack", "vks-prod", "--format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    parts = {p["name"]: p for p in plan["parts"]}
+    order = [p["name"] for p in plan["parts"]]
+    for part in plan["parts"]:
+        assert all(order.index(before) < order.index(part["name"]) for before in part["after"]), part["name"]
+    assert "platform-cert-manager" in parts["platform-kserve"]["after"]
+    assert {"release": "platform-cert-manager-release", "chart": "oci://quay.io/jetstack/charts/cert-manager",
+            "version": "v1.21.1"} in parts["platform-cert-manager"]["charts"]
+    assert "quay.io/jetstack/cert-manager-controller:v1.21.1" in parts["platform-cert-manager"]["images"]
+    assert "nvcr.io/nvidia/gpu-operator:v26.7.0" in parts["platform-gpu-operator"]["images"]
+    assert "docker.io/vllm/vllm-openai:v0.20.0" in parts["platform-serving-runtimes"]["images"]
+    release = next(r for r in plan["resources"] if r["name"] == "platform-kserve-release")
+    assert "kubernetes:helm.sh/v3:Release::platform-cert-manager-release" in release["dependencies"]
+    assert main(["plan", "--stack", "vks-prod"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1] == "install order: " + ", ".join(order)
+    kserve = table.index(next(line for line in table if "pai:kserve:Kserve" in line))
+    assert table[kserve + 1].strip().startswith("after: platform-cert-manager")
+    assert "    chart oci://ghcr.io/kserve/charts/kserve-resources v0.20.0  (release platform-kserve-release)" in table
+    assert "    image docker.io/kserve/kserve-controller:v0.20.0" in table
+
+
+def test_air_gap_parts_pull_their_images_from_the_mirror(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--stack", "airgap", "--format", "json"]) == 0
+    parts = {p["name"]: p for p in json.loads(capsys.readouterr().out)["parts"]}
+    operator = parts["platform-gpu-operator"]["images"]
+    assert "harbor.pai.prod.example.internal/mirror/nvidia/gpu-operator:v26.7.0" in operator
+    assert all(i.startswith("harbor.pai.prod.example.internal/mirror/") for i in operator)
+
+
+def test_version_is_the_distributions() -> None:
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    result = paictl("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"paictl {version}"
 
 
 def test_out_writes_one_file_per_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -179,7 +250,7 @@ def test_distinct_gallery_and_mlflow_secrets_are_masked_in_json_and_files(tmp_pa
     """The plan's JSON and --out files, from a config whose secrets have known, distinctive values."""
     from conftest import stack_config
 
-    from paictl.plan import plan, to_json, write_files
+    from program.plan import plan, to_json, write_files
 
     values = minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingress": {"domain": "pai.example.com"},
                               "storageClass": "vsan-default-storage-policy"},

@@ -9,7 +9,7 @@ import pytest
 from conftest import Program, minimal
 
 from components.config import ConfigError
-from paictl.offline import RecordingMonitor
+from program.offline import RecordingMonitor
 from validation.preflight import InteropError
 
 H100 = "NVIDIA-H100-80GB-HBM3"

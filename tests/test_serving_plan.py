@@ -14,7 +14,7 @@ from conftest import Program, minimal
 
 from components.catalog import CATALOG
 from paictl.cli import main
-from paictl.offline import Registered, load_stack_file, stack_path
+from program.offline import Registered, load_stack_file, stack_path
 
 SERVING = ("pai:certmanager:CertManager", "pai:kserve:Kserve", "pai:serving:ServingRuntimes",
            "pai:serving:ModelEndpoints")

@@ -8,7 +8,7 @@ import pytest
 from conftest import STACKS, objects, releases
 from schemas import validate_helm_values, validate_object
 
-from paictl.offline import Registered, load_stack_file, stack_path
+from program.offline import Registered, load_stack_file, stack_path
 
 Runner = Callable[[str], list[Registered]]
 

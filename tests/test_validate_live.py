@@ -135,3 +135,24 @@ def test_unreachable_cluster_is_a_usage_error(tmp_path: Path, capsys: pytest.Cap
     kubeconfig = write_kubeconfig(tmp_path / "kc", "http://127.0.0.1:1")
     code, _, err = validate(capsys, "--kubeconfig", str(kubeconfig))
     assert code == 2 and "127.0.0.1:1" in err
+
+
+def test_installed_releases_read_by_helm_are_checked_against_the_plan(
+        fake: FakeKube, kubeconfig: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.add("/api/v1/namespaces/harbor/secrets", helm_release("harbor", "harbor", "harbor", "1.19.2", values={
+        "externalURL": "https://harbor.old.example", "harborAdminPassword": "installed-secret-value"}))
+    fake.add("/api/v1/namespaces/kueue-system/secrets",
+             helm_release("kueue", "kueue-system", "kueue", "0.19.2", status="pending-upgrade"))
+    fake.add("/api/v1/namespaces/old/secrets", helm_release("kueue-old", "old", "kueue", "0.18.0"))
+    code, report, _ = validate(capsys, "--kubeconfig", str(kubeconfig))
+    by_subject = {c["subject"]: c for c in report["checks"] if c["id"] == "helm-release"}
+    harbor = by_subject["release harbor/harbor"]
+    assert harbor["status"] == "fail" and "a downgrade: installed harbor 1.19.2, planned 1.19.1" in harbor["message"]
+    assert by_subject["release kueue-system/kueue"]["status"] == "fail"
+    assert "pending-upgrade" in by_subject["release kueue-system/kueue"]["message"]
+    assert by_subject["release old/kueue-old"]["status"] == "warn"
+    operator = by_subject["release gpu-operator/gpu-operator"]
+    assert operator["status"] == "pass" and operator["message"].startswith(
+        "installed gpu-operator v26.7.0, planned the same version; values change at ")
+    assert by_subject["release mlflow/mlflow"]["message"].startswith("not installed")
+    assert "installed-secret-value" not in json.dumps(report) and code == 1

@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from components.config import PlatformConfig
-from paictl.offline import load_stack_file, stack_path
 from paictl.validate import parse_stack
+from program.offline import load_stack_file, stack_path
 from validation.facts import (
     DriverFacts,
     Facts,

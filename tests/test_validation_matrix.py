@@ -1,19 +1,18 @@
-"""The matrix data: loads, every row has a source, and it says what ../shared/reference says (values, the
-unverified marks, the catalog's default drivers, the reference CRDs' served versions)."""
+"""The matrix data: loads, every row has a source, and it says what the reference facts (tests/reference) say
+(values, the unverified marks, the catalog's default drivers, the reference CRDs' served versions)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-import yaml
-from schemas import REFERENCE
+from schemas import interop_facts, reference_crds
 
 from components.catalog import CATALOG
 from validation.matrix import Row, load_matrix
 
 MATRIX = load_matrix()
-FACTS: dict[str, Any] = yaml.safe_load((REFERENCE / "interop-facts.yaml").read_text())
+FACTS: dict[str, Any] = interop_facts()
 
 
 def rows() -> list[Row]:
@@ -27,7 +26,7 @@ def test_every_row_names_a_source() -> None:
 
 def test_toolkit_minimums_and_marks_match_the_reference() -> None:
     reference = {}
-    for entry in FACTS["cuda_min_driver"]["toolkit_driver_table"]:
+    for entry in FACTS["toolkit_driver_table"]:
         version, _, update = entry["cuda"].partition(" ")
         number = 0 if update == "GA" else int(update.removeprefix("Update "))
         reference[(version, number)] = (str(entry["linux_min_driver"]), bool(entry.get("unverified")))
@@ -37,7 +36,7 @@ def test_toolkit_minimums_and_marks_match_the_reference() -> None:
 
 def test_vgpu_versions_match_the_reference_and_only_a_bulletin_clears_a_mark_or_fills_a_guest() -> None:
     reference = {v["release"]: (v["host_manager"], v.get("linux_guest"), bool(v.get("unverified")))
-                 for r in FACTS["vgpu_releases"]["releases"] for v in r["versions"]}
+                 for r in FACTS["vgpu_releases"] for v in r["versions"]}
     ours = {v.release: v for r in MATRIX.vgpu_releases for v in r.versions}
     assert set(ours) == set(reference)
     for release, (host, guest, unverified) in reference.items():
@@ -63,10 +62,8 @@ def test_catalog_operator_versions_are_in_the_matrix_with_the_same_default_drive
 
 
 def test_crd_versions_of_v26_7_0_are_the_reference_crds() -> None:
-    served = {}
-    for path in (REFERENCE / "crds" / "gpu-operator-v26.7.0").glob("*.yaml"):
-        crd = yaml.safe_load(path.read_text())
-        served[crd["metadata"]["name"]] = [v["name"] for v in crd["spec"]["versions"] if v["served"]]
+    served = {crd["name"]: [v["name"] for v in crd["versions"] if v["served"]]
+              for crd in reference_crds("gpu-operator-v26.7.0")}
     release = MATRIX.operator("v26.7.0")
     assert release is not None and release.crds == served and not release.crds_unverified
 

@@ -50,7 +50,7 @@ caller read it back with `Facts.model_validate_json(text)`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -156,13 +156,16 @@ class CrdFacts(Record):
 
 
 class ReleaseFacts(Record):
-    """A deployed Helm release (cluster: the `sh.helm.release.v1.*` Secrets, latest revision)."""
+    """A Helm release: installed (cluster: read by helm through pyhelm3, latest revision) or planned by a stack
+    (config). `values`: the values it was installed with or that the plan sets (never printed: they may hold
+    secrets)."""
 
     name: str
     namespace: str
     chart: str
     version: str
     status: str
+    values: dict[str, Any] = {}
 
 
 class ClusterPolicyFacts(Record):

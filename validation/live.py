@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from validation.facts import Facts, merge
-from validation.sources import kubernetes, nvml, vsphere
+from validation.sources import helm, kubernetes, nvml, vsphere
 
 PASSWORD_ENV = "PAI_VCENTER_PASSWORD"
 
@@ -55,12 +55,14 @@ def vcenter_target(args: argparse.Namespace) -> vsphere.VCenter:
 
 
 def live_facts(args: argparse.Namespace) -> Facts:
-    """Facts from the cluster, vCenter (with --vcenter) and probe Job logs (with --probe-log)."""
+    """Facts from the cluster (its Helm releases read by helm through pyhelm3), vCenter (with --vcenter) and probe
+    Job logs (with --probe-log)."""
     target = vcenter_target(args) if args.vcenter else None
     try:
         cluster, node_names = kubernetes.read_cluster(args.kubeconfig, args.context)
+        cluster = cluster.model_copy(update={"releases": helm.read_releases(args.kubeconfig, args.context)})
         parts = [cluster] + ([vsphere.read_vcenter(target, node_names)] if target else [])
-    except (kubernetes.ClusterError, vsphere.VCenterError) as exc:
+    except (kubernetes.ClusterError, vsphere.VCenterError, helm.HelmError, helm.HelmMissing) as exc:
         raise LiveUnavailable(str(exc)) from None
     for log in args.probe_log:
         try:

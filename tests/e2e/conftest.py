@@ -36,7 +36,8 @@ def chart_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     root = tmp_path_factory.mktemp("charts")
     ca = Authority(root / "pki")
     serving = ca.issue("registry", "127.0.0.1", server=True)
-    registry = RegistryProcess(root / "registry", tls=(serving.cert, serving.key)).start()
+    tls = {"certificate": str(serving.cert), "key": str(serving.key)}
+    registry = RegistryProcess(root / "registry", tls=tls).start()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SSL_CERT_FILE", str(ca.ca_file))
         try:

@@ -18,10 +18,10 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 from components.kube import DOCKER_CONFIG_JSON, docker_config
-from components.platform import deploy
 from e2e.cluster import FIELD_MANAGER, TOOLS, ApiServer, install_crds
-from paictl.offline import SECRET, load_stack_file, run_offline, stack_path
-from paictl.plan import is_kubernetes_object
+from program.deploy import deploy
+from program.offline import SECRET, load_stack_file, run_offline, stack_path
+from program.plan import is_kubernetes_object
 
 REPO = Path(__file__).resolve().parents[2]
 TENANT_GROUPS = ("team-a-ml",)  # the dev stack's deployers of tenant team-a

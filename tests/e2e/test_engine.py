@@ -27,10 +27,10 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 from pulumi import automation as auto
 
-from components.platform import deploy
 from e2e.cluster import TOOLS, ApiServer, tools_missing
-from paictl.offline import Registered, StackConfig, run_offline
-from paictl.plan import is_kubernetes_object
+from program.deploy import deploy
+from program.offline import Registered, StackConfig, run_offline
+from program.plan import is_kubernetes_object
 
 TENANT_GROUPS = ("team-a-ml",)
 PROVIDER_VERSION = "v4.25.0"  # the provider scripts/tools.sh builds, and the pulumi-kubernetes SDK pin

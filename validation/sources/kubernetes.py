@@ -1,5 +1,5 @@
 """Cluster facts via the `kubernetes` client: GPU nodes (GPU Feature Discovery labels), the Kubernetes version,
-Helm releases, the ClusterPolicy, CRD stored versions and the GPU Operator's pods.
+the ClusterPolicy, CRD stored versions and the GPU Operator's pods (Helm releases: validation.sources.helm).
 
 Every collection is read as paginated lists (`limit` / `continue`), never one call per node: the number of
 API calls grows with nodes / PAGE, not with nodes. Requests go through the client's ApiClient (kubeconfig, auth,
@@ -9,10 +9,9 @@ generated API classes and models cost about a second of imports per run, more th
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ from validation.facts import (
     KubernetesFacts,
     NodeFacts,
     PodFacts,
-    ReleaseFacts,
 )
 
 PAGE = 250
@@ -40,7 +38,6 @@ GFD = "nvidia.com/"
 _COMPONENTS = (("driver", "driver"), ("validator", "validator"), ("toolkit", "toolkit"),
                ("device-plugin", "device-plugin"), ("feature-discovery", "gpu-feature-discovery"),
                ("dcgm", "dcgm-exporter"), ("mig-manager", "mig-manager"))
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class ClusterError(Exception):
@@ -69,25 +66,38 @@ def read_cluster(kubeconfig: Path | None = None, context: str | None = None) -> 
         return _read(api, GPU_OPERATOR)
 
 
-def _read(api: ApiClient, namespace: str) -> tuple[Facts, list[str]]:
+def read_version(kubeconfig: Path | None = None, context: str | None = None) -> str:
+    """The cluster's Kubernetes version (`/version`), one call."""
+    with api_client(kubeconfig, context) as api, _reading(api):
+        return str(_get(api, "/version")["gitVersion"])
+
+
+@contextmanager
+def _reading(api: ApiClient) -> Iterator[None]:
+    """API and connection errors as ClusterError naming the cluster."""
     host = api.configuration.host
     try:
-        version = str(_get(api, "/version")["gitVersion"])
-        all_nodes = list(_pages(api, "/api/v1/nodes"))
-        nodes = [n for n in map(_node, all_nodes) if n is not None]
-        releases = _releases(_pages(api, "/api/v1/secrets", labelSelector="owner=helm"))
-        crds = [_crd(c) for c in _pages(api, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")]
-        pods = [_pod(p) for p in _pages(api, f"/api/v1/namespaces/{namespace}/pods")]
-        policies = _optional(lambda: list(_pages(api, "/apis/nvidia.com/v1/clusterpolicies")))
+        yield
     except ApiException as exc:
         raise ClusterError(f"cluster {host}: {exc.status} {exc.reason}: {_message(exc)}") from None
     except HTTPError as exc:
         raise ClusterError(f"cluster {host}: {exc}") from None
+
+
+def _read(api: ApiClient, namespace: str) -> tuple[Facts, list[str]]:
+    host = api.configuration.host
+    with _reading(api):
+        version = str(_get(api, "/version")["gitVersion"])
+        all_nodes = list(_pages(api, "/api/v1/nodes"))
+        nodes = [n for n in map(_node, all_nodes) if n is not None]
+        crds = [_crd(c) for c in _pages(api, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")]
+        pods = [_pod(p) for p in _pages(api, f"/api/v1/namespaces/{namespace}/pods")]
+        policies = _optional(lambda: list(_pages(api, "/apis/nvidia.com/v1/clusterpolicies")))
     return Facts(
         sources={"cluster": host},
         kubernetes=KubernetesFacts(origin="cluster", version=version),
         driver=_driver(policies[0]) if policies else None,
-        nodes=nodes, releases=releases, crds=crds, pods=pods,
+        nodes=nodes, crds=crds, pods=pods,
         cluster_policies=[ClusterPolicyFacts(origin="cluster", name=p["metadata"]["name"],
                                              state=(p.get("status") or {}).get("state")) for p in policies],
     ), [n["metadata"]["name"] for n in all_nodes]
@@ -155,31 +165,6 @@ def _node(node: dict[str, Any]) -> NodeFacts | None:
         compute_capability=joined("gpu.compute.major", "gpu.compute.minor"),
         mig_mode=labels.get(GFD + "mig.strategy"),
     )
-
-
-def decode_release(data: str) -> dict[str, Any]:
-    """A Helm 3 release from its Secret's data.release: base64 (the API) of base64 (Helm) of gzip'd JSON."""
-    raw = base64.b64decode(base64.b64decode(data))
-    release: dict[str, Any] = json.loads(gzip.decompress(raw) if raw[:2] == _GZIP_MAGIC else raw)
-    return release
-
-
-def _releases(secrets: Iterator[dict[str, Any]]) -> list[ReleaseFacts]:
-    """The latest revision of every Helm release."""
-    latest: dict[tuple[str, str], tuple[int, ReleaseFacts]] = {}
-    for secret in secrets:
-        data = (secret.get("data") or {}).get("release")
-        if not data:
-            continue
-        release = decode_release(data)
-        chart = (release.get("chart") or {}).get("metadata") or {}
-        key = (release.get("namespace") or secret["metadata"].get("namespace", ""), release["name"])
-        revision = int(release.get("version") or 0)
-        if key not in latest or latest[key][0] < revision:
-            latest[key] = revision, ReleaseFacts(
-                origin="cluster", name=key[1], namespace=key[0], chart=chart.get("name", ""),
-                version=chart.get("version", ""), status=(release.get("info") or {}).get("status", "unknown"))
-    return [facts for _, facts in sorted(latest.values(), key=lambda r: (r[1].namespace, r[1].name))]
 
 
 def _crd(crd: dict[str, Any]) -> CrdFacts:

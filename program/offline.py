@@ -21,6 +21,8 @@ from typing import Any
 import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime import resource as pulumi_resource
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 
 from components.config import STACK_FILE_ENV
@@ -60,7 +62,9 @@ def _close_thread_loops() -> None:
 _EXECUTOR = _SharedExecutor(thread_name_prefix="pai-offline", initializer=_thread_loop)
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
-STACKS_DIR = Path(__file__).resolve().parents[1] / "stacks"
+_CHECKOUT_STACKS = Path(__file__).resolve().parents[1] / "stacks"
+# The checkout's stacks/ beside the packages; installed from a wheel, ./stacks of the working directory.
+STACKS_DIR = _CHECKOUT_STACKS if _CHECKOUT_STACKS.is_dir() else Path("stacks")
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,19 @@ def _stack_file_env(source: str) -> Iterator[None]:
             os.environ[STACK_FILE_ENV] = before
 
 
+@contextmanager
+def _without_source_positions() -> Iterator[None]:
+    """Register without source positions. For each resource Pulumi walks the Python stack and turns every frame into
+    a file URI, for the engine's UI; the mocks ignore it, and in a plan, whose resources are built a dozen frames
+    deep, it cost about as much as the rest of the program's own share (bench/plan_scale.py)."""
+    before = pulumi_resource._get_stack_trace
+    pulumi_resource._get_stack_trace = source_pb2.StackTrace  # called without arguments: an empty trace
+    try:
+        yield
+    finally:
+        pulumi_resource._get_stack_trace = before
+
+
 def run_offline(program: Callable[[], Any], config: StackConfig,
                 monitor: RecordingMonitor | None = None) -> list[Registered]:
     """Run `program` under mocks with `config`; return what it registered. Errors propagate; what was
@@ -224,7 +241,7 @@ def run_offline(program: Callable[[], Any], config: StackConfig,
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=config.stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
     try:
-        with _stack_file_env(config.source or str(stack_path(config.stack))):
+        with _stack_file_env(config.source or str(stack_path(config.stack))), _without_source_positions():
             loop.run_until_complete(run_pulumi_func(program))
     finally:
         loop.close()
