@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/system-deps.sh
 ./scripts/bootstrap.sh
-./scripts/tools.sh
+./scripts/tools.sh helm  # the e2e tools (scripts/e2e.sh) only when named
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"

@@ -178,8 +178,12 @@ def cluster_policy(state: str = "ready", driver: dict[str, Any] | None = None) -
     """The GPU Operator's ClusterPolicy with a `spec.driver` and `status.state`."""
     spec_driver = driver if driver is not None else {
         "enabled": True, "repository": "nvcr.io/nvidia", "image": "driver", "version": "570.148.08"}
+    # The blocks the real CRD requires (the chart renders them all; tests/e2e writes this to a real API server).
+    required = ("daemonsets", "dcgm", "dcgmExporter", "devicePlugin", "gfd", "nodeStatusExporter", "operator",
+                "toolkit")
     return {"apiVersion": "nvidia.com/v1", "kind": "ClusterPolicy", "metadata": {"name": "cluster-policy"},
-            "spec": {"driver": spec_driver}, "status": {"state": state, "namespace": "gpu-operator"}}
+            "spec": {**{block: {} for block in required}, "driver": spec_driver},
+            "status": {"state": state, "namespace": "gpu-operator"}}
 
 
 def crd(name: str, stored: list[str], served: list[str]) -> dict[str, Any]:
