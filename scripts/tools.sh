@@ -9,12 +9,18 @@ export GOFLAGS="${GOFLAGS:-} -trimpath"
 root=$PWD/.tools
 mkdir -p "$root/bin"
 
+# `scripts/tools.sh NAME...` builds only the named tools (the unit suite needs helm alone; .ci/run builds the engine
+# tools in the background meanwhile); without names it builds all (scripts/e2e.sh).
+selected() { [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" $1 "* ]]; }
+wanted=("$@")
+
 # tool NAME PACKAGE VERSION [LDFLAGS]: NAME at .tools/NAME-VERSION/NAME, linked from .tools/bin/NAME.
 # `go install PACKAGE@VERSION` first; where Go refuses that (the module has replace directives), the module's
 # source is copied into a scratch module under .tools/src/ and built there, so its replace directives apply.
 tool() {
   local name=$1 pkg=$2 version=$3 ldflags=${4:-}
   local dir=$root/$name-$version start=$SECONDS
+  selected "$name" || return 0
   if [ -x "$dir/$name" ]; then
     echo "tools: reused $name $version ($dir/$name)"
   else
@@ -35,10 +41,6 @@ tool() {
   ln -sfn "../$name-$version/$name" "$root/bin/$name"
 }
 
-# `scripts/tools.sh NAME...` builds `tool` lines and only the named `module_tool` lines (the unit suite needs none
-# of those; scripts/e2e.sh builds all).
-selected() { [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" $1 "* ]]; }
-wanted=("$@")
 
 # module_tool NAME MODULE VERSION PACKAGE [LDFLAGS] [SIBLINGS]: for a module whose go.mod replaces its sibling modules
 # by local paths (../sdk, ./staging/src/...), which neither `go install` nor a copy of the module can resolve. A
@@ -81,4 +83,3 @@ module_tool etcd go.etcd.io/etcd/server/v3 v3.6.17 go.etcd.io/etcd/server/v3
 module_tool kube-apiserver k8s.io/kubernetes v1.36.3 k8s.io/kubernetes/cmd/kube-apiserver \
   "-X k8s.io/component-base/version.gitVersion=v1.36.3 -X k8s.io/component-base/version.gitMajor=1
    -X k8s.io/component-base/version.gitMinor=36 -X k8s.io/component-base/version.gitTreeState=clean" v0.36.3
-tool helm helm.sh/helm/v4/cmd/helm v4.3.2 "-X helm.sh/helm/v4/internal/version.version=v4.3.2"
