@@ -35,10 +35,10 @@ def model(**fields: Any) -> dict[str, Any]:
 CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("unknown top-level key", minimal(clustr={}), {},
      "pai:clustr: unknown key; allowed: pai:cluster, pai:gpu, pai:registry, pai:s3, pai:runtimes, pai:models, "
-     "pai:tenants, pai:kueue, pai:monitoring, pai:harbor, pai:gallery, pai:mlflow, pai:validation, "
+     "pai:tenants, pai:kueue, pai:monitoring, pai:harbor, pai:gallery, pai:mlflow, pai:supervisor, pai:validation, "
      "pai:harborAdminPassword, pai:nlsClientToken, pai:grafanaAdminPassword, pai:mlflowDbPassword, "
      "pai:s3AccessKeyId, pai:s3SecretAccessKey, pai:mlflowAdminPassword, pai:kubeconfig, pai:mirrorPullUsername, "
-     "pai:mirrorPullPassword"),
+     "pai:mirrorPullPassword, pai:supervisorKubeconfig"),
     ("unknown nested key", minimal(cluster={"target": "vks", "kubernetesVersion": "1.33", "ingres": {}}), {},
      "pai:cluster.ingres: unknown key; allowed: target, kubernetesVersion, ingress, storageClass"),
     ("missing required key", {"tenants": []}, {}, "pai:cluster: required key is missing"),

@@ -44,7 +44,7 @@ def consistency_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
         errors += _driver_errors(cfg.gpu.driver, set_keys)
     if cfg.monitoring is not None and "grafanaAdminPassword" not in set_keys:
         errors.append(_needs_secret("grafanaAdminPassword", "pai:monitoring needs the Grafana admin password"))
-    errors += _vks_errors(cfg)
+    errors += _vks_errors(cfg) + _supervisor_errors(cfg, set_keys)
     errors += _harbor_errors(cfg, set_keys) + _mlflow_errors(cfg, set_keys) + _mirror_pull_errors(cfg, set_keys)
     if not [e for e in errors if e.startswith("pai:harbor.host")]:  # harbor_host needs a host or a domain
         errors += _gateway_host_errors(cfg) + _bootstrap_errors(cfg)
@@ -95,6 +95,33 @@ def _vks_errors(cfg: PlatformConfig) -> list[str]:
     if cfg.gpu is not None and not cfg.gpu.driver.os.startswith("ubuntu"):
         errors.append(f"pai:gpu.driver.os: target vks: {cfg.gpu.driver.os!r} is not a VKS node image; VKS GPU nodes "
                       "run the Ubuntu node image (ubuntu20.04, ubuntu22.04, ubuntu24.04)")
+    return errors
+
+
+def _supervisor_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
+    """A workload cluster created on the Supervisor: a VKS target of the release's Kubernetes minor, reached through
+    the Supervisor's kubeconfig (its own kubeconfig is read from the Cluster), GPU pools where the stack has GPUs."""
+    sup = cfg.supervisor
+    if sup is None:
+        return []
+    errors = []
+    if cfg.cluster.target != "vks":
+        errors.append(f"pai:cluster.target: {cfg.cluster.target!r}: pai:supervisor creates a VKS cluster; set vks")
+    if cfg.cluster.kubernetesVersion != sup.kubernetes_minor:
+        errors.append(f"pai:cluster.kubernetesVersion: {cfg.cluster.kubernetesVersion!r} differs from the Kubernetes "
+                      f"of pai:supervisor.release {sup.release!r} ({sup.kubernetes_minor}): set the same minor")
+    if "supervisorKubeconfig" not in set_keys:
+        errors.append(_needs_secret("supervisorKubeconfig", "pai:supervisor creates the cluster through the "
+                                    "Supervisor's kubeconfig (a vSphere namespace user's)"))
+    if "kubeconfig" in set_keys:
+        errors.append("pai:kubeconfig: with pai:supervisor the platform's kubeconfig is read from the Cluster's "
+                      f"Secret {sup.cluster}-kubeconfig; remove pai:kubeconfig")
+    if cfg.gpu is not None and not sup.gpu_pools:
+        errors.append("pai:supervisor.nodePools: pai:gpu is set but no node pool has gpu: true; add a pool whose "
+                      "vmClass carries a vGPU profile")
+    if cfg.gpu is None and sup.gpu_pools:
+        errors.append(f"pai:supervisor.nodePools: {sup.gpu_pools[0].name!r} has gpu: true but pai:gpu is not set; "
+                      "set pai:gpu (driver mode vgpu on VKS) or drop gpu: true")
     return errors
 
 

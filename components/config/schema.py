@@ -63,6 +63,7 @@ SECRET_KEYS = (
     "kubeconfig",
     "mirrorPullUsername",
     "mirrorPullPassword",
+    "supervisorKubeconfig",
 )
 
 Engine = Literal["vllm", "infinity", "llamacpp"]
@@ -272,12 +273,7 @@ class Tenant(Strict):
     @field_validator("egressCidrs")
     @classmethod
     def _cidrs(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                ipaddress.ip_network(value)
-            except ValueError:
-                raise ValueError(f"{shown(value)} is not a CIDR like 10.0.0.0/16") from None
-        return values
+        return _cidr_list(values)
 
 
 class S3(Strict):
@@ -417,6 +413,144 @@ class Validation(Strict):
     allowFailures: list[str] = []
 
 
+# A VKS release (VKr) name as `topology.version` takes it, e.g. v1.33.3---vmware.1-fips-vkr.1.
+VKS_RELEASE = re.compile(r"^v1\.(?P<minor>\d{1,2})\.(?P<patch>\d{1,3})---vmware\.\d+(-[a-z0-9.]+)*$")
+# builtin-generic classes from v3.2.0 on take the grouped topology variables the platform writes; older classes
+# (tanzukubernetescluster, builtin-generic-v3.1.0 and before) take the ungrouped names.
+CLUSTER_CLASS = re.compile(r"^builtin-generic-v(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)$")
+UNGROUPED_VARIABLES = ("defaultStorageClass", "ntp", "proxy", "trust", "nodePoolLabels", "nodePoolTaints",
+                       "nodePoolVolumes", "storageClasses", "TKR_DATA", "extensionCert", "clusterEncryptionConfigYaml",
+                       "controlPlaneVolumes", "controlPlaneCertificateRotation", "user")
+# The variables of the grouped classes a stack may set beside those the platform writes (vsphere/variables).
+GROUPED_VARIABLES = ("osConfiguration", "vsphereOptions", "kubernetes", "resourceConfiguration",
+                     "bootstrapAddons", "networks", "kubeAPIServerFQDNs")
+WRITTEN_VARIABLES = ("vmClass", "storageClass", "volumes", "node")
+GPU_TAINT = "nvidia.com/gpu"
+
+
+class Taint(Strict):
+    key: str = Field(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9][-A-Za-z0-9_.]*$", max_length=253)
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class NodePool(Strict):
+    """A worker node pool (a machineDeployment of the ClusterClass's `node-pool` class). A GPU pool (`gpu: true`)
+    runs the Ubuntu node image, is tainted nvidia.com/gpu:NoSchedule (which the GPU Operator tolerates), rolls out
+    with maxSurge 0 (no spare vGPU for a surge node) and gets a containerd volume sized for serving images."""
+
+    name: str = Field(pattern=DNS_LABEL)
+    replicas: int = Field(ge=0, le=500)
+    vmClass: str = Field(pattern=OBJECT_NAME, max_length=253)
+    storageClass: str | None = Field(default=None, pattern=OBJECT_NAME, max_length=253)
+    gpu: bool = False
+    containerdVolume: Quantity | None = None
+    kubeletVolume: Quantity | None = None
+    labels: dict[str, str] = {}
+    taints: list[Taint] = []
+
+    @property
+    def containerd_volume(self) -> str:
+        """The containerd volume: given, else 200Gi on a GPU pool (serving images run to tens of GiB), 50Gi."""
+        return self.containerdVolume or ("200Gi" if self.gpu else "50Gi")
+
+    @property
+    def kubelet_volume(self) -> str:
+        """The kubelet volume (emptyDirs, logs): given, else 50Gi on a GPU pool, 25Gi."""
+        return self.kubeletVolume or ("50Gi" if self.gpu else "25Gi")
+
+    @property
+    def node_taints(self) -> list[Taint]:
+        """The pool's taints; a GPU pool's include nvidia.com/gpu:NoSchedule."""
+        if self.gpu and not any(t.key == GPU_TAINT for t in self.taints):
+            return [*self.taints, Taint(key=GPU_TAINT, value="present", effect="NoSchedule")]
+        return list(self.taints)
+
+
+class ControlPlane(Strict):
+    replicas: Literal[1, 3] = 3
+    vmClass: str = Field(pattern=OBJECT_NAME, max_length=253)
+
+
+class Supervisor(Strict):
+    """A VKS workload cluster the program creates on the Supervisor (a Cluster API `Cluster` in a vSphere
+    namespace) before it installs the platform on it; the Supervisor's kubeconfig is the secret
+    pai:supervisorKubeconfig."""
+
+    namespace: str = Field(pattern=DNS_LABEL)
+    cluster: str = Field(pattern=DNS_LABEL)
+    release: str
+    clusterClass: str
+    clusterClassNamespace: str = Field(default="vmware-system-vks-public", pattern=DNS_LABEL)
+    apiVersion: Literal["v1beta2", "v1beta1"] = "v1beta2"
+    storageClass: str = Field(pattern=OBJECT_NAME, max_length=253)
+    controlPlane: ControlPlane
+    nodePools: list[NodePool] = Field(min_length=1)
+    podCidrs: list[str] = ["192.168.156.0/20"]
+    serviceCidrs: list[str] = ["10.96.0.0/12"]
+    serviceDomain: str = Field(default="cluster.local", pattern=HOSTNAME)
+    variables: dict[str, object] = {}
+
+    @field_validator("release")
+    @classmethod
+    def _release(cls, value: str) -> str:
+        if not VKS_RELEASE.match(value):
+            raise ValueError(f"{shown(value)} is not a VKS release name like v1.33.3---vmware.1-fips-vkr.1")
+        return value
+
+    @field_validator("clusterClass")
+    @classmethod
+    def _grouped(cls, value: str) -> str:
+        found = CLUSTER_CLASS.match(value)
+        if found is None and value != "tanzukubernetescluster":
+            raise ValueError(f"{shown(value)} is not a ClusterClass like builtin-generic-v3.4.0")
+        if found is None or (int(found["major"]), int(found["minor"])) < (3, 2):
+            raise ValueError(f"{shown(value)} takes the ungrouped topology variables; the platform writes the "
+                             "grouped variables of builtin-generic-v3.2.0 and later")
+        return value
+
+    @field_validator("podCidrs", "serviceCidrs")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        if not values:
+            raise ValueError("at least one CIDR is required")
+        return _cidr_list(values)
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, values: dict[str, object]) -> dict[str, object]:
+        for name in values:
+            if name in UNGROUPED_VARIABLES:
+                raise ValueError(f"{shown(name)} is an ungrouped variable of tanzukubernetescluster and "
+                                 "builtin-generic-v3.1.0, refused by the grouped classes; use one of "
+                                 f"{', '.join(GROUPED_VARIABLES)}")
+            if name in WRITTEN_VARIABLES:
+                raise ValueError(f"{shown(name)} is written by the platform from pai:supervisor (vmClass, "
+                                 "storageClass, nodePools); set it there")
+            if name not in GROUPED_VARIABLES:
+                raise ValueError(f"{shown(name)} is not one of {', '.join(GROUPED_VARIABLES)}")
+        return values
+
+    @model_validator(mode="after")
+    def _pools(self) -> Supervisor:
+        names = [pool.name for pool in self.nodePools]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"node pool names repeat: {', '.join(duplicated)}")
+        return self
+
+    @property
+    def kubernetes_minor(self) -> str:
+        """The Kubernetes minor version of the release, like 1.33."""
+        found = VKS_RELEASE.match(self.release)
+        assert found is not None  # validated
+        return f"1.{found['minor']}"
+
+    @property
+    def gpu_pools(self) -> list[NodePool]:
+        return [pool for pool in self.nodePools if pool.gpu]
+
+
 @dataclass(frozen=True)
 class Secrets:
     """Secret config values, kept as Pulumi secret Outputs; None where the stack does not set one."""
@@ -431,6 +565,7 @@ class Secrets:
     kubeconfig: pulumi.Output[str] | None = None
     mirrorPullUsername: pulumi.Output[str] | None = None
     mirrorPullPassword: pulumi.Output[str] | None = None
+    supervisorKubeconfig: pulumi.Output[str] | None = None
 
 
 class PlatformConfig(Strict):
@@ -452,6 +587,7 @@ class PlatformConfig(Strict):
     harbor: HarborConfig | None = None
     gallery: Gallery = Gallery()
     mlflow: MlflowConfig | None = None
+    supervisor: Supervisor | None = None
     validation: Validation = Validation()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
 
@@ -474,6 +610,15 @@ def _one_of(value: str, allowed: list[str]) -> str:
     if value not in allowed:
         raise ValueError(f"{shown(value)} is not one of {', '.join(allowed)}")
     return value
+
+
+def _cidr_list(values: list[str]) -> list[str]:
+    for value in values:
+        try:
+            ipaddress.ip_network(value)
+        except ValueError:
+            raise ValueError(f"{shown(value)} is not a CIDR like 10.0.0.0/16") from None
+    return values
 
 
 def _driver(value: str | None) -> str | None:
