@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""Derive the CRDs the e2e stand-in charts install from the pinned upstream CRDs in ../shared/reference/crds, into
-tests/e2e/crds/<set>.json (so a clone runs the e2e tests alone). Kept: names, scope, versions with their schemas
-(CEL rules, defaults, patterns), subresources, and the API approval annotation of *.k8s.io groups; dropped:
-descriptions, printer columns, and conversion webhooks (no operator runs to serve them). Run again when a pinned
-CRD set changes."""
+"""Derive the CRDs the e2e stand-in charts install, and those a VKS Supervisor serves (Cluster API, vm-operator), from
+the pinned upstream CRDs in ../shared/reference/crds, into tests/e2e/crds/<set>.json (so a clone runs the e2e tests
+alone). Kept: names, scope, versions with their schemas (CEL rules, defaults, patterns), subresources, and the API
+approval annotation of *.k8s.io groups; dropped: descriptions, printer columns, and conversion webhooks (no operator
+runs to serve them). Run again when a pinned CRD set changes.
+
+The Cluster API and vm-operator files are controller-gen's bases, which declare no conversion: their releases add
+`conversion: {strategy: Webhook}` with kustomize (cluster-api config/crd/patches/webhook_in_clusters.yaml,
+vm-operator config/crd/patches/webhook_in_virtualmachineclasses.yaml). The test server therefore converts between
+served versions with strategy None (only apiVersion changes): the e2e tests write and read these objects in the
+storage version (Cluster v1beta2, VirtualMachineClass v1alpha5) and check the other served versions by dry-run
+admission only."""
 
 from __future__ import annotations
 
@@ -18,6 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 SETS = ("cert-manager-v1.21.1", "kserve-v0.20.0", "envoy-gateway-v1.9.0",
         "gateway-api-standard-from-envoy-gateway-v1.9.0", "envoy-ai-gateway-v1.1.0", "kueue-v0.19.2",
         "prometheus-operator-kps-88.5.3", "gpu-operator-v26.7.0")
+# What a VKS Supervisor serves that the program writes or reads: Cluster and ClusterClass, VirtualMachineClass and
+# VirtualMachineImage.
+SUPERVISOR_SETS = ("cluster-api-v1.12.11", "vm-operator-release-vc-9.1.0")
 APPROVAL = "api-approved.kubernetes.io"
 LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -50,7 +60,7 @@ def compact(crd: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(reference: Path) -> None:
-    for name in SETS:
+    for name in SETS + SUPERVISOR_SETS:
         crds = []
         for path in sorted((reference / "crds" / name).glob("*.yaml")):
             for doc in yaml.load_all(path.read_text(), Loader=LOADER):

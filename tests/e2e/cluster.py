@@ -11,6 +11,7 @@ import ipaddress
 import json
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,11 +196,12 @@ class ApiServer:
         raise RuntimeError(f"kube-apiserver not ready after {timeout}s: {last[-500:]}")
 
 
-def install_crds(dynamic: DynamicClient) -> None:
-    """Every derived CRD set, server-side applied, then waited for until Established."""
+def install_crds(dynamic: DynamicClient, sets: Iterable[str] | None = None) -> None:
+    """The derived CRD sets named (every one by default), server-side applied, then waited for until
+    Established."""
     crd_api = dynamic.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
     names = []
-    for path in sorted(CRDS.glob("*.json")):
+    for path in sorted(CRDS.glob("*.json")) if sets is None else [CRDS / f"{name}.json" for name in sets]:
         for crd in json.loads(path.read_text())["crds"]:
             crd_api.server_side_apply(body=crd, field_manager=FIELD_MANAGER, force_conflicts=True)
             names.append(crd["metadata"]["name"])

@@ -1,0 +1,165 @@
+"""A VKS Supervisor on the test API server, as far as the program sees one: the Cluster API and vm-operator CRDs
+(tests/e2e/crds, derived by scripts/derive-e2e-crds.py), a vSphere namespace, VirtualMachineClasses (with a vGPU
+profile in either place vm-operator takes one, or none), a ResourceQuota on it, and FakeVks.
+
+No VKS controller runs here. FakeVks stands in for what they would do for a Cluster, and nothing more: when a
+Cluster appears or its spec changes (a new generation), it writes the Secret `<cluster>-kubeconfig` (key `value`)
+with a kubeconfig of the same test API server, then the Cluster's `status.conditions` Available=True observed at
+that generation, through the status subresource. So the "workload cluster" the program installs the platform on is
+the test API server itself; no VM, node or control plane is created, and nothing checks the topology as VKS
+would.
+
+The CRDs declare no conversion webhook here (see scripts/derive-e2e-crds.py): the server converts between served
+versions with strategy None, so objects are written and read in the storage versions (Cluster v1beta2,
+VirtualMachineClass v1alpha5); other served versions are checked by dry-run admission only."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from kubernetes import client
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import NotFoundError
+
+from e2e.cluster import FIELD_MANAGER
+
+SUPERVISOR_CRDS = ("cluster-api-v1.12.11", "vm-operator-release-vc-9.1.0")
+CLUSTER_API = "cluster.x-k8s.io/v1beta2"  # the storage version
+VM_CLASS_API = "vmoperator.vmware.com/v1alpha5"  # the storage version
+AVAILABLE = "Available"  # the v1beta2 Cluster's summary condition
+
+
+def vm_class(name: str, namespace: str, *, cpus: int, memory: str, vgpu: str | None = None,
+             where: Literal["devices", "configSpec"] = "devices") -> dict[str, Any]:
+    """A VirtualMachineClass; with a vGPU profile its memory is fully reserved (vSphere requires it for a vGPU VM)
+    and the profile is in `spec.hardware.devices.vgpuDevices` or, as the vSphere client writes a class made from a
+    VM's hardware, in `spec.configSpec` (a VirtualMachineConfigSpec in vim25 JSON: a PCI passthrough device with a
+    VMIOP backing naming the profile)."""
+    spec: dict[str, Any] = {"hardware": {"cpus": cpus, "memory": memory}}
+    if vgpu is not None:
+        spec["policies"] = {"resources": {"requests": {"memory": memory}, "limits": {"memory": memory}}}
+        if where == "devices":
+            spec["hardware"]["devices"] = {"vgpuDevices": [{"profileName": vgpu}]}
+        else:
+            spec["configSpec"] = {
+                "_typeName": "VirtualMachineConfigSpec", "numCPUs": cpus,
+                "deviceChange": [{"_typeName": "VirtualDeviceConfigSpec", "operation": "add", "device": {
+                    "_typeName": "VirtualPCIPassthrough", "key": -200,
+                    "backing": {"_typeName": "VirtualPCIPassthroughVmiopBackingInfo", "vgpu": vgpu}}}]}
+    return {"apiVersion": VM_CLASS_API, "kind": "VirtualMachineClass",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def resource_quota(name: str, namespace: str, hard: dict[str, str]) -> dict[str, Any]:
+    """The vSphere namespace's limits as the Supervisor shows them: a ResourceQuota."""
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"hard": hard}}
+
+
+def apply(dynamic: DynamicClient, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+    """Server-side apply one object as the admin; what the server stored (or would store)."""
+    resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+    extra = {"dry_run": "All"} if dry_run else {}
+    applied: dict[str, Any] = resource.server_side_apply(
+        body=obj, namespace=obj["metadata"].get("namespace"), field_manager=FIELD_MANAGER, force_conflicts=True,
+        **extra).to_dict()
+    return applied
+
+
+def vsphere_namespace(dynamic: DynamicClient, name: str) -> None:
+    apply(dynamic, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+def inline_kubeconfig(path: Path) -> str:
+    """The kubeconfig at `path` with its certificate and key files inlined as *-data, as Cluster API writes one."""
+    config = yaml.safe_load(path.read_text())
+    for entry, keys in (("cluster", ("certificate-authority",)), ("user", ("client-certificate", "client-key"))):
+        for item in config[f"{entry}s"]:
+            for key in keys:
+                if key in item[entry]:
+                    data = Path(item[entry].pop(key)).read_bytes()
+                    item[entry][f"{key}-data"] = base64.b64encode(data).decode()
+    return yaml.safe_dump(config)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class FakeVks:
+    """A thread that answers for VKS on the Clusters of `namespace` (see the module docstring). `seen` holds each
+    generation it made available, with the spec it saw then; `error` what stopped it, raised again on exit."""
+
+    api: client.ApiClient
+    namespace: str
+    kubeconfig: str
+    seen: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    error: BaseException | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> FakeVks:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(30)
+        if self.error is not None:
+            raise RuntimeError(f"FakeVks failed: {self.error}") from self.error
+
+    def _run(self) -> None:
+        dynamic = DynamicClient(self.api)  # type: ignore[no-untyped-call]
+        clusters = dynamic.resources.get(api_version=CLUSTER_API, kind="Cluster")
+        try:
+            while not self._stop.is_set():
+                # A watch the server ends after a second (so the stop is seen), started again with a fresh list.
+                for event in dynamic.watch(clusters, namespace=self.namespace,  # type: ignore[no-untyped-call]
+                                           timeout=1):
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        self._reconcile(dynamic, clusters, event["raw_object"])
+                    if self._stop.is_set():
+                        break
+        except Exception as error:  # kept for the test to raise on exit
+            self.error = error
+
+    def _reconcile(self, dynamic: DynamicClient, clusters: Any, cluster: dict[str, Any]) -> None:
+        meta = cluster["metadata"]
+        if meta.get("deletionTimestamp"):
+            return
+        generation = meta["generation"]
+        conditions = (cluster.get("status") or {}).get("conditions") or []
+        if any(c["type"] == AVAILABLE and c.get("observedGeneration") == generation for c in conditions):
+            return
+        self._write_kubeconfig(dynamic, meta["name"], meta["uid"])
+        condition = {"type": AVAILABLE, "status": "True", "reason": "Available", "observedGeneration": generation,
+                     "message": "faked by the e2e test: no VKS controller runs", "lastTransitionTime": now()}
+        clusters.status.patch(name=meta["name"], namespace=self.namespace,
+                              body={"status": {"observedGeneration": generation, "conditions": [condition]}},
+                              content_type="application/merge-patch+json")
+        self.seen.append((meta["name"], generation, json.loads(json.dumps(cluster["spec"]))))
+
+    def _write_kubeconfig(self, dynamic: DynamicClient, cluster: str, uid: str) -> None:
+        """The Secret Cluster API writes beside a Cluster: `<cluster>-kubeconfig`, key `value`, owned by the
+        Cluster."""
+        secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
+                  "metadata": {"name": f"{cluster}-kubeconfig", "namespace": self.namespace,
+                               "labels": {"cluster.x-k8s.io/cluster-name": cluster},
+                               "ownerReferences": [{"apiVersion": CLUSTER_API, "kind": "Cluster", "name": cluster,
+                                                    "uid": uid}]},
+                  "stringData": {"value": self.kubeconfig}}
+        try:
+            dynamic.resources.get(api_version="v1", kind="Secret").get(name=secret["metadata"]["name"],
+                                                                       namespace=self.namespace)
+        except NotFoundError:
+            apply(dynamic, secret)
