@@ -93,14 +93,22 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def answering() -> threading.Event:
+    answer = threading.Event()
+    answer.set()
+    return answer
+
+
 @dataclass
 class FakeVks:
-    """A thread that answers for VKS on the Clusters of `namespace` (see the module docstring). `seen` holds each
-    generation it made available, with the spec it saw then; `error` what stopped it, raised again on exit."""
+    """A thread that answers for VKS on the Clusters of `namespace` (see the module docstring), while `answer` is
+    set (a test holds the answer back until it has seen the engine wait). `seen` holds each generation it made
+    available, with the spec it saw then; `error` what stopped it, raised again on exit."""
 
     api: client.ApiClient
     namespace: str
     kubeconfig: str
+    answer: threading.Event = field(default_factory=answering)
     seen: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
     error: BaseException | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -123,10 +131,11 @@ class FakeVks:
         clusters = dynamic.resources.get(api_version=CLUSTER_API, kind="Cluster")
         try:
             while not self._stop.is_set():
-                # A watch the server ends after a second (so the stop is seen), started again with a fresh list.
+                # A watch the server ends after a second (so a stop or an answer is seen), started again with a
+                # fresh list.
                 for event in dynamic.watch(clusters, namespace=self.namespace,  # type: ignore[no-untyped-call]
                                            timeout=1):
-                    if event["type"] in ("ADDED", "MODIFIED"):
+                    if event["type"] in ("ADDED", "MODIFIED") and self.answer.is_set():
                         self._reconcile(dynamic, clusters, event["raw_object"])
                     if self._stop.is_set():
                         break

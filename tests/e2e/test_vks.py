@@ -7,17 +7,30 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from e2e.cluster import ApiServer, install_crds
+from e2e.cluster import ApiServer, install_crds, tools_missing
+from e2e.engine import (
+    collect_deleted,
+    leaked,
+    mock_run,
+    new_stack,
+    set_secrets,
+    set_values,
+    skip_await,
+    still_there,
+    with_transforms,
+)
 from e2e.supervisor import (
     AVAILABLE,
     CLUSTER_API,
@@ -25,10 +38,12 @@ from e2e.supervisor import (
     FakeVks,
     apply,
     inline_kubeconfig,
+    vm_class,
     vsphere_namespace,
 )
 from program.deploy import deploy
-from program.offline import load_stack_file, run_offline, stack_path
+from program.offline import Registered, load_stack_file, run_offline, stack_path
+from program.plan import is_kubernetes_object
 
 NAMESPACE = "ml-team"  # the vSphere namespace of stacks/Pulumi.vks-cluster.yaml
 
@@ -139,3 +154,115 @@ def test_fake_vks_makes_a_cluster_available_and_serves_its_kubeconfig(api_server
     path.write_bytes(base64.b64decode(secret["data"]["value"]))
     namespaces = client.CoreV1Api(api_server.api(path)).list_namespace().to_dict()["items"]
     assert NAMESPACE in [n["metadata"]["name"] for n in namespaces]
+
+
+GPU_PROFILE = "nvidia_h100xm-80c"  # the vSphere vGPU profile of the GFD product NVIDIA-H100XM-80C
+RELEASES = ("v1.33.3---vmware.1-fips-vkr.1", "v1.33.4---vmware.1-fips-vkr.1")
+GPU_CLASSES = ("vgpu-h100-80c", "vgpu-h100-80c-16cpu")
+SECRETS = {  # real secrets, set with `pulumi config set --secret`: none may show in the engine's output or state
+    "nlsClientToken": "e2e-nls-token-Hq27", "mirrorPullUsername": "e2e-puller", "mirrorPullPassword": "e2e-pull-Ks56",
+}
+# No VKS controller: a Cluster that FakeVks does not answer must fail the test in minutes, not in the hours the
+# component gives a real one.
+CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="3m", update="3m", delete="3m")
+# What the provider reports while it waits for the Cluster's condition, created (no conditions yet) or updated (the
+# condition observed at an older generation): pulumi-kubernetes pkg/await/condition/kubectl.go (checkCondition).
+WAITING = ("Has no .status.conditions", "is less than expected")
+
+
+def vks_values(host: str, release: str, gpu_class: str) -> dict[str, Any]:
+    """A small VKS stack: a one-node control plane, a CPU and a vGPU pool, the GPU Operator with the vGPU guest
+    driver, air gap on the local registry; no Harbor, MLflow, monitoring, tenants or models."""
+    return {
+        "supervisor": {"namespace": NAMESPACE, "cluster": "pai-gpu", "release": release,
+                       "clusterClass": "builtin-generic-v3.4.0", "storageClass": "vsan-default-storage-policy",
+                       "controlPlane": {"replicas": 1, "vmClass": "best-effort-large"},
+                       "nodePools": [{"name": "cpu", "replicas": 1, "vmClass": "best-effort-xlarge"},
+                                     {"name": "gpu", "replicas": 1, "vmClass": gpu_class, "gpu": True}]},
+        "cluster": {"target": "vks", "kubernetesVersion": "1.33",
+                    "ingress": {"className": "envoy", "domain": "pai.e2e.example.internal"}},
+        "registry": {"mirror": f"{host}/mirror", "pullSecret": "mirror-pull"},
+        "gpu": {"operator": {"version": "v26.7.0"},
+                "driver": {"mode": "vgpu", "version": "580.95.05", "image": f"{host}/mirror/nvidia/vgpu-guest-driver",
+                           "licensing": {"featureType": 1}},
+                "hosts": {"vgpuManagerVersion": "580.95.02"}, "products": ["NVIDIA-H100XM-80C"]},
+    }
+
+
+def short_cluster_timeouts(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    if args.type_ != f"kubernetes:{CLUSTER_API}:Cluster":
+        return None
+    opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(custom_timeouts=CLUSTER_TIMEOUTS))
+    return pulumi.ResourceTransformResult(args.props, opts)
+
+
+def the_cluster(records: list[Registered]) -> dict[str, Any]:
+    [cluster] = [r.inputs for r in records if r.inputs.get("kind") == "Cluster"]
+    return cluster
+
+
+def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_on_it(
+        api_server: ApiServer, chart_registry: tuple[str, Path], supervisor: DynamicClient, tmp_path: Path) -> None:
+    """The program with pai:supervisor under the real engine. The Supervisor is the test API server (its admin
+    kubeconfig is pai:supervisorKubeconfig); no VKS controller runs: FakeVks writes the Cluster's status
+    (Available=True) and its kubeconfig Secret, which points at the same server, so the platform is installed "on
+    the workload cluster" that is the Supervisor itself. The Cluster's create and update are real: the engine's
+    server-side apply, admitted by the real Cluster API schema, awaited through pulumi.com/waitFor."""
+    missing = tools_missing("pulumi", "pulumi-resource-kubernetes")
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not in .tools/bin: run scripts/tools.sh")
+    host, ca_file = chart_registry
+    for obj in (vm_class("best-effort-large", NAMESPACE, cpus=4, memory="16Gi"),
+                vm_class("best-effort-xlarge", NAMESPACE, cpus=4, memory="32Gi"),
+                vm_class(GPU_CLASSES[0], NAMESPACE, cpus=8, memory="64Gi", vgpu=GPU_PROFILE),
+                vm_class(GPU_CLASSES[1], NAMESPACE, cpus=16, memory="128Gi", vgpu=GPU_PROFILE, where="configSpec")):
+        apply(supervisor, obj)
+    stack, state = new_stack(tmp_path, ca_file, with_transforms(skip_await, short_cluster_timeouts))
+    first, second = (vks_values(host, RELEASES[i], GPU_CLASSES[i]) for i in (0, 1))
+    set_values(stack, first)
+    set_secrets(stack, {**SECRETS, "supervisorKubeconfig": api_server.admin_kubeconfig.read_text()})
+    records = mock_run(first, {**SECRETS, "supervisorKubeconfig": "placeholder"})
+    expected = len(records) + 1  # and the stack itself
+    objects = [r for r in records if is_kubernetes_object(r)]
+    clusters = supervisor.resources.get(api_version=CLUSTER_API, kind="Cluster")
+    outputs: list[str] = []
+    answer = threading.Event()  # FakeVks answers once the provider said it waits for the Cluster
+
+    def output(line: str) -> None:
+        outputs.append(line)
+        if any(waiting in line for waiting in WAITING):
+            answer.set()
+
+    with FakeVks(api_server.api(), NAMESPACE, inline_kubeconfig(api_server.admin_kubeconfig), answer) as vks:
+        assert stack.preview(on_output=outputs.append).change_summary == {"create": expected}
+        up = stack.up(on_output=output)
+        assert up.summary.resource_changes == {"create": expected}
+        live = clusters.get(name="pai-gpu", namespace=NAMESPACE).to_dict()
+        assert live["spec"] == the_cluster(records)["spec"]
+        uid = live["metadata"]["uid"]
+        assert len(still_there(api_server.api(), records)) == len(objects)  # the platform's objects too
+
+        # no change; the kubeconfig Secret is read again once the Cluster exists (a read, not a change)
+        assert stack.preview(on_output=outputs.append).change_summary == {"same": expected, "read": 1}
+
+        set_values(stack, second)
+        answer.clear()
+        assert stack.preview(on_output=outputs.append).change_summary == {"update": 1, "same": expected - 1,
+                                                                          "read": 1}
+        update = stack.up(on_output=output)
+        assert update.summary.resource_changes == {"update": 1, "same": expected - 1, "read": 1}
+        live = clusters.get(name="pai-gpu", namespace=NAMESPACE).to_dict()
+        assert live["metadata"]["uid"] == uid  # updated in place, not replaced
+        assert live["spec"]["topology"]["version"] == "v1.33.4+vmware.1-fips-vkr.1"
+        gpu_pool = live["spec"]["topology"]["workers"]["machineDeployments"][1]
+        assert {"name": "vmClass", "value": GPU_CLASSES[1]} in gpu_pool["variables"]["overrides"]
+        assert live["spec"] == the_cluster(mock_run(second, {**SECRETS, "supervisorKubeconfig": "x"}))["spec"]
+
+        with collect_deleted(api_server.api(), records):
+            destroyed = stack.destroy(on_output=outputs.append)
+    assert destroyed.summary.resource_changes == {"delete": expected, "discard": 1}  # the read leaves the state
+    assert still_there(api_server.api(), records) == []
+    assert [(gen, spec["topology"]["version"]) for _, gen, spec in vks.seen] == [
+        (1, "v1.33.3+vmware.1-fips-vkr.1"), (2, "v1.33.4+vmware.1-fips-vkr.1")]
+    found = leaked(SECRETS, outputs, state)
+    assert not found, f"secrets in the engine's output or state: {found}"
