@@ -13,8 +13,8 @@ from program.offline import Registered, load_stack_file, stack_path
 Runner = Callable[[str], list[Registered]]
 
 
-def test_the_three_design_stacks_exist() -> None:
-    assert {"dev", "vks-prod", "airgap"} <= set(STACKS)
+def test_the_design_stacks_exist() -> None:
+    assert {"dev", "vks-prod", "vks-cluster", "airgap"} <= set(STACKS)
 
 
 @pytest.mark.parametrize("stack", STACKS)
