@@ -298,6 +298,44 @@ def test_without_supervisor_nothing_of_it_is_planned(run_program: Program) -> No
     assert not of_kind(records, "Cluster")
 
 
+# --- what runs on the GPU pools -------------------------------------------------------------------------------------
+
+
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+GPU_ENDPOINT = {"name": "chat", "routingName": "acme/chat", "type": "completion", "format": "safetensors",
+                "source": "oci://harbor.example.com/models/chat:v1", "tenant": "team-a", "gpus": 1}
+
+
+def gpu_workloads(run_program: Program, pools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The tolerations of what runs on GPU nodes: Kueue's GPU flavor, the operator's operands, NFD's worker, a GPU
+    endpoint's predictor."""
+    values = {**with_supervisor(**({"nodePools": pools} if pools else {})), "kueue": {}, "models": [GPU_ENDPOINT],
+              "tenants": [{"name": "team-a", "quota": {"gpus": {"NVIDIA-H100-80GB-HBM3": 1}}}]}
+    records = run_program(values, SUPERVISOR_SECRET)
+    (flavor,) = [f for f in of_kind(records, "ResourceFlavor") if f["metadata"]["name"] != "pai-cpu"]
+    (operator,) = [r.inputs["values"] for r in records if r.name == "platform-gpu-operator-release"]
+    (isvc,) = of_kind(records, "InferenceService")
+    return {"flavor": flavor["spec"]["tolerations"], "operands": operator["daemonsets"]["tolerations"],
+            "nfd": operator["node-feature-discovery"]["worker"]["tolerations"],
+            "endpoint": isvc["spec"]["predictor"]["tolerations"]}
+
+
+def test_what_runs_on_gpu_pools_tolerates_their_gpu_taint(run_program: Program) -> None:
+    """GPU pools are tainted nvidia.com/gpu:NoSchedule: the operator's operands and NFD's worker tolerate it (the
+    chart's defaults, kept), an endpoint with GPUs too, and Kueue's GPU flavor gives it to the Jobs it admits."""
+    for name, tolerations in gpu_workloads(run_program).items():
+        assert GPU_TOLERATION in tolerations, name
+
+
+def test_a_gpu_pools_own_taint_is_tolerated_by_the_operator_and_kueue(run_program: Program) -> None:
+    pool = {"name": "gpu", "replicas": 2, "vmClass": "vgpu-h100-80c", "gpu": True,
+            "taints": [{"key": "dedicated", "value": "inference", "effect": "NoExecute"}]}
+    found = gpu_workloads(run_program, [{"name": "cpu", "replicas": 1, "vmClass": "best-effort-large"}, pool])
+    dedicated = {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}
+    for name in ("flavor", "operands", "nfd"):
+        assert dedicated in found[name] and GPU_TOLERATION in found[name], name
+
+
 # --- upgrades ------------------------------------------------------------------------------------------------------
 
 
