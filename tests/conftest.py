@@ -61,6 +61,11 @@ SUPERVISED = minimal(cluster={"target": "vks", "kubernetesVersion": "1.33"}, sup
 SUPERVISOR_SECRET = {"supervisorKubeconfig": "apiVersion: v1\nkind: Config\n"}
 
 
+def with_supervisor(**fields: Any) -> dict[str, Any]:
+    """SUPERVISED with pai:supervisor keys replaced by `fields`."""
+    return {**SUPERVISED, "supervisor": supervised(**fields)}
+
+
 @pytest.fixture
 def run_program() -> Program:
     """Run the program on a config given as dicts; returns the resources it registered."""

@@ -8,17 +8,19 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-from conftest import SUPERVISED, SUPERVISOR_SECRET, Program, minimal, of_kind, stack_config, supervised
+from conftest import SUPERVISED, SUPERVISOR_SECRET, Program, minimal, of_kind, stack_config, with_supervisor
 from google.protobuf import json_format
 from pulumi.runtime import rpc
 from schemas import SchemaError, validate_custom_resource, validate_object, validate_topology_variables
 from test_golden_names import urn_names
 
 from components.vks_cluster import topology_version
+from paictl.cli import main
 from program.deploy import deploy
 from program.offline import SECRET, RecordingMonitor, Registered, load_stack_file, run_offline, stack_path
 
@@ -76,10 +78,6 @@ def rpc_plain(struct: Any) -> dict[str, Any]:
 def cluster_of(records: list[Registered]) -> dict[str, Any]:
     (cluster,) = of_kind(records, "Cluster")
     return cluster
-
-
-def with_supervisor(**overrides: Any) -> dict[str, Any]:
-    return {**SUPERVISED, "supervisor": supervised(**overrides)}
 
 
 def pools(cluster: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -365,3 +363,27 @@ def test_the_bundled_stack_file_declares_the_supervisor() -> None:
     config = load_stack_file(stack_path("vks-cluster"))
     assert "pai:supervisorKubeconfig" in config.secret_keys and "pai:kubeconfig" not in config.values
     assert json.loads(config.values["pai:supervisor"])["nodePools"][1]["gpu"] is True
+
+
+@pytest.mark.parametrize("command", [["plan"], ["validate"], ["airgap", "bom"]])
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("clusterClass: builtin-generic-v3.4.0", "clusterClass: builtin-generic-v3.1.0",
+     "pai:supervisor.clusterClass: 'builtin-generic-v3.1.0' takes the ungrouped topology variables; the platform "
+     "writes the grouped variables of builtin-generic-v3.2.0 and later"),
+    ("    storageClass: vsan-default-storage-policy\n    controlPlane:",
+     "    storageClass: vsan-default-storage-policy\n    variables: {nodePoolTaints: []}\n    controlPlane:",
+     "pai:supervisor.variables: 'nodePoolTaints' is an ungrouped variable of tanzukubernetescluster and "
+     "builtin-generic-v3.1.0, refused by the grouped classes; use one of osConfiguration, vsphereOptions, kubernetes, "
+     "resourceConfiguration, bootstrapAddons, networks, kubeAPIServerFQDNs"),
+    ("release: v1.33.3---vmware.1-fips-vkr.1", "release: v1.33.3",
+     "pai:supervisor.release: 'v1.33.3' is not a VKS release name like v1.33.3---vmware.1-fips-vkr.1"),
+])
+def test_a_bad_supervisor_block_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        command: list[str], old: str, new: str, message: str) -> None:
+    text = stack_path("vks-cluster").read_text()
+    assert old in text
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text(text.replace(old, new))
+    assert main([*command, "--config-file", str(path)]) == 2
+    out = capsys.readouterr()
+    assert (out.err, out.out) == (f"error: {path}: {message}\n", "")

@@ -536,13 +536,14 @@ class Supervisor(Strict):
                 raise ValueError(f"{shown(name)} is not one of {', '.join(GROUPED_VARIABLES)}")
         return values
 
-    @model_validator(mode="after")
-    def _pools(self) -> Supervisor:
-        names = [pool.name for pool in self.nodePools]
+    @field_validator("nodePools")
+    @classmethod
+    def _pools(cls, pools: list[NodePool]) -> list[NodePool]:
+        names = [pool.name for pool in pools]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"node pool names repeat: {', '.join(duplicated)}")
-        return self
+        return pools
 
     @property
     def kubernetes_minor(self) -> str:
