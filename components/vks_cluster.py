@@ -169,11 +169,12 @@ class VksCluster(pulumi.ComponentResource):
         self.name = resource_name(cluster)
         self.namespace = cluster.metadata["namespace"]  # type: ignore[attr-defined]
         # Read once the Cluster exists (its id is known): a first preview skips the read instead of failing on a
-        # Secret that is not there yet.
+        # Secret that is not there yet. A read records no dependency of its id, so depends_on: what uses the
+        # kubeconfig (the platform's provider, the platform) is destroyed before the Cluster.
         secret = k8s.core.v1.Secret.get(
             f"{name}-kubeconfig",
             cluster.id.apply(lambda _: f"{sup.namespace}/{sup.cluster}-kubeconfig"),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[cluster]),
         )
         self.kubeconfig = pulumi.Output.secret(secret.data.apply(decoded))
         self.register_outputs({"name": self.name, "namespace": self.namespace, "kubeconfig": self.kubeconfig})

@@ -257,6 +257,8 @@ def test_the_platform_provider_gets_the_clusters_kubeconfig_as_a_secret() -> Non
     read = monitor.reads["vks-kubeconfig"]
     assert (read.type, read.id) == (SECRET_TYPE, "ml-team/pai-gpu-kubeconfig")
     assert "pulumi:providers:kubernetes::supervisor::" in read.provider
+    # After the Cluster, and so destroyed before it, with the platform that depends on it.
+    assert [urn.rsplit("::", 1)[-1] for urn in read.dependencies] == ["vks-cluster"]
     kubeconfig = monitor.provider_inputs["k8s"]["kubeconfig"]
     assert kubeconfig == ("secret", "# offline placeholder for the kubeconfig in the Secret "
                                     "ml-team/pai-gpu-kubeconfig\n")
