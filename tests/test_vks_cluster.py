@@ -228,6 +228,29 @@ def test_the_release_is_written_as_the_kubernetes_version_the_tkr_resolver_write
     assert topology_version(release) == version
 
 
+def vm_class(name: str, api_version: str) -> dict[str, Any]:
+    """A GPU VM class as the vSphere admin creates it for a GPU pool (README, VKS): a vGPU profile, its memory
+    fully reserved."""
+    return {"apiVersion": f"vmoperator.vmware.com/{api_version}", "kind": "VirtualMachineClass",
+            "metadata": {"name": name},
+            "spec": {"hardware": {"cpus": 16, "memory": "128Gi",
+                                  "devices": {"vgpuDevices": [{"profileName": "nvidia_h100xm-80c"}]}},
+                     "policies": {"resources": {"requests": {"cpu": "16", "memory": "128Gi"}}}}}
+
+
+def test_the_vm_classes_the_pools_name_validate_against_vm_operator() -> None:
+    """The plan names VM classes, it creates none: a GPU pool's class, in the shape the README asks the admin for,
+    validates against vm-operator as vSphere 9.1 (v1alpha5) and older Supervisors (v1.8.6, v1alpha2) serve it."""
+    supervisor = json.loads(load_stack_file(stack_path("vks-cluster")).values["pai:supervisor"])
+    for pool in [p for p in supervisor["nodePools"] if p.get("gpu")]:
+        validate_custom_resource(vm_class(pool["vmClass"], "v1alpha5"))
+        validate_custom_resource(vm_class(pool["vmClass"], "v1alpha2"), older="vm-operator-v1.8.6")
+    wrong = vm_class("x", "v1alpha5")
+    wrong["spec"]["hardware"]["devices"]["vgpuDevices"] = [{"profile": "nvidia_h100xm-80c"}]
+    with pytest.raises(SchemaError, match="'profileName' is a required property"):
+        validate_custom_resource(wrong)
+
+
 # --- readiness, what is left to VKS, the kubeconfig ----------------------------------------------------------------
 
 
