@@ -118,8 +118,12 @@ def test_the_bundled_stack_plans_a_v1beta2_cluster_that_validates(run_stack: Any
                                                        "namespace": "vmware-system-vks-public"}
 
 
-def test_a_v1beta1_cluster_validates_against_cluster_api_1_10_and_1_12(run_program: Program) -> None:
-    cluster = cluster_of(run_program(with_supervisor(apiVersion="v1beta1"), SUPERVISOR_SECRET))
+def test_a_v1beta1_cluster_validates_against_cluster_api_1_10_and_1_12() -> None:
+    """The bundled stack with apiVersion v1beta1, as for VKS 3.4 and before."""
+    config = load_stack_file(stack_path("vks-cluster"))
+    supervisor = json.loads(config.values["pai:supervisor"])
+    config.values["pai:supervisor"] = json.dumps({**supervisor, "apiVersion": "v1beta1"})
+    cluster = cluster_of(run_offline(deploy, config))
     assert cluster["apiVersion"] == "cluster.x-k8s.io/v1beta1"
     topology = cluster["spec"]["topology"]
     assert (topology["class"], topology["classNamespace"]) == ("builtin-generic-v3.4.0", "vmware-system-vks-public")
