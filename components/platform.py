@@ -65,7 +65,7 @@ class Platform(pulumi.ComponentResource):
             self.kueue = Kueue(
                 f"{name}-kueue",
                 KueueArgs(kueue=cfg.kueue, tenants=cfg.tenants, tenant_namespaces=dict(self.tenancy.namespaces),
-                          registry=cfg.registry, gpu=cfg.gpu, mirror_login=login,
+                          registry=cfg.registry, gpu=cfg.gpu_nodes, mirror_login=login,
                           pod_security=cfg.cluster.pod_security),
                 child,
             )
@@ -81,11 +81,11 @@ class Platform(pulumi.ComponentResource):
                 child,
             )
         self.gpu_operator = None
-        if cfg.gpu is not None:
+        if (gpu := cfg.gpu_nodes) is not None:
             # After the monitoring stack, whose CRDs the operator's DCGM exporter ServiceMonitor needs.
             self.gpu_operator = GpuOperator(
                 f"{name}-gpu-operator",
-                GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken,
+                GpuOperatorArgs(gpu=gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken,
                                 depends_on=[self.monitoring.release] if self.monitoring else [],
                                 mirror_login=login),
                 child,

@@ -22,7 +22,7 @@ WORKER_CLASS = "node-pool"
 # The readiness condition per API version: v1beta2 Clusters summarize into Available, v1beta1 ones into Ready.
 READY_CONDITION = {"v1beta2": "Available", "v1beta1": "Ready"}
 # pulumi-kubernetes waits for the condition (status True, observed at the object's generation) on create and
-# update: pkg/metadata/overrides.go (ReadyCondition), pkg/await/condition/kubectl.go (checkCondition).
+# update: pkg/metadata/overrides.go:99 (ReadyCondition, "condition=" at :143), pkg/await/condition/kubectl.go:29.
 WAIT_FOR = "pulumi.com/waitFor"
 # Creating a cluster (control plane then workers, one VM each) and rolling GPU pools one node at a time (maxSurge 0)
 # take long; the provider's default would give up after minutes.
@@ -41,9 +41,9 @@ KUBELET_PATH = "/var/lib/kubelet"
 def class_fields(supervisor: Supervisor) -> list[str]:
     """The topology fields that name the ClusterClass. VKS moves a cluster to a newer ClusterClass on upgrade;
     with server-side apply, ignoreChanges on a field another manager now owns drops it from the program's apply,
-    else sends the live value (pulumi-kubernetes pkg/await/await.go, handleSSAIgnoreFields), and Diff leaves it out
-    (pkg/provider/provider.go, "Remove any ignored changes from the computed diff"): the class set at creation is
-    never put back over VKS's choice. The class is therefore a creation-time setting."""
+    else sends the live value (pulumi-kubernetes v4.25 pkg/await/await.go:663 and :679, handleSSAIgnoreFields), and
+    Diff leaves it out (pkg/provider/provider.go:1442): the class set at creation is never put back over VKS's
+    choice. The class is therefore a creation-time setting. The release is not ignored (see topology_version)."""
     if supervisor.apiVersion == "v1beta2":
         return ["spec.topology.classRef"]
     return ["spec.topology.class", "spec.topology.classNamespace"]
@@ -169,11 +169,12 @@ class VksCluster(pulumi.ComponentResource):
         self.name = resource_name(cluster)
         self.namespace = cluster.metadata["namespace"]  # type: ignore[attr-defined]
         # Read once the Cluster exists (its id is known): a first preview skips the read instead of failing on a
-        # Secret that is not there yet.
+        # Secret that is not there yet. A read records no dependency of its id, so depends_on: what uses the
+        # kubeconfig (the platform's provider, the platform) is destroyed before the Cluster.
         secret = k8s.core.v1.Secret.get(
             f"{name}-kubeconfig",
             cluster.id.apply(lambda _: f"{sup.namespace}/{sup.cluster}-kubeconfig"),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[cluster]),
         )
         self.kubeconfig = pulumi.Output.secret(secret.data.apply(decoded))
         self.register_outputs({"name": self.name, "namespace": self.namespace, "kubeconfig": self.kubeconfig})

@@ -61,7 +61,7 @@ def test_dev_runs_on_cpu_only(run_stack: Runner) -> None:
     assert "nvidia.com/gpu" not in json.dumps(found)
 
 
-@pytest.mark.parametrize("stack", ["dev", "vks-prod", "airgap"])
+@pytest.mark.parametrize("stack", ["dev", "vks-prod", "vks-cluster", "airgap"])
 def test_every_endpoint_keeps_the_contract(run_stack: Runner, stack: str) -> None:
     records = run_stack(stack)
     for name, isvc in endpoints(records).items():
