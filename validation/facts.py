@@ -142,8 +142,9 @@ class VksPoolFacts(BaseModel):
 
 class VksPlanFacts(Record):
     """The VKS workload cluster a stack creates on the Supervisor (config: pai:supervisor): the vSphere namespace,
-    the release (topology.version), the ClusterClass and the VM groups; node_os: the OS the GPU nodes run and the
-    guest driver image is built for (pai:gpu.driver.os, e.g. ubuntu22.04)."""
+    the release (topology.version), the ClusterClass, the variables the Cluster sets and the VM groups;
+    gpu_products: pai:gpu.products (vGPU type names on VKS); node_os: the OS the GPU nodes run and the guest
+    driver image is built for (pai:gpu.driver.os, e.g. ubuntu22.04)."""
 
     namespace: str
     cluster: str
@@ -152,6 +153,7 @@ class VksPlanFacts(Record):
     cluster_class_namespace: str
     variables: list[str] = []
     pools: list[VksPoolFacts] = []
+    gpu_products: list[str] = []
     node_os: str | None = None
 
 
