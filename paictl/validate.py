@@ -68,7 +68,7 @@ def installed_vs_planned(installed: list[ReleaseFacts], stack: StackConfig) -> l
 
 def run(args: argparse.Namespace, config: StackConfig) -> int:
     target = stack_or_file(args.upgrade_to) if args.upgrade_to else None
-    live_facts = live.live_facts(args) if args.live else None
+    live_facts = live.live_facts(args, parse_stack(target or config).supervisor) if args.live else None
     checks = checks_for(config, target, live_facts)
     if live_facts is not None:  # what is installed now against what the stack (or the upgrade target) plans
         checks += installed_vs_planned(live_facts.releases, target or config)

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 # Built-in collections answer an empty list when nothing was added; any other (a CRD's) answers 404 then.
-LIST_KINDS = {"nodes": "NodeList", "secrets": "SecretList", "pods": "PodList",
+LIST_KINDS = {"nodes": "NodeList", "secrets": "SecretList", "pods": "PodList", "resourcequotas": "ResourceQuotaList",
               "customresourcedefinitions": "CustomResourceDefinitionList"}
 
 
@@ -36,6 +36,7 @@ class FakeKube:
         self.collections: dict[str, list[dict[str, Any]]] = {}
         self.requests: Counter[str] = Counter()
         self.forbidden: set[str] = set()  # paths answered 403, as RBAC does for a reader without the permission
+        self.documents: dict[str, dict[str, Any]] = {}  # other paths answered as they are (API discovery)
         self.lock = threading.Lock()
 
     def add(self, collection: str, obj: dict[str, Any]) -> None:
@@ -59,6 +60,8 @@ class FakeKube:
                          "gitCommit": "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", "gitTreeState": "clean",
                          "buildDate": "2025-06-17T18:36:25Z", "goVersion": "go1.24.4", "compiler": "gc",
                          "platform": "linux/amd64"}
+        if path in self.documents:
+            return 200, self.documents[path]
         if path in self.collections or path.rsplit("/", 1)[-1] in LIST_KINDS:
             return 200, self._page(path, query)
         parent, _, name = path.rpartition("/")
@@ -111,15 +114,19 @@ def serving(fake: FakeKube) -> Iterator[str]:
         server.server_close()
 
 
-def write_kubeconfig(path: Path, server: str, context: str = "fake") -> Path:
+def kubeconfig(server: str, context: str = "fake") -> dict[str, Any]:
     """A kubeconfig with one context pointing at `server` (token auth)."""
-    config = {
+    return {
         "apiVersion": "v1", "kind": "Config", "current-context": context,
         "clusters": [{"name": context, "cluster": {"server": server}}],
         "users": [{"name": context, "user": {"token": "fake-token"}}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
     }
-    path.write_text(yaml.safe_dump(config))
+
+
+def write_kubeconfig(path: Path, server: str, context: str = "fake") -> Path:
+    """`kubeconfig(server, context)` written to `path`."""
+    path.write_text(yaml.safe_dump(kubeconfig(server, context)))
     return path
 
 
@@ -211,3 +218,82 @@ def operand_pod(name: str, app: str, node: str, ready: bool = True, restarts: in
             "name": app, "ready": ready, "restartCount": restarts, "image": f"nvcr.io/nvidia/{app}:v1",
             "imageID": "", "state": state}]},
     }
+
+
+VM_OPERATOR = "vmoperator.vmware.com"
+
+
+def serve_vm_operator(fake: FakeKube, versions: tuple[str, ...] = ("v1alpha5", "v1alpha4", "v1alpha3", "v1alpha2"),
+                      classes_namespaced: bool = True) -> str:
+    """The discovery documents of vm-operator's API group as a Supervisor serves them (newest first); returns the
+    newest version. `classes_namespaced` False: VirtualMachineClasses are cluster-scoped (older Supervisors)."""
+    group = [{"groupVersion": f"{VM_OPERATOR}/{v}", "version": v} for v in versions]
+    fake.documents[f"/apis/{VM_OPERATOR}"] = {"kind": "APIGroup", "apiVersion": "v1", "name": VM_OPERATOR,
+                                              "versions": group, "preferredVersion": group[0]}
+    for v in versions:
+        fake.documents[f"/apis/{VM_OPERATOR}/{v}"] = {"kind": "APIResourceList", "apiVersion": "v1",
+                                                      "groupVersion": f"{VM_OPERATOR}/{v}", "resources": [
+            {"name": "virtualmachineclasses", "singularName": "virtualmachineclass", "namespaced": classes_namespaced,
+             "kind": "VirtualMachineClass", "verbs": ["get", "list", "watch"]},
+            {"name": "virtualmachineclassbindings", "singularName": "virtualmachineclassbinding", "namespaced": True,
+             "kind": "VirtualMachineClassBinding", "verbs": ["get", "list", "watch"]},
+            {"name": "virtualmachineimages", "singularName": "virtualmachineimage", "namespaced": True,
+             "kind": "VirtualMachineImage", "verbs": ["get", "list", "watch"]}]}
+    return versions[0]
+
+
+def vm_class(name: str, namespace: str | None, memory: str = "64Gi", profile: str | None = None,
+             in_config_spec: bool = False, reservation: str | None = None, version: str = "v1alpha5",
+             cpus: int = 8) -> dict[str, Any]:
+    """A VirtualMachineClass as vm-operator serves it: a vGPU `profile` in spec.hardware.devices.vgpuDevices, or
+    (`in_config_spec`) only inside spec.configSpec's deviceChange, as the vSphere client writes classes with a
+    vGPU; `reservation`: spec.policies.resources.requests.memory. namespace None: cluster-scoped (older)."""
+    spec: dict[str, Any] = {"hardware": {"cpus": cpus, "memory": memory}, "policies": {"resources": {
+        "requests": {"cpu": "0", "memory": reservation or "0"}, "limits": {"cpu": "0", "memory": "0"}}}}
+    if profile and in_config_spec:
+        spec["configSpec"] = {"_typeName": "VirtualMachineConfigSpec", "numCPUs": cpus, "deviceChange": [{
+            "_typeName": "VirtualDeviceConfigSpec", "operation": "add", "device": {
+                "_typeName": "VirtualPCIPassthrough", "key": -200,
+                "backing": {"_typeName": "VirtualPCIPassthroughVmiopBackingInfo", "vgpu": profile}}}]}
+    elif profile:
+        spec["hardware"]["devices"] = {"vgpuDevices": [{"profileName": profile}]}
+    metadata: dict[str, Any] = {"name": name, "uid": f"uid-{name}", "resourceVersion": "1"}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {"apiVersion": f"{VM_OPERATOR}/{version}", "kind": "VirtualMachineClass", "metadata": metadata,
+            "spec": spec, "status": {}}
+
+
+def vm_class_binding(name: str, namespace: str) -> dict[str, Any]:
+    """A VirtualMachineClassBinding (vm-operator v1alpha1): the cluster-scoped class `name` usable in `namespace`."""
+    return {"apiVersion": f"{VM_OPERATOR}/v1alpha1", "kind": "VirtualMachineClassBinding",
+            "metadata": {"name": name, "namespace": namespace},
+            "classRef": {"apiVersion": f"{VM_OPERATOR}/v1alpha1", "kind": "VirtualMachineClass", "name": name}}
+
+
+def resource_quota(namespace: str, name: str, hard: dict[str, str], used: dict[str, str] | None = None
+                   ) -> dict[str, Any]:
+    """A ResourceQuota with `hard` limits and `used` (the Supervisor writes a vSphere namespace's limits as one)."""
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"hard": hard}, "status": {"hard": hard, "used": used or {k: "0" for k in hard}}}
+
+
+def vm_image(name: str, namespace: str, display: str, os_type: str, os_version: str, product: str,
+             version: str = "v1alpha5") -> dict[str, Any]:
+    """A VirtualMachineImage of a VKS release from the namespace's content library."""
+    return {"apiVersion": f"{VM_OPERATOR}/{version}", "kind": "VirtualMachineImage",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"providerRef": {"apiVersion": "imageregistry.vmware.com/v1alpha2", "kind": "ContentLibraryItem",
+                                     "name": name}},
+            "status": {"name": display, "osInfo": {"type": os_type, "version": os_version},
+                       "productInfo": {"product": "VKS release", "vendor": "VMware", "version": product,
+                                       "fullVersion": product}}}
+
+
+def cluster_class(name: str, namespace: str, variables: list[str], version: str = "v1beta2") -> dict[str, Any]:
+    """A Cluster API ClusterClass with the variable names its status lists."""
+    return {"apiVersion": f"cluster.x-k8s.io/{version}", "kind": "ClusterClass",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {}, "status": {"variables": [{"name": v, "definitions": [{"from": "inline", "required": False,
+                                                                                "schema": {"openAPIV3Schema": {}}}]}
+                                                 for v in variables]}}

@@ -216,7 +216,7 @@ def test_live_facts_replace_the_planned_nodes(monkeypatch: pytest.MonkeyPatch,
     checked instead of the config's planned nodes."""
     observed = Facts(sources={"cluster": "https://127.0.0.1:6443"}, nodes=[NodeFacts(
         origin="cluster", name="gpu-1", products={H100: 8}, driver_version="570.148.08")])
-    monkeypatch.setattr(live, "live_facts", lambda args: observed)
+    monkeypatch.setattr(live, "live_facts", lambda args, sup: observed)
     code, out, _ = validate(capsys, "--stack", "vks-prod", "--live", "--format", "json")
     cuda = [c for c in json.loads(out)["checks"] if c["id"] == "cuda-driver"]
     assert code == 1

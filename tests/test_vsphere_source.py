@@ -14,7 +14,8 @@ from validation.sources.vsphere import VCenter, VCenterError, read_vcenter
 def vcenter() -> Iterator[Vcsim]:
     hosts = [
         gpu_host("esx-01", "580.95.02", [("gpu-node-0", "nvidia_h100-80c"), ("gpu-node-1", "nvidia_h100-40c")]),
-        gpu_host("esx-02", None, [("gpu-node-2", "nvidia_h100-80c"), ("cp-0", None)], mode="shared"),
+        gpu_host("esx-02", None, [("gpu-node-2", "nvidia_h100-80c"), ("cp-0", None)], mode="shared",
+                 profile_types=("nvidia_l40s-48c",)),
     ]
     with running(hosts) as sim:
         yield sim
@@ -32,6 +33,8 @@ def test_hosts_report_the_nvidia_vib_version_and_graphics_mode(vcenter: Vcsim) -
     assert hosts["esx-01"].graphics_mode == "sharedDirect"
     assert hosts["esx-02"].vgpu_manager_version is None  # no NVIDIA VIB installed: unknown, not guessed
     assert hosts["esx-02"].graphics_mode == "shared"
+    assert hosts["esx-01"].vgpu_profiles == ["nvidia_h100-80c", "nvidia_h100-40c"]  # config.sharedPassthruGpuTypes
+    assert hosts["esx-02"].vgpu_profiles == ["nvidia_l40s-48c"]
     assert {h.origin for h in facts.hosts} == {"vcenter"}
     assert facts.sources == {"vcenter": f"http://{vcenter.host}:{vcenter.port}"}
 

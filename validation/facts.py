@@ -9,6 +9,7 @@ Sources
         validation.sources.config.config_facts(cfg: PlatformConfig, source: str) -> Facts       origin "config"
         validation.sources.kubernetes.cluster_facts(api: kubernetes.client.ApiClient) -> Facts  origin "cluster"
         validation.sources.vsphere.vcenter_facts(si: vim.ServiceInstance) -> Facts              origin "vcenter"
+        validation.sources.supervisor.supervisor_facts(api, namespace, ...) -> Facts            origin "supervisor"
         validation.sources.nvml.nvml_facts(node: str) -> Facts                                  origin "nvml"
         validation.sources.smoke.smoke_facts(...) -> Facts                                      origin "smoke"
 
@@ -39,7 +40,8 @@ What the rules read
     `HostFacts.graphics_mode` is compared with "sharedDirect". The deployed operator is the `ReleaseFacts` whose
     chart is "gpu-operator". `PodFacts` with component "driver" or "validator" are checked for readiness and
     waiting reasons; `ClusterPolicyFacts.state` for "ready"; `CrdFacts.stored_versions` against the target
-    release's served versions on upgrade.
+    release's served versions on upgrade. The VKS checks read the planned cluster (`vks`), the Supervisor's
+    `vm_classes`, `quotas`, `cluster_classes` and `vm_images`, and the hosts' `vgpu_profiles`.
 
 Wiring
     `paictl validate --live` calls `validation.live.live_facts(args)`, which returns the merged live facts.
@@ -54,8 +56,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Origin = Literal["config", "cluster", "vcenter", "nvml", "smoke"]
-ORIGINS: tuple[Origin, ...] = ("config", "cluster", "vcenter", "nvml", "smoke")
+Origin = Literal["config", "cluster", "supervisor", "vcenter", "nvml", "smoke"]
+ORIGINS: tuple[Origin, ...] = ("config", "cluster", "supervisor", "vcenter", "nvml", "smoke")
 
 
 class Record(BaseModel):
@@ -117,11 +119,86 @@ class NodeFacts(Record):
 class HostFacts(Record):
     """An ESXi host (vCenter) or the planned host manager (config: pai:gpu.hosts.vgpuManagerVersion, name
     `pai:gpu.hosts`). vgpu_manager_version: the NVIDIA vGPU manager VIB version, e.g. 580.95.02;
-    graphics_mode: host config.graphicsInfo graphicsType / default graphics type (sharedDirect = vGPU)."""
+    graphics_mode: host config.graphicsInfo graphicsType / default graphics type (sharedDirect = vGPU);
+    vgpu_profiles: the vGPU profiles the host's GPUs offer (config.sharedPassthruGpuTypes, nvidia_h100xm-80c)."""
 
     name: str
     vgpu_manager_version: str | None = None
     graphics_mode: str | None = None
+    vgpu_profiles: list[str] = []
+
+
+class VksPoolFacts(BaseModel):
+    """One planned group of VMs of a VKS workload cluster: a node pool, or the control plane (name
+    `control-plane`), with its VM class and replicas; gpu: a GPU pool (its VM class must carry a vGPU profile)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    vm_class: str
+    replicas: int
+    gpu: bool = False
+
+
+class VksPlanFacts(Record):
+    """The VKS workload cluster a stack creates on the Supervisor (config: pai:supervisor): the vSphere namespace,
+    the release (topology.version), the ClusterClass, the variables the Cluster sets and the VM groups;
+    gpu_products: pai:gpu.products (vGPU type names on VKS); node_os: the OS the GPU nodes run and the guest
+    driver image is built for (pai:gpu.driver.os, e.g. ubuntu22.04)."""
+
+    namespace: str
+    cluster: str
+    release: str
+    cluster_class: str
+    cluster_class_namespace: str
+    variables: list[str] = []
+    pools: list[VksPoolFacts] = []
+    gpu_products: list[str] = []
+    node_os: str | None = None
+
+
+class VmClassFacts(Record):
+    """A VirtualMachineClass usable in a vSphere namespace (Supervisor: namespaced, or on older Supervisors bound
+    to it by a VirtualMachineClassBinding). vgpu_profiles: from spec.hardware.devices.vgpuDevices[].profileName
+    and from spec.configSpec's deviceChange (VirtualPCIPassthroughVmiopBackingInfo vgpu); memory: the VM's memory
+    (spec.hardware.memory, else configSpec memoryMB), memory_reservation: spec.policies.resources.requests.memory
+    (else configSpec memoryAllocation.reservation); both in bytes, None when the class does not say."""
+
+    namespace: str
+    name: str
+    vgpu_profiles: list[str] = []
+    memory: int | None = None
+    memory_reservation: int | None = None
+
+
+class QuotaFacts(Record):
+    """A ResourceQuota of the vSphere namespace (the Supervisor writes the namespace's limits as one): its memory
+    hard limits and use in bytes, by resource name (limits.memory, requests.memory, memory)."""
+
+    namespace: str
+    name: str
+    hard: dict[str, int] = {}
+    used: dict[str, int] = {}
+
+
+class ClusterClassFacts(Record):
+    """A Cluster API ClusterClass on the Supervisor: the variable names it defines (status.variables[].name)."""
+
+    namespace: str
+    name: str
+    variables: list[str] = []
+
+
+class VmImageFacts(Record):
+    """A VirtualMachineImage (or ClusterVirtualMachineImage) the Supervisor serves: its display name
+    (status.name, e.g. ubuntu-2204-amd64-v1.33.3---vmware.1-fips-vkr.1), OS (status.osInfo type/version) and
+    product version (status.productInfo version/fullVersion)."""
+
+    name: str
+    display_name: str | None = None
+    os_type: str | None = None
+    os_version: str | None = None
+    product_version: str | None = None
 
 
 class RuntimeImageFacts(Record):
@@ -218,6 +295,11 @@ class Facts(BaseModel):
     cluster_policies: list[ClusterPolicyFacts] = []
     pods: list[PodFacts] = []
     smoke: list[SmokeFacts] = []
+    vks: VksPlanFacts | None = None
+    vm_classes: list[VmClassFacts] = []
+    quotas: list[QuotaFacts] = []
+    cluster_classes: list[ClusterClassFacts] = []
+    vm_images: list[VmImageFacts] = []
 
     @property
     def deployed_operator(self) -> ReleaseFacts | None:
@@ -233,8 +315,9 @@ class Facts(BaseModel):
         return self.operator
 
 
-LISTS = ("nodes", "hosts", "runtime_images", "models", "crds", "releases", "cluster_policies", "pods", "smoke")
-SCALARS = ("kubernetes", "operator", "driver")
+LISTS = ("nodes", "hosts", "runtime_images", "models", "crds", "releases", "cluster_policies", "pods", "smoke",
+         "vm_classes", "quotas", "cluster_classes", "vm_images")
+SCALARS = ("kubernetes", "operator", "driver", "vks")
 
 
 def merge(*parts: Facts) -> Facts:

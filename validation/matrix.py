@@ -260,6 +260,18 @@ class KubernetesRange(BaseModel):
         return version_key(self.min)[:2] <= minor <= version_key(self.max)[:2]
 
 
+class VksSupport(BaseModel):
+    """Where a GPU Operator release is validated on VMware vSphere Kubernetes Service (the platform-support table's
+    VKS, earlier "vSphere with Tanzu", column): the node OSes (pai:gpu.driver.os names: ubuntu22.04) and, where
+    the column gives one, its own Kubernetes range (earlier columns list vSphere versions instead)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    os: list[str]
+    kubernetes: KubernetesRange | None = None
+    source: str
+
+
 class OperatorRelease(Row):
     TABLE, KEY = "gpu_operator.releases", ("version",)
     version: str
@@ -271,6 +283,7 @@ class OperatorRelease(Row):
     crds: dict[str, list[str]] | None = None
     crds_unverified: bool = False
     crds_source: str | None = None
+    vks: VksSupport | None = None
 
 
 class Matrix(BaseModel):

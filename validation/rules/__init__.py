@@ -42,6 +42,15 @@ from validation.rules.vgpu import (
     vgpu_no_datacenter_driver,
     vgpu_products,
 )
+from validation.rules.vks import (
+    vks_cluster_class,
+    vks_host_profile,
+    vks_memory_reservation,
+    vks_node_os,
+    vks_release,
+    vks_vgpu_profile,
+    vks_vm_class,
+)
 from validation.rules.live import cluster_policy, driver_pods, smoke
 from validation.rules.upgrades import (
     upgrade_crd_versions,
@@ -93,4 +102,11 @@ __all__ = [
     "vgpu_host_guest",
     "vgpu_no_datacenter_driver",
     "vgpu_products",
+    "vks_cluster_class",
+    "vks_host_profile",
+    "vks_memory_reservation",
+    "vks_node_os",
+    "vks_release",
+    "vks_vgpu_profile",
+    "vks_vm_class",
 ]

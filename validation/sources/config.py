@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from components.catalog import CATALOG
 from components.config import PlatformConfig
+from components.config.schema import WRITTEN_VARIABLES
 from validation.facts import (
     CrdFacts,
     DriverFacts,
@@ -20,11 +21,14 @@ from validation.facts import (
     OperatorFacts,
     Origin,
     RuntimeImageFacts,
+    VksPlanFacts,
+    VksPoolFacts,
 )
 from validation.matrix import load_matrix
 
 ORIGIN: Origin = "config"
 HOSTS = "pai:gpu.hosts"
+CONTROL_PLANE = "control-plane"  # the name of the control plane among VksPlanFacts.pools
 
 
 def planned_node(product: str) -> str:
@@ -41,6 +45,7 @@ def config_facts(cfg: PlatformConfig, source: str) -> Facts:
         kubernetes=KubernetesFacts(origin=ORIGIN, version=cfg.cluster.kubernetesVersion),
         models=models,
         runtime_images=_runtime_images(cfg),
+        vks=_vks(cfg),
     )
     gpu = cfg.gpu
     if gpu is None:
@@ -60,6 +65,20 @@ def config_facts(cfg: PlatformConfig, source: str) -> Facts:
         "driver": DriverFacts(origin=ORIGIN, mode=gpu.driver.mode, version=driver, image=gpu.driver.image),
         "nodes": nodes, "hosts": hosts, "crds": crds,
     })
+
+
+def _vks(cfg: PlatformConfig) -> VksPlanFacts | None:
+    """The workload cluster pai:supervisor creates: the control plane and each node pool with its VM class."""
+    sup = cfg.supervisor
+    if sup is None:
+        return None
+    pools = [VksPoolFacts(name=CONTROL_PLANE, vm_class=sup.controlPlane.vmClass, replicas=sup.controlPlane.replicas)]
+    pools += [VksPoolFacts(name=p.name, vm_class=p.vmClass, replicas=p.replicas, gpu=p.gpu) for p in sup.nodePools]
+    return VksPlanFacts(origin=ORIGIN, namespace=sup.namespace, cluster=sup.cluster, release=sup.release,
+                        cluster_class=sup.clusterClass, cluster_class_namespace=sup.clusterClassNamespace,
+                        variables=[*WRITTEN_VARIABLES, *sup.variables], pools=pools,
+                        gpu_products=list(cfg.gpu.products) if cfg.gpu else [],
+                        node_os=cfg.gpu.driver.os if cfg.gpu else None)
 
 
 def _runtime_images(cfg: PlatformConfig) -> list[RuntimeImageFacts]:

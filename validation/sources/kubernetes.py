@@ -10,11 +10,13 @@ generated API classes and models cost about a second of imports per run, more th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import config
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
@@ -54,6 +56,28 @@ def api_client(kubeconfig: Path | None = None, context: str | None = None) -> Ap
     return api
 
 
+def api_client_from_text(text: str, label: str, context: str | None = None) -> ApiClient:
+    """An ApiClient from a kubeconfig held as a secret value (`label` names it in errors: the value, and any part
+    of it, never appears in a message)."""
+    try:
+        loaded = yaml.safe_load(text)
+        if not isinstance(loaded, dict):
+            raise ConfigException("not a YAML mapping")
+        api: ApiClient = config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
+            loaded, context=context, persist_config=False)
+    except yaml.YAMLError:
+        raise ClusterError(f"{label}: not a kubeconfig (not YAML; the value is secret and not shown)") from None
+    except (ConfigException, OSError, ValueError, TypeError) as exc:
+        raise ClusterError(f"{label}: not a usable kubeconfig: {_redacted(str(exc), text)}") from None
+    return api
+
+
+def _redacted(message: str, secret: str) -> str:
+    """The message, or a neutral one if it quotes any word of the secret."""
+    words = {w for w in re.split(r"[\s:'\"]+", secret) if len(w) >= 8}
+    return "the value is secret and not shown" if any(w in message for w in words) else message
+
+
 def cluster_facts(api: ApiClient, namespace: str = GPU_OPERATOR) -> Facts:
     """Facts from the cluster behind `api`; `namespace`: where the GPU Operator runs."""
     return _read(api, namespace)[0]
@@ -73,15 +97,15 @@ def read_version(kubeconfig: Path | None = None, context: str | None = None) -> 
 
 
 @contextmanager
-def _reading(api: ApiClient) -> Iterator[None]:
-    """API and connection errors as ClusterError naming the cluster."""
+def _reading(api: ApiClient, what: str = "cluster") -> Iterator[None]:
+    """API and connection errors as ClusterError naming the cluster (`what`: cluster, Supervisor)."""
     host = api.configuration.host
     try:
         yield
     except ApiException as exc:
-        raise ClusterError(f"cluster {host}: {exc.status} {exc.reason}: {_message(exc)}") from None
+        raise ClusterError(f"{what} {host}: {exc.status} {exc.reason}: {_message(exc)}") from None
     except HTTPError as exc:
-        raise ClusterError(f"cluster {host}: {exc}") from None
+        raise ClusterError(f"{what} {host}: {exc}") from None
 
 
 def _read(api: ApiClient, namespace: str) -> tuple[Facts, list[str]]:
@@ -126,12 +150,12 @@ def _pages(api: ApiClient, path: str, **query: str) -> Iterator[dict[str, Any]]:
             return
 
 
-def _optional(read: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """A list of custom resources, empty when their CRD is not installed (404)."""
+def _optional(read: Callable[[], list[dict[str, Any]]], statuses: tuple[int, ...] = (404,)) -> list[dict[str, Any]]:
+    """A list of custom resources, empty when their CRD is not installed (404; or any of `statuses`)."""
     try:
         return read()
     except ApiException as exc:
-        if exc.status == 404:
+        if exc.status in statuses:
             return []
         raise
 

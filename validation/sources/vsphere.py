@@ -1,4 +1,5 @@
-"""vCenter facts via pyvmomi: each ESXi host's NVIDIA vGPU manager and graphics mode, each node VM's vGPU profile.
+"""vCenter facts via pyvmomi: each ESXi host's NVIDIA vGPU manager, graphics mode and the vGPU profiles its GPUs
+offer (config.sharedPassthruGpuTypes), each node VM's vGPU profile.
 
 Hosts and VMs are read through one container view and two PropertyCollector retrievals (paged with
 ContinueRetrievePropertiesEx), so the cost does not grow with one call per VM; the vGPU manager version needs
@@ -17,7 +18,8 @@ from pyVmomi import vim, vmodl
 
 from validation.facts import Facts, HostFacts, NodeFacts
 
-_HOST_PROPS = ["name", "config.graphicsInfo", "config.graphicsConfig", "configManager.imageConfigManager"]
+_HOST_PROPS = ["name", "config.graphicsInfo", "config.graphicsConfig", "config.sharedPassthruGpuTypes",
+               "configManager.imageConfigManager"]
 # The vGPU manager VIB: NVD-AIE_ESXi_8.0.0_Driver (AI Enterprise), NVD-VMware_ESXi_8.0_Host_Driver (vGPU).
 _NVIDIA_VENDORS = {"nvidia", "nvd"}
 _VIB_VERSION = re.compile(r"^(\d+\.\d+(?:\.\d+)?)")
@@ -112,6 +114,7 @@ def _host(props: dict[str, Any]) -> HostFacts:
     mode = ",".join(types) or (config.hostDefaultGraphicsType if config is not None else None) or None
     manager = props.get("configManager.imageConfigManager")
     return HostFacts(origin="vcenter", name=props["name"], graphics_mode=mode,
+                     vgpu_profiles=list(props.get("config.sharedPassthruGpuTypes") or []),
                      vgpu_manager_version=_vgpu_manager(manager.FetchSoftwarePackages()) if manager else None)
 
 
