@@ -178,7 +178,7 @@ def vks_host_profile(facts: Facts, m: Matrix) -> list[Check]:
         subject = f"vGPU profile {profile} on ESXi hosts"
         if ready:
             managers = ", ".join(sorted({str(h.vgpu_manager_version) for h in ready}))
-            checks.append(Check("vks-host-profile", "pass", subject, f"{_names(ready)} offer {profile} in graphics "
+            checks.append(Check("vks-host-profile", "pass", subject, f"{_offer(ready)} {profile} in graphics "
                                 f"mode {mode.value} with vGPU manager {managers} (against the guest driver: "
                                 f"vgpu-host-guest){_unverified(rows)}", "", _sources(facts, ready, rows)))
         elif not offering:
@@ -188,7 +188,7 @@ def vks_host_profile(facts: Facts, m: Matrix) -> list[Check]:
                                 "install the GPU and the NVIDIA vGPU manager on hosts of the Supervisor's cluster, or "
                                 "use a VM class whose profile the hosts offer", _sources(facts, hosts)))
         else:
-            checks.append(Check("vks-host-profile", "fail", subject, f"{_names(offering)} offer {profile}, but "
+            checks.append(Check("vks-host-profile", "fail", subject, f"{_offer(offering)} {profile}, but "
                                 + "; ".join(_unready(h, mode.value) for h in offering) + _unverified(rows),
                                 f"set the hosts' default graphics type to Shared Direct ({mode.value}: vCenter > host "
                                 "> Configure > Graphics) and install the NVIDIA vGPU manager VIB, then reboot them",
@@ -207,9 +207,11 @@ def _unready(host: HostFacts, mode: str) -> str:
     return f"{host.name}: {' and '.join(wrong + missing)}"
 
 
-def _names(hosts: list[HostFacts]) -> str:
+def _offer(hosts: list[HostFacts]) -> str:
+    """"esx-01 offers", "esx-01, esx-02 offer", "esx-01, esx-02, esx-03 and 2 more offer"."""
     names = [h.name for h in hosts]
-    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"{shown} {'offers' if len(names) == 1 else 'offer'}"
 
 
 def _operator_release(facts: Facts, m: Matrix) -> OperatorRelease | None:
@@ -236,13 +238,17 @@ def vks_release(facts: Facts, m: Matrix) -> list[Check]:
                     message=said + check.message, sources=(*_sources(facts, [vks]), *check.sources))
     release = m.operator(operator.version)
     span = release.vks.kubernetes if release and release.vks else None
-    if check.status != "pass" or release is None or release.vks is None or span is None or span.contains(minor):
+    if check.status != "pass" or release is None or release.vks is None or span is None:
         return [check]
+    vks_row = f"matrix: {release.label} vks: {release.vks.source}"
+    if span.contains(minor):
+        return [replace(check, message=f"{check.message}, on VKS {span.min}-{span.max}",
+                        sources=(*check.sources, vks_row))]
     return [replace(check, status="fail", message=f"{said}gpu-operator {operator.version} is validated on VKS "
                     f"with Kubernetes {span.min}-{span.max} only",
                     fix=f"use a VKS release of Kubernetes {span.min}-{span.max} (pai:supervisor.release and "
                     "pai:cluster.kubernetesVersion)",
-                    sources=(*check.sources, f"matrix: {release.label} vks: {release.vks.source}"))]
+                    sources=(*check.sources, vks_row))]
 
 
 @rule("vks-node-os")
@@ -327,8 +333,10 @@ def vks_memory_reservation(facts: Facts, m: Matrix) -> list[Check]:
         short = {k: v for k, v in quota.hard.items() if k in needs and v < needs[k]}
         taken = {k: v for k, v in quota.hard.items() if k in needs and v - quota.used.get(k, 0) < needs[k]}
         cited = (*_sources(facts, [vks, quota]), source)
-        fix = (f"raise the vSphere namespace's memory limit to at least {_gib(max(needs[k] for k in short or taken))} "
-               f"(vCenter: Namespaces > {vks.namespace} > Capacity and Usage), or plan fewer or smaller VMs")
+        if short or taken:
+            least = _gib(max(needs[k] for k in short or taken))
+            fix = (f"raise the vSphere namespace's memory limit to at least {least} (vCenter: Namespaces > "
+                   f"{vks.namespace} > Capacity and Usage), or plan fewer or smaller VMs")
         if short:
             checks.append(Check("vks-memory-reservation", "fail", subject, f"{plan}; {quota.name} allows "
                                 + ", ".join(f"{k} {_gib(v)}" for k, v in short.items()), fix, cited))
