@@ -7,19 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import fake_kube as kube
 import pytest
 import yaml
 from conftest import Program, minimal, stack_config
-from fake_kube import (
-    FakeKube,
-    cluster_class,
-    kubeconfig,
-    resource_quota,
-    serve_vm_operator,
-    serving,
-    vm_class,
-    vm_image,
-)
+from fake_kube import FakeKube, kubeconfig, serving
 from vcsim import Vcsim, gpu_host, running
 
 from components.config import PlatformConfig
@@ -70,20 +62,20 @@ def namespace(gpu_profile: str | None = "nvidia_h100xm-80c", in_config_spec: boo
     """The vSphere namespace: VM classes (control plane 16Gi, CPU workers 32Gi, GPU workers 128Gi), a quota,
     the release's images and the ClusterClass."""
     fake = FakeKube()
-    v = serve_vm_operator(fake)
+    v = kube.serve_vm_operator(fake)
     classes = f"/apis/vmoperator.vmware.com/{v}/namespaces/{NS}/virtualmachineclasses"
-    fake.add(classes, vm_class("best-effort-large", NS, memory="16Gi"))
-    fake.add(classes, vm_class("best-effort-2xlarge", NS, memory="32Gi"))
-    fake.add(classes, vm_class("vgpu-h100-80c", NS, memory="128Gi", profile=gpu_profile,
+    fake.add(classes, kube.vm_class("best-effort-large", NS, memory="16Gi"))
+    fake.add(classes, kube.vm_class("best-effort-2xlarge", NS, memory="32Gi"))
+    fake.add(classes, kube.vm_class("vgpu-h100-80c", NS, memory="128Gi", profile=gpu_profile,
                                in_config_spec=in_config_spec))
-    fake.add(classes, vm_class("vgpu-l40s", NS, memory="64Gi", profile="nvidia_l40s-48c"))
+    fake.add(classes, kube.vm_class("vgpu-l40s", NS, memory="64Gi", profile="nvidia_l40s-48c"))
     fake.add(f"/api/v1/namespaces/{NS}/resourcequotas",
-             resource_quota(NS, "ml-team", quota or {"limits.memory": "1Ti", "requests.storage": "4Ti"}, used))
+             kube.resource_quota(NS, "ml-team", quota or {"limits.memory": "1Ti", "requests.storage": "4Ti"}, used))
     for i, (prefix, os_type, os_version) in enumerate(images):
-        fake.add(f"/apis/vmoperator.vmware.com/{v}/namespaces/{NS}/virtualmachineimages", vm_image(
+        fake.add(f"/apis/vmoperator.vmware.com/{v}/namespaces/{NS}/virtualmachineimages", kube.vm_image(
             f"vmi-{i}", NS, f"{prefix}-{RELEASE}", os_type, os_version, RELEASE.replace("---", "+")))
     fake.add(f"/apis/cluster.x-k8s.io/v1beta2/namespaces/{CLASS_NS}/clusterclasses",
-             cluster_class("builtin-generic-v3.4.0", CLASS_NS, list(variables)))
+             kube.cluster_class("builtin-generic-v3.4.0", CLASS_NS, list(variables)))
     return fake
 
 
