@@ -22,7 +22,7 @@ Merge
     `merge(*parts)` combines partial facts. Lists are concatenated in argument order (records of the same node
     seen by several sources stay separate records, one per origin, so a rule can say which source disagrees);
     a scalar field (`kubernetes`, `operator`, `driver`) takes the LAST non-None value, so callers pass
-    sources from the least to the most authoritative: config, then cluster, vcenter, nvml, smoke.
+    sources from the least to the most authoritative: config, then cluster, supervisor, vcenter, nvml, smoke.
     `observed_over(planned, observed)` is what `--live` uses: the live lists replace the config's plan.
 
 Values
@@ -44,7 +44,8 @@ What the rules read
     `vm_classes`, `quotas`, `cluster_classes` and `vm_images`, and the hosts' `vgpu_profiles`.
 
 Wiring
-    `paictl validate --live` calls `validation.live.live_facts(args)`, which returns the merged live facts.
+    `paictl validate --live` calls `validation.live.live_facts(args, supervisor)`, which returns the merged live
+    facts; the program's preflight merges the Supervisor's (validation.preflight.supervisor_facts).
 
 Facts are plain pydantic models, so a probe that runs as a Job can print `facts.model_dump_json()` and the
 caller read it back with `Facts.model_validate_json(text)`.

@@ -7,6 +7,8 @@ hosts) and skip, saying what would run them, when it was not read.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import replace
 
 from components.config import VKS_RELEASE
@@ -14,7 +16,7 @@ from validation.facts import Facts, HostFacts, KubernetesFacts, Record, VksPlanF
 from validation.matrix import Matrix, OperatorRelease, Row
 from validation.rules.helpers import _skip, _sources, _unverified
 from validation.rules.operator import _operator_kubernetes
-from validation.rules.registry import NOT_APPLICABLE, Check, rule
+from validation.rules.registry import NOT_APPLICABLE, Check, Rule, rule
 
 SUPERVISOR = "supervisor"
 READ_SUPERVISOR = ("the Supervisor was not read (paictl validate --live --supervisor-kubeconfig PATH; pulumi up "
@@ -28,11 +30,24 @@ FULL_RESERVATION_SOURCE = ("vmware-tanzu/vm-operator@506dc5dc:pkg/util/devices.g
                            "VirtualPCIPassthrough devices require ConfigSpec.MemoryReservationLockedToMax)")
 
 
-def _not_applicable(check_id: str, facts: Facts) -> list[Check] | None:
-    if facts.vks is None:
-        return [Check(check_id, "skip", "VKS cluster", f"{NOT_APPLICABLE}: no pai:supervisor (the cluster is not "
-                      "created on a Supervisor)")]
-    return None
+VksRule = Callable[[Facts, VksPlanFacts, Matrix], list[Check]]
+
+
+def vks_rule(check_id: str, live: str | None = None) -> Callable[[VksRule], Rule]:
+    """Register a rule over the planned VKS cluster: not applicable without pai:supervisor; `live`: the subject
+    (formatted with the plan's fields) of the skip when the Supervisor was not read."""
+    def register(fn: VksRule) -> Rule:
+        @functools.wraps(fn)
+        def checked(facts: Facts, m: Matrix) -> list[Check]:
+            vks = facts.vks
+            if vks is None:
+                return [Check(check_id, "skip", "VKS cluster", f"{NOT_APPLICABLE}: no pai:supervisor (the cluster is "
+                              "not created on a Supervisor)")]
+            if live is not None and not _supervisor_read(facts):
+                return _skip(check_id, live.format(**vks.model_dump()), READ_SUPERVISOR)
+            return fn(facts, vks, m)
+        return rule(check_id)(checked)
+    return register
 
 
 def _supervisor_read(facts: Facts) -> bool:
@@ -59,14 +74,9 @@ def _product_type(product: str) -> str:
     return product.removeprefix("GRID-").removeprefix("NVIDIA-").upper()
 
 
-@rule("vks-vm-class")
-def vks_vm_class(facts: Facts, m: Matrix) -> list[Check]:
+@vks_rule("vks-vm-class", live="VM classes in {namespace}")
+def vks_vm_class(facts: Facts, vks: VksPlanFacts, m: Matrix) -> list[Check]:
     """Every pool's VM class is offered in the vSphere namespace; a GPU pool's carries a vGPU profile."""
-    vks = facts.vks
-    if vks is None:
-        return _not_applicable("vks-vm-class", facts) or []
-    if not _supervisor_read(facts):
-        return _skip("vks-vm-class", f"VM classes in {vks.namespace}", READ_SUPERVISOR)
     offered = sorted(c.name for c in facts.vm_classes if c.namespace == vks.namespace)
     with_vgpu = ", ".join(sorted(c.name for c in facts.vm_classes if c.namespace == vks.namespace
                                  and c.vgpu_profiles)) or NO_VGPU_CLASS
@@ -106,14 +116,9 @@ def _gpu_classes(facts: Facts, vks: VksPlanFacts) -> list[tuple[VksPoolFacts, Vm
     return [(p, c) for p, c in pairs if c is not None and c.vgpu_profiles]
 
 
-@rule("vks-vgpu-profile")
-def vks_vgpu_profile(facts: Facts, m: Matrix) -> list[Check]:
+@vks_rule("vks-vgpu-profile", live="vGPU profiles")
+def vks_vgpu_profile(facts: Facts, vks: VksPlanFacts, m: Matrix) -> list[Check]:
     """The GPU pools' vGPU profiles are the vGPU types pai:gpu.products names (GFD labels the nodes with them)."""
-    vks = facts.vks
-    if vks is None:
-        return _not_applicable("vks-vgpu-profile", facts) or []
-    if not _supervisor_read(facts):
-        return _skip("vks-vgpu-profile", "vGPU profiles", READ_SUPERVISOR)
     if not vks.gpu_products:
         return _skip("vks-vgpu-profile", "vGPU profiles", "pai:gpu.products is empty")
     pairs = _gpu_classes(facts, vks)
@@ -153,15 +158,10 @@ def vks_vgpu_profile(facts: Facts, m: Matrix) -> list[Check]:
     return checks
 
 
-@rule("vks-host-profile")
-def vks_host_profile(facts: Facts, m: Matrix) -> list[Check]:
+@vks_rule("vks-host-profile", live="ESXi hosts")
+def vks_host_profile(facts: Facts, vks: VksPlanFacts, m: Matrix) -> list[Check]:
     """Some ESXi host offers each GPU pool's vGPU profile (config.sharedPassthruGpuTypes), in the graphics mode
     vGPU needs, with the NVIDIA vGPU manager installed (its branch against the guest driver: vgpu-host-guest)."""
-    vks = facts.vks
-    if vks is None:
-        return _not_applicable("vks-host-profile", facts) or []
-    if not _supervisor_read(facts):
-        return _skip("vks-host-profile", "ESXi hosts", READ_SUPERVISOR)
     hosts = [h for h in facts.hosts if h.origin == "vcenter"]
     if not hosts:
         return _skip("vks-host-profile", "ESXi hosts", READ_VCENTER)
@@ -178,7 +178,7 @@ def vks_host_profile(facts: Facts, m: Matrix) -> list[Check]:
         subject = f"vGPU profile {profile} on ESXi hosts"
         if ready:
             managers = ", ".join(sorted({str(h.vgpu_manager_version) for h in ready}))
-            checks.append(Check("vks-host-profile", "pass", subject, f"{_names(ready)} offer {profile} in graphics "
+            checks.append(Check("vks-host-profile", "pass", subject, f"{_offer(ready)} {profile} in graphics "
                                 f"mode {mode.value} with vGPU manager {managers} (against the guest driver: "
                                 f"vgpu-host-guest){_unverified(rows)}", "", _sources(facts, ready, rows)))
         elif not offering:
@@ -188,7 +188,7 @@ def vks_host_profile(facts: Facts, m: Matrix) -> list[Check]:
                                 "install the GPU and the NVIDIA vGPU manager on hosts of the Supervisor's cluster, or "
                                 "use a VM class whose profile the hosts offer", _sources(facts, hosts)))
         else:
-            checks.append(Check("vks-host-profile", "fail", subject, f"{_names(offering)} offer {profile}, but "
+            checks.append(Check("vks-host-profile", "fail", subject, f"{_offer(offering)} {profile}, but "
                                 + "; ".join(_unready(h, mode.value) for h in offering) + _unverified(rows),
                                 f"set the hosts' default graphics type to Shared Direct ({mode.value}: vCenter > host "
                                 "> Configure > Graphics) and install the NVIDIA vGPU manager VIB, then reboot them",
@@ -207,9 +207,11 @@ def _unready(host: HostFacts, mode: str) -> str:
     return f"{host.name}: {' and '.join(wrong + missing)}"
 
 
-def _names(hosts: list[HostFacts]) -> str:
+def _offer(hosts: list[HostFacts]) -> str:
+    """"esx-01 offers", "esx-01, esx-02 offer", "esx-01, esx-02, esx-03 and 2 more offer"."""
     names = [h.name for h in hosts]
-    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"{shown} {'offers' if len(names) == 1 else 'offer'}"
 
 
 def _operator_release(facts: Facts, m: Matrix) -> OperatorRelease | None:
@@ -217,12 +219,10 @@ def _operator_release(facts: Facts, m: Matrix) -> OperatorRelease | None:
     return m.operator(operator.version) if operator else None
 
 
-@rule("vks-release")
-def vks_release(facts: Facts, m: Matrix) -> list[Check]:
+@vks_rule("vks-release")
+def vks_release(facts: Facts, vks: VksPlanFacts, m: Matrix) -> list[Check]:
     """The VKS release's Kubernetes minor against the GPU Operator's range, and its VKS range where it has one."""
-    vks, operator = facts.vks, facts.operator_version
-    if vks is None:
-        return _not_applicable("vks-release", facts) or []
+    operator = facts.operator_version
     if operator is None:
         return [Check("vks-release", "skip", f"VKS release {vks.release}", f"{NOT_APPLICABLE}: no GPU Operator is "
                       "planned (pai:gpu)")]
@@ -236,22 +236,23 @@ def vks_release(facts: Facts, m: Matrix) -> list[Check]:
                     message=said + check.message, sources=(*_sources(facts, [vks]), *check.sources))
     release = m.operator(operator.version)
     span = release.vks.kubernetes if release and release.vks else None
-    if check.status != "pass" or release is None or release.vks is None or span is None or span.contains(minor):
+    if check.status != "pass" or release is None or release.vks is None or span is None:
         return [check]
+    vks_row = f"matrix: {release.label} vks: {release.vks.source}"
+    if span.contains(minor):
+        return [replace(check, message=f"{check.message}, on VKS {span.min}-{span.max}",
+                        sources=(*check.sources, vks_row))]
     return [replace(check, status="fail", message=f"{said}gpu-operator {operator.version} is validated on VKS "
                     f"with Kubernetes {span.min}-{span.max} only",
                     fix=f"use a VKS release of Kubernetes {span.min}-{span.max} (pai:supervisor.release and "
                     "pai:cluster.kubernetesVersion)",
-                    sources=(*check.sources, f"matrix: {release.label} vks: {release.vks.source}"))]
+                    sources=(*check.sources, vks_row))]
 
 
-@rule("vks-node-os")
-def vks_node_os(facts: Facts, m: Matrix) -> list[Check]:
+@vks_rule("vks-node-os")
+def vks_node_os(facts: Facts, vks: VksPlanFacts, m: Matrix) -> list[Check]:
     """The GPU nodes' OS (pai:gpu.driver.os; GPU pools run the release's Ubuntu image) is one the GPU Operator
     release is validated with on VKS; live, the namespace serves an Ubuntu image of that version for the release."""
-    vks = facts.vks
-    if vks is None:
-        return _not_applicable("vks-node-os", facts) or []
     release = _operator_release(facts, m)
     if vks.node_os is None or facts.operator_version is None:
         return [Check("vks-node-os", "skip", "GPU node OS", f"{NOT_APPLICABLE}: no GPU Operator is planned "
@@ -296,14 +297,9 @@ def vks_node_os(facts: Facts, m: Matrix) -> list[Check]:
                   f"({matching[0].display_name}) serves it", "", (*_sources(facts, records), *cited[1:]))]
 
 
-@rule("vks-memory-reservation")
-def vks_memory_reservation(facts: Facts, m: Matrix) -> list[Check]:
+@vks_rule("vks-memory-reservation", live="memory limits of {namespace}")
+def vks_memory_reservation(facts: Facts, vks: VksPlanFacts, m: Matrix) -> list[Check]:
     """The namespace's memory limits hold every VM of the cluster, GPU VMs with their memory fully reserved."""
-    vks = facts.vks
-    if vks is None:
-        return _not_applicable("vks-memory-reservation", facts) or []
-    if not _supervisor_read(facts):
-        return _skip("vks-memory-reservation", f"memory limits of {vks.namespace}", READ_SUPERVISOR)
     sized = [(p, c, c.memory) for p in vks.pools for c in [_class_of(facts, vks, p)] if c and c.memory]
     if len(sized) < len(vks.pools):
         unknown = sorted({p.name for p in vks.pools} - {p.name for p, _, _ in sized})
@@ -327,8 +323,10 @@ def vks_memory_reservation(facts: Facts, m: Matrix) -> list[Check]:
         short = {k: v for k, v in quota.hard.items() if k in needs and v < needs[k]}
         taken = {k: v for k, v in quota.hard.items() if k in needs and v - quota.used.get(k, 0) < needs[k]}
         cited = (*_sources(facts, [vks, quota]), source)
-        fix = (f"raise the vSphere namespace's memory limit to at least {_gib(max(needs[k] for k in short or taken))} "
-               f"(vCenter: Namespaces > {vks.namespace} > Capacity and Usage), or plan fewer or smaller VMs")
+        if short or taken:
+            least = _gib(max(needs[k] for k in short or taken))
+            fix = (f"raise the vSphere namespace's memory limit to at least {least} (vCenter: Namespaces > "
+                   f"{vks.namespace} > Capacity and Usage), or plan fewer or smaller VMs")
         if short:
             checks.append(Check("vks-memory-reservation", "fail", subject, f"{plan}; {quota.name} allows "
                                 + ", ".join(f"{k} {_gib(v)}" for k, v in short.items()), fix, cited))
@@ -348,15 +346,10 @@ def _gib(size: int) -> str:
     return f"{size / GIB:g}Gi"
 
 
-@rule("vks-cluster-class")
-def vks_cluster_class(facts: Facts, m: Matrix) -> list[Check]:
+@vks_rule("vks-cluster-class", live="ClusterClass {cluster_class_namespace}/{cluster_class}")
+def vks_cluster_class(facts: Facts, vks: VksPlanFacts, m: Matrix) -> list[Check]:
     """The ClusterClass defines every variable the Cluster sets (status.variables on the Supervisor)."""
-    vks = facts.vks
-    if vks is None:
-        return _not_applicable("vks-cluster-class", facts) or []
     subject = f"ClusterClass {vks.cluster_class_namespace}/{vks.cluster_class}"
-    if not _supervisor_read(facts):
-        return _skip("vks-cluster-class", subject, READ_SUPERVISOR)
     found = next((c for c in facts.cluster_classes if (c.namespace, c.name) == (vks.cluster_class_namespace,
                                                                                 vks.cluster_class)), None)
     if found is None:
