@@ -291,9 +291,16 @@ def vm_image(name: str, namespace: str, display: str, os_type: str, os_version: 
 
 
 def cluster_class(name: str, namespace: str, variables: list[str], version: str = "v1beta2") -> dict[str, Any]:
-    """A Cluster API ClusterClass with the variable names its status lists."""
+    """A Cluster API ClusterClass with the variable names its status lists. The spec names the two templates the
+    real schema requires (tests/e2e admits it on a real API server)."""
+    def ref(kind: str, api_version: str) -> dict[str, str]:
+        return {"kind": kind, "apiVersion": api_version, "name": f"{name}-{kind.lower()}"}
+
     return {"apiVersion": f"cluster.x-k8s.io/{version}", "kind": "ClusterClass",
             "metadata": {"name": name, "namespace": namespace},
-            "spec": {}, "status": {"variables": [{"name": v, "definitions": [{"from": "inline", "required": False,
-                                                                                "schema": {"openAPIV3Schema": {}}}]}
-                                                 for v in variables]}}
+            "spec": {"infrastructure": {"templateRef": ref("VSphereClusterTemplate",
+                                                           "vmware.infrastructure.cluster.x-k8s.io/v1beta1")},
+                     "controlPlane": {"templateRef": ref("KubeadmControlPlaneTemplate",
+                                                         "controlplane.cluster.x-k8s.io/v1beta2")}},
+            "status": {"variables": [{"name": v, "definitions": [{"from": "inline", "required": False, "schema": {
+                "openAPIV3Schema": {"type": "object"}}}]} for v in variables]}}

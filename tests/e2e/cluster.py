@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from cryptography import x509
@@ -214,3 +215,21 @@ def install_crds(dynamic: DynamicClient, sets: Iterable[str] | None = None) -> N
                 pending.discard(name)
         time.sleep(0.2)
     assert not pending, f"CRDs not established: {sorted(pending)}"
+
+
+def put(dynamic: DynamicClient, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+    """Server-side apply `obj` as the admin, without its status and the metadata the server owns (uid,
+    resourceVersion); then its status, where it has one, through the status subresource, as the controller that
+    owns it would write it. What the server stored (or, with dry_run, would store)."""
+    resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+    namespace = obj["metadata"].get("namespace")
+    body = {k: v for k, v in obj.items() if k != "status"}
+    body["metadata"] = {k: v for k, v in obj["metadata"].items() if k not in ("uid", "resourceVersion")}
+    extra = {"dry_run": "All"} if dry_run else {}
+    stored: dict[str, Any] = resource.server_side_apply(
+        body=body, namespace=namespace, field_manager=FIELD_MANAGER, force_conflicts=True, **extra).to_dict()
+    if obj.get("status") and not dry_run:
+        stored = resource.status.patch(name=obj["metadata"]["name"], namespace=namespace,
+                                       body={"status": obj["status"]},
+                                       content_type="application/merge-patch+json").to_dict()
+    return stored

@@ -1,6 +1,7 @@
 """A VKS Supervisor on the test API server, as far as the program sees one: the Cluster API and vm-operator CRDs
-(tests/e2e/crds, derived by scripts/derive-e2e-crds.py), a vSphere namespace, VirtualMachineClasses (with a vGPU
-profile in either place vm-operator takes one, or none), a ResourceQuota on it, and FakeVks.
+(tests/e2e/crds, derived by scripts/derive-e2e-crds.py), a vSphere namespace, and FakeVks. The objects in it
+(VirtualMachineClasses with a vGPU profile in either place vm-operator takes one, or none; ResourceQuotas;
+VirtualMachineImages; ClusterClasses) are those tests/fake_kube.py builds, here admitted by the real schemas.
 
 No VKS controller runs here. FakeVks stands in for what they would do for a Cluster, and nothing more: when a
 Cluster appears or its spec changes (a new generation), it writes the Secret `<cluster>-kubeconfig` (key `value`)
@@ -21,60 +22,22 @@ import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 
-from e2e.cluster import FIELD_MANAGER
+from e2e.cluster import put
 
 SUPERVISOR_CRDS = ("cluster-api-v1.12.11", "vm-operator-release-vc-9.1.0")
 CLUSTER_API = "cluster.x-k8s.io/v1beta2"  # the storage version
-VM_CLASS_API = "vmoperator.vmware.com/v1alpha5"  # the storage version
 AVAILABLE = "Available"  # the v1beta2 Cluster's summary condition
 
 
-def vm_class(name: str, namespace: str, *, cpus: int, memory: str, vgpu: str | None = None,
-             where: Literal["devices", "configSpec"] = "devices") -> dict[str, Any]:
-    """A VirtualMachineClass; with a vGPU profile its memory is fully reserved (vSphere requires it for a vGPU VM)
-    and the profile is in `spec.hardware.devices.vgpuDevices` or, as the vSphere client writes a class made from a
-    VM's hardware, in `spec.configSpec` (a VirtualMachineConfigSpec in vim25 JSON: a PCI passthrough device with a
-    VMIOP backing naming the profile)."""
-    spec: dict[str, Any] = {"hardware": {"cpus": cpus, "memory": memory}}
-    if vgpu is not None:
-        spec["policies"] = {"resources": {"requests": {"memory": memory}, "limits": {"memory": memory}}}
-        if where == "devices":
-            spec["hardware"]["devices"] = {"vgpuDevices": [{"profileName": vgpu}]}
-        else:
-            spec["configSpec"] = {
-                "_typeName": "VirtualMachineConfigSpec", "numCPUs": cpus,
-                "deviceChange": [{"_typeName": "VirtualDeviceConfigSpec", "operation": "add", "device": {
-                    "_typeName": "VirtualPCIPassthrough", "key": -200,
-                    "backing": {"_typeName": "VirtualPCIPassthroughVmiopBackingInfo", "vgpu": vgpu}}}]}
-    return {"apiVersion": VM_CLASS_API, "kind": "VirtualMachineClass",
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
-
-
-def resource_quota(name: str, namespace: str, hard: dict[str, str]) -> dict[str, Any]:
-    """The vSphere namespace's limits as the Supervisor shows them: a ResourceQuota."""
-    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name, "namespace": namespace},
-            "spec": {"hard": hard}}
-
-
-def apply(dynamic: DynamicClient, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
-    """Server-side apply one object as the admin; what the server stored (or would store)."""
-    resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-    extra = {"dry_run": "All"} if dry_run else {}
-    applied: dict[str, Any] = resource.server_side_apply(
-        body=obj, namespace=obj["metadata"].get("namespace"), field_manager=FIELD_MANAGER, force_conflicts=True,
-        **extra).to_dict()
-    return applied
-
-
 def vsphere_namespace(dynamic: DynamicClient, name: str) -> None:
-    apply(dynamic, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    put(dynamic, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
 
 def inline_kubeconfig(path: Path) -> str:
@@ -171,4 +134,4 @@ class FakeVks:
             dynamic.resources.get(api_version="v1", kind="Secret").get(name=secret["metadata"]["name"],
                                                                        namespace=self.namespace)
         except NotFoundError:
-            apply(dynamic, secret)
+            put(dynamic, secret)

@@ -5,43 +5,31 @@ real CRD, driver pods), written to the real server through its status subresourc
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from fake_kube import cluster_policy, gfd_node, helm_release, operand_pod
 from kubernetes.dynamic import DynamicClient
 
-from e2e.cluster import ApiServer, install_crds
+from e2e.cluster import ApiServer, install_crds, put
 from paictl.cli import main
 
 GUEST = "580.95.05"  # stacks/Pulumi.vks-prod.yaml pai:gpu.driver.version
 NODES = ["gpu-node-0", "gpu-node-1"]
 
 
-def create(dynamic: DynamicClient, obj: dict[str, Any]) -> None:
-    """Create the object, then write its status as a kubelet or operator would (create ignores status)."""
-    resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-    namespace = obj["metadata"].get("namespace")
-    body = {k: v for k, v in obj.items() if k != "status"}
-    body["metadata"] = {k: v for k, v in obj["metadata"].items() if k not in ("uid", "resourceVersion")}
-    created = resource.create(body=body, namespace=namespace).to_dict()
-    if "status" in obj:
-        resource.status.replace(body={**created, "status": obj["status"]}, namespace=namespace)
-
-
 def test_validate_live_reads_the_real_server(api_server: ApiServer, capsys: pytest.CaptureFixture[str]) -> None:
     dynamic = DynamicClient(api_server.api())  # type: ignore[no-untyped-call]
     install_crds(dynamic)
-    create(dynamic, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gpu-operator"}})
+    put(dynamic, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gpu-operator"}})
     for name in NODES:
-        create(dynamic, gfd_node(name, product="GRID-H100XM-80C", driver=GUEST, cuda="13.0", compute="9.0"))
-    create(dynamic, gfd_node("cp-0", product=None))
-    create(dynamic, helm_release("gpu-operator", "gpu-operator", "gpu-operator", "v26.7.0"))
-    create(dynamic, cluster_policy("ready", driver={
+        put(dynamic, gfd_node(name, product="GRID-H100XM-80C", driver=GUEST, cuda="13.0", compute="9.0"))
+    put(dynamic, gfd_node("cp-0", product=None))
+    put(dynamic, helm_release("gpu-operator", "gpu-operator", "gpu-operator", "v26.7.0"))
+    put(dynamic, cluster_policy("ready", driver={
         "enabled": True, "repository": "harbor.pai.prod.example.internal/nvidia", "image": "vgpu-guest-driver",
         "version": GUEST, "licensingConfig": {"nlsEnabled": True, "secretName": "licensing-config"}}))
     for i, name in enumerate(NODES):
-        create(dynamic, operand_pod(f"nvidia-vgpu-driver-{i}", "nvidia-vgpu-driver-daemonset", name))
+        put(dynamic, operand_pod(f"nvidia-vgpu-driver-{i}", "nvidia-vgpu-driver-daemonset", name))
 
     code = main(["validate", "--stack", "vks-prod", "--live", "--format", "json",
                  "--kubeconfig", str(api_server.admin_kubeconfig)])

@@ -15,11 +15,14 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
+from fake_kube import cluster_class, resource_quota, vm_class, vm_image
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from e2e.cluster import ApiServer, install_crds, tools_missing
+from components.config.schema import GROUPED_VARIABLES, WRITTEN_VARIABLES
+from e2e.cluster import ApiServer, install_crds, put, tools_missing
 from e2e.engine import (
     collect_deleted,
     leaked,
@@ -36,14 +39,14 @@ from e2e.supervisor import (
     CLUSTER_API,
     SUPERVISOR_CRDS,
     FakeVks,
-    apply,
     inline_kubeconfig,
-    vm_class,
     vsphere_namespace,
 )
+from paictl.cli import main
 from program.deploy import deploy
 from program.offline import Registered, load_stack_file, run_offline, stack_path
 from program.plan import is_kubernetes_object
+from validation.sources.supervisor import read_supervisor
 
 NAMESPACE = "ml-team"  # the vSphere namespace of stacks/Pulumi.vks-cluster.yaml
 
@@ -88,7 +91,7 @@ def hand_written(api_version: str, name: str = "hand-written") -> dict[str, Any]
 def refusal(dynamic: DynamicClient, obj: dict[str, Any]) -> str:
     """The server's message refusing a dry-run apply of `obj` ('' when admitted)."""
     try:
-        apply(dynamic, obj, dry_run=True)
+        put(dynamic, obj, dry_run=True)
     except ApiException as error:
         return str(json.loads(error.body or "{}").get("message", error.reason))
     return ""
@@ -140,13 +143,13 @@ def test_fake_vks_makes_a_cluster_available_and_serves_its_kubeconfig(api_server
                    for c in status.get("conditions") or [])
 
     with FakeVks(api_server.api(), NAMESPACE, kubeconfig) as vks:
-        created = apply(supervisor, hand_written("v1beta2", "faked"))
+        created = put(supervisor, hand_written("v1beta2", "faked"))
         until("Available at generation 1", lambda: available(1))
         secret = secrets.get(name="faked-kubeconfig", namespace=NAMESPACE).to_dict()
         assert secret["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
         changed = hand_written("v1beta2", "faked")
         changed["spec"]["topology"]["version"] = "v1.33.4+vmware.1-fips-vkr.1"
-        assert apply(supervisor, changed)["metadata"]["generation"] == 2
+        assert put(supervisor, changed)["metadata"]["generation"] == 2
         until("Available at generation 2", lambda: available(2))
     assert [(name, gen, spec["topology"]["version"]) for name, gen, spec in vks.seen] == [
         ("faked", 1, "v1.33.3+vmware.1-fips-vkr.1"), ("faked", 2, "v1.33.4+vmware.1-fips-vkr.1")]
@@ -212,11 +215,12 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
     if missing:
         pytest.skip(f"{', '.join(missing)} not in .tools/bin: run scripts/tools.sh")
     host, ca_file = chart_registry
-    for obj in (vm_class("best-effort-large", NAMESPACE, cpus=4, memory="16Gi"),
-                vm_class("best-effort-xlarge", NAMESPACE, cpus=4, memory="32Gi"),
-                vm_class(GPU_CLASSES[0], NAMESPACE, cpus=8, memory="64Gi", vgpu=GPU_PROFILE),
-                vm_class(GPU_CLASSES[1], NAMESPACE, cpus=16, memory="128Gi", vgpu=GPU_PROFILE, where="configSpec")):
-        apply(supervisor, obj)
+    for obj in (vm_class("best-effort-large", NAMESPACE, memory="16Gi", cpus=4),
+                vm_class("best-effort-xlarge", NAMESPACE, memory="32Gi", cpus=4),
+                vm_class(GPU_CLASSES[0], NAMESPACE, memory="64Gi", profile=GPU_PROFILE, reservation="64Gi"),
+                vm_class(GPU_CLASSES[1], NAMESPACE, memory="128Gi", profile=GPU_PROFILE, in_config_spec=True,
+                         reservation="128Gi", cpus=16)):
+        put(supervisor, obj)
     stack, state = new_stack(tmp_path, ca_file, with_transforms(skip_await, short_cluster_timeouts))
     first, second = (vks_values(host, RELEASES[i], GPU_CLASSES[i]) for i in (0, 1))
     set_values(stack, first)
@@ -266,3 +270,74 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
         (1, "v1.33.3+vmware.1-fips-vkr.1"), (2, "v1.33.4+vmware.1-fips-vkr.1")]
     found = leaked(SECRETS, outputs, state)
     assert not found, f"secrets in the engine's output or state: {found}"
+
+
+CHECKS_NAMESPACE = "ml-team-checks"  # a vSphere namespace of its own for the Supervisor reads
+CLASS_NAMESPACE = "vmware-system-vks-public"
+CLASS = "builtin-generic-v3.4.0"
+GIB = 2**30
+
+
+@pytest.fixture(scope="module")
+def vsphere_offer(supervisor: DynamicClient) -> None:
+    """What a vSphere admin gives CHECKS_NAMESPACE: VM classes (no vGPU; a vGPU profile in vgpuDevices; one in
+    configSpec), the VKS release's Ubuntu image, the ClusterClass, and the namespace's limits. Their status is
+    written as vm-operator, Cluster API and the quota controller would (none runs here)."""
+    for namespace in (CHECKS_NAMESPACE, CLASS_NAMESPACE):
+        vsphere_namespace(supervisor, namespace)
+    for obj in (vm_class("plain", CHECKS_NAMESPACE, memory="32Gi", cpus=4),
+                vm_class("vgpu-devices", CHECKS_NAMESPACE, memory="64Gi", profile=GPU_PROFILE, reservation="64Gi"),
+                vm_class("vgpu-config-spec", CHECKS_NAMESPACE, memory="128Gi", profile=GPU_PROFILE,
+                         in_config_spec=True, reservation="128Gi", cpus=16),
+                vm_image("vmi-0a1b2c", CHECKS_NAMESPACE, f"ubuntu-2204-amd64-{RELEASES[0]}", "ubuntu64Guest",
+                         "22.04", RELEASES[0].replace("---", "+")),
+                cluster_class(CLASS, CLASS_NAMESPACE, [*WRITTEN_VARIABLES, *GROUPED_VARIABLES]),
+                resource_quota(CHECKS_NAMESPACE, "ml-team-checks-storagequota",
+                               {"limits.memory": "1Ti", "requests.memory": "200Gi"}, {"limits.memory": "16Gi"})):
+        put(supervisor, obj)
+
+
+def test_the_supervisor_source_reads_the_real_objects(api_server: ApiServer, vsphere_offer: None) -> None:
+    facts = read_supervisor(api_server.admin_kubeconfig, CHECKS_NAMESPACE, cluster_class=(CLASS_NAMESPACE, CLASS))
+    classes = {c.name: (c.vgpu_profiles, c.memory, c.memory_reservation) for c in facts.vm_classes}
+    assert classes == {"plain": ([], 32 * GIB, None), "vgpu-devices": ([GPU_PROFILE], 64 * GIB, 64 * GIB),
+                       "vgpu-config-spec": ([GPU_PROFILE], 128 * GIB, 128 * GIB)}
+    assert [(q.name, q.hard, q.used) for q in facts.quotas] == [
+        ("ml-team-checks-storagequota", {"limits.memory": 1024 * GIB, "requests.memory": 200 * GIB},
+         {"limits.memory": 16 * GIB})]
+    assert [(i.display_name, i.os_type, i.os_version, i.product_version) for i in facts.vm_images] == [
+        (f"ubuntu-2204-amd64-{RELEASES[0]}", "ubuntu64Guest", "22.04", "v1.33.3+vmware.1-fips-vkr.1")]
+    assert [(c.name, sorted(c.variables)) for c in facts.cluster_classes] == [
+        (CLASS, sorted([*WRITTEN_VARIABLES, *GROUPED_VARIABLES]))]
+
+
+# The GPU pool's VM class -> the VKS checks' statuses: with a vGPU profile in either place the checks pass, unless
+# two fully reserved 128Gi GPU VMs outgrow the namespace's 200Gi of requests.memory; without one the class fails.
+VKS_CHECKS = {
+    "vgpu-devices": {"vks-vm-class": "pass", "vks-vgpu-profile": "pass", "vks-memory-reservation": "pass"},
+    "vgpu-config-spec": {"vks-vm-class": "pass", "vks-vgpu-profile": "pass", "vks-memory-reservation": "fail"},
+    "plain": {"vks-vm-class": "fail", "vks-vgpu-profile": "skip", "vks-memory-reservation": "pass"},
+}
+
+
+@pytest.mark.parametrize("gpu_class", sorted(VKS_CHECKS))
+def test_paictl_validate_checks_the_vsphere_namespace_on_the_real_server(
+        api_server: ApiServer, vsphere_offer: None, gpu_class: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    document = yaml.safe_load(stack_path("vks-cluster").read_text())
+    document["config"]["pai:supervisor"] |= {
+        "namespace": CHECKS_NAMESPACE, "controlPlane": {"replicas": 1, "vmClass": "plain"},
+        "nodePools": [{"name": "cpu", "replicas": 1, "vmClass": "plain"},
+                      {"name": "gpu", "replicas": 2, "vmClass": gpu_class, "gpu": True}]}
+    stack = tmp_path / "Pulumi.vks-checks.yaml"
+    stack.write_text(yaml.safe_dump(document))
+    code = main(["validate", "--config-file", str(stack), "--live", "--format", "json",
+                 "--supervisor-kubeconfig", str(api_server.admin_kubeconfig)])
+    out, err = capsys.readouterr()
+    statuses: dict[str, set[str]] = {}
+    for check in json.loads(out)["checks"]:
+        statuses.setdefault(check["id"], set()).add(check["status"])
+    expected = {**VKS_CHECKS[gpu_class], "vks-node-os": "pass", "vks-cluster-class": "pass"}
+    worst = {check_id: max(found, key=["skip", "pass", "warn", "fail"].index) for check_id, found in statuses.items()}
+    assert {check_id: worst[check_id] for check_id in expected} == expected, out
+    assert code == (1 if "fail" in worst.values() else 0), err
