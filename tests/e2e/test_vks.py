@@ -20,6 +20,7 @@ from fake_kube import cluster_class, resource_quota, vm_class, vm_image
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
+from pulumi import automation as auto
 
 from components.config.schema import GROUPED_VARIABLES, WRITTEN_VARIABLES
 from e2e.cluster import ApiServer, install_crds, put, tools_missing
@@ -223,7 +224,6 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
         put(supervisor, obj)
     stack, state = new_stack(tmp_path, ca_file, with_transforms(skip_await, short_cluster_timeouts))
     first, second = (vks_values(host, RELEASES[i], GPU_CLASSES[i]) for i in (0, 1))
-    set_values(stack, first)
     set_secrets(stack, {**SECRETS, "supervisorKubeconfig": api_server.admin_kubeconfig.read_text()})
     records = mock_run(first, {**SECRETS, "supervisorKubeconfig": "placeholder"})
     expected = len(records) + 1  # and the stack itself
@@ -236,6 +236,16 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
         outputs.append(line)
         if any(waiting in line for waiting in WAITING):
             answer.set()
+
+    # The preflight reads the Supervisor under the engine: a GPU pool on a VM class without a vGPU profile stops the
+    # preview with the check's message, before anything is created.
+    set_values(stack, vks_values(host, RELEASES[0], "best-effort-xlarge"))
+    with pytest.raises(auto.CommandError) as refused:
+        stack.preview(on_output=outputs.append)
+    assert ("interop check vks-vm-class failed for VirtualMachineClass ml-team/best-effort-xlarge: GPU pool gpu's "
+            "VM class best-effort-xlarge carries no vGPU profile") in str(refused.value)
+    assert [c for c in clusters.get(namespace=NAMESPACE).to_dict()["items"] if c["metadata"]["name"] == "pai-gpu"] == []
+    set_values(stack, first)
 
     with FakeVks(api_server.api(), NAMESPACE, inline_kubeconfig(api_server.admin_kubeconfig), answer) as vks:
         assert stack.preview(on_output=outputs.append).change_summary == {"create": expected}
@@ -266,7 +276,7 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
             destroyed = stack.destroy(on_output=outputs.append)
     assert destroyed.summary.resource_changes == {"delete": expected, "discard": 1}  # the read leaves the state
     assert still_there(api_server.api(), records) == []
-    assert [(gen, spec["topology"]["version"]) for _, gen, spec in vks.seen] == [
+    assert [(gen, spec["topology"]["version"]) for name, gen, spec in vks.seen if name == "pai-gpu"] == [
         (1, "v1.33.3+vmware.1-fips-vkr.1"), (2, "v1.33.4+vmware.1-fips-vkr.1")]
     found = leaked(SECRETS, outputs, state)
     assert not found, f"secrets in the engine's output or state: {found}"
