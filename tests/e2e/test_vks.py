@@ -23,18 +23,8 @@ from kubernetes.dynamic import DynamicClient
 from pulumi import automation as auto
 
 from components.config.schema import GROUPED_VARIABLES, WRITTEN_VARIABLES
+from e2e import engine
 from e2e.cluster import ApiServer, install_crds, put, tools_missing
-from e2e.engine import (
-    collect_deleted,
-    leaked,
-    mock_run,
-    new_stack,
-    set_secrets,
-    set_values,
-    skip_await,
-    still_there,
-    with_transforms,
-)
 from e2e.supervisor import (
     AVAILABLE,
     CLUSTER_API,
@@ -222,10 +212,12 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
                 vm_class(GPU_CLASSES[1], NAMESPACE, memory="128Gi", profile=GPU_PROFILE, in_config_spec=True,
                          reservation="128Gi", cpus=16)):
         put(supervisor, obj)
-    stack, state = new_stack(tmp_path, ca_file, with_transforms(skip_await, short_cluster_timeouts))
+    program = engine.with_transforms(engine.skip_await, short_cluster_timeouts)
+    stack, state = engine.new_stack(tmp_path, ca_file, program)
     first, second = (vks_values(host, RELEASES[i], GPU_CLASSES[i]) for i in (0, 1))
-    set_secrets(stack, {**SECRETS, "supervisorKubeconfig": api_server.admin_kubeconfig.read_text()})
-    records = mock_run(first, {**SECRETS, "supervisorKubeconfig": "placeholder"})
+    engine.set_secrets(stack, {**SECRETS, "supervisorKubeconfig": api_server.admin_kubeconfig.read_text()})
+    placeholders = {**SECRETS, "supervisorKubeconfig": "placeholder"}
+    records = engine.mock_run(first, placeholders)
     expected = len(records) + 1  # and the stack itself
     objects = [r for r in records if is_kubernetes_object(r)]
     clusters = supervisor.resources.get(api_version=CLUSTER_API, kind="Cluster")
@@ -239,13 +231,13 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
 
     # The preflight reads the Supervisor under the engine: a GPU pool on a VM class without a vGPU profile stops the
     # preview with the check's message, before anything is created.
-    set_values(stack, vks_values(host, RELEASES[0], "best-effort-xlarge"))
+    engine.set_values(stack, vks_values(host, RELEASES[0], "best-effort-xlarge"))
     with pytest.raises(auto.CommandError) as refused:
         stack.preview(on_output=outputs.append)
     assert ("interop check vks-vm-class failed for VirtualMachineClass ml-team/best-effort-xlarge: GPU pool gpu's "
             "VM class best-effort-xlarge carries no vGPU profile") in str(refused.value)
     assert [c for c in clusters.get(namespace=NAMESPACE).to_dict()["items"] if c["metadata"]["name"] == "pai-gpu"] == []
-    set_values(stack, first)
+    engine.set_values(stack, first)
 
     with FakeVks(api_server.api(), NAMESPACE, inline_kubeconfig(api_server.admin_kubeconfig), answer) as vks:
         assert stack.preview(on_output=outputs.append).change_summary == {"create": expected}
@@ -254,12 +246,12 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
         live = clusters.get(name="pai-gpu", namespace=NAMESPACE).to_dict()
         assert live["spec"] == the_cluster(records)["spec"]
         uid = live["metadata"]["uid"]
-        assert len(still_there(api_server.api(), records)) == len(objects)  # the platform's objects too
+        assert len(engine.still_there(api_server.api(), records)) == len(objects)  # the platform's objects too
 
         # no change; the kubeconfig Secret is read again once the Cluster exists (a read, not a change)
         assert stack.preview(on_output=outputs.append).change_summary == {"same": expected, "read": 1}
 
-        set_values(stack, second)
+        engine.set_values(stack, second)
         answer.clear()
         assert stack.preview(on_output=outputs.append).change_summary == {"update": 1, "same": expected - 1,
                                                                           "read": 1}
@@ -270,15 +262,15 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
         assert live["spec"]["topology"]["version"] == "v1.33.4+vmware.1-fips-vkr.1"
         gpu_pool = live["spec"]["topology"]["workers"]["machineDeployments"][1]
         assert {"name": "vmClass", "value": GPU_CLASSES[1]} in gpu_pool["variables"]["overrides"]
-        assert live["spec"] == the_cluster(mock_run(second, {**SECRETS, "supervisorKubeconfig": "x"}))["spec"]
+        assert live["spec"] == the_cluster(engine.mock_run(second, placeholders))["spec"]
 
-        with collect_deleted(api_server.api(), records):
+        with engine.collect_deleted(api_server.api(), records):
             destroyed = stack.destroy(on_output=outputs.append)
     assert destroyed.summary.resource_changes == {"delete": expected, "discard": 1}  # the read leaves the state
-    assert still_there(api_server.api(), records) == []
+    assert engine.still_there(api_server.api(), records) == []
     assert [(gen, spec["topology"]["version"]) for name, gen, spec in vks.seen if name == "pai-gpu"] == [
         (1, "v1.33.3+vmware.1-fips-vkr.1"), (2, "v1.33.4+vmware.1-fips-vkr.1")]
-    found = leaked(SECRETS, outputs, state)
+    found = engine.leaked(SECRETS, outputs, state)
     assert not found, f"secrets in the engine's output or state: {found}"
 
 
