@@ -28,6 +28,9 @@ SETS = ("cert-manager-v1.21.1", "kserve-v0.20.0", "envoy-gateway-v1.9.0",
 # What a VKS Supervisor serves that the program writes or reads: Cluster and ClusterClass, VirtualMachineClass and
 # VirtualMachineImage.
 SUPERVISOR_SETS = ("cluster-api-v1.12.11", "vm-operator-release-vc-9.1.0")
+# An older Supervisor's Cluster API (v1beta1 storage, no v1beta2), from crds-older, into tests/e2e/crds/older/ (a
+# server takes one set per CRD name: the e2e test of v1beta1 Clusters installs it on a server of its own).
+OLDER_SETS = ("cluster-api-v1.10.10",)
 APPROVAL = "api-approved.kubernetes.io"
 LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -59,16 +62,23 @@ def compact(crd: dict[str, Any]) -> dict[str, Any]:
             "spec": {"group": spec["group"], "names": names, "scope": spec["scope"], "versions": versions}}
 
 
+def derive(reference: Path, folder: str, name: str, out: Path) -> None:
+    crds = []
+    for path in sorted((reference / folder / name).glob("*.yaml")):
+        for doc in yaml.load_all(path.read_text(), Loader=LOADER):
+            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                crds.append(compact(doc))
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"source": f"shared/reference/{folder}/{name}", "crds": crds}, sort_keys=True) + "\n")
+    print(f"{out.relative_to(REPO)}: {len(crds)} CRDs")
+
+
 def main(reference: Path) -> None:
+    crds = REPO / "tests" / "e2e" / "crds"
     for name in SETS + SUPERVISOR_SETS:
-        crds = []
-        for path in sorted((reference / "crds" / name).glob("*.yaml")):
-            for doc in yaml.load_all(path.read_text(), Loader=LOADER):
-                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                    crds.append(compact(doc))
-        out = REPO / "tests" / "e2e" / "crds" / f"{name}.json"
-        out.write_text(json.dumps({"source": f"shared/reference/crds/{name}", "crds": crds}, sort_keys=True) + "\n")
-        print(f"{out.relative_to(REPO)}: {len(crds)} CRDs")
+        derive(reference, "crds", name, crds / f"{name}.json")
+    for name in OLDER_SETS:
+        derive(reference, "crds-older", name, crds / "older" / f"{name}.json")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,15 @@ VirtualMachineImages; ClusterClasses) are those tests/fake_kube.py builds, here 
 
 No VKS controller runs here. FakeVks stands in for what they would do for a Cluster, and nothing more: when a
 Cluster appears or its spec changes (a new generation), it writes the Secret `<cluster>-kubeconfig` (key `value`)
-with a kubeconfig of the same test API server, then the Cluster's `status.conditions` Available=True observed at
-that generation, through the status subresource. So the "workload cluster" the program installs the platform on is
-the test API server itself; no VM, node or control plane is created, and nothing checks the topology as VKS
-would.
+with a kubeconfig of the same test API server, then the Cluster's summary condition (Available for v1beta2, Ready
+for v1beta1) True and `status.observedGeneration` at that generation, through the status subresource. So the
+"workload cluster" the program installs the platform on is the test API server itself; no VM, node or control plane
+is created, and nothing checks the topology as VKS would.
 
 The CRDs declare no conversion webhook here (see scripts/derive-e2e-crds.py): the server converts between served
 versions with strategy None, so objects are written and read in the storage versions (Cluster v1beta2,
-VirtualMachineClass v1alpha5); other served versions are checked by dry-run admission only."""
+VirtualMachineClass v1alpha5); other served versions are checked by dry-run admission only. An older Supervisor
+(OLDER_SUPERVISOR_CRDS: Cluster API v1.10.10, v1beta1 storage) takes a server of its own."""
 
 from __future__ import annotations
 
@@ -32,8 +33,11 @@ from kubernetes.dynamic.exceptions import NotFoundError
 from e2e.cluster import put
 
 SUPERVISOR_CRDS = ("cluster-api-v1.12.11", "vm-operator-release-vc-9.1.0")
-CLUSTER_API = "cluster.x-k8s.io/v1beta2"  # the storage version
-AVAILABLE = "Available"  # the v1beta2 Cluster's summary condition
+OLDER_SUPERVISOR_CRDS = ("older/cluster-api-v1.10.10", "vm-operator-release-vc-9.1.0")
+CLUSTER_GROUP = "cluster.x-k8s.io"
+CLUSTER_API = f"{CLUSTER_GROUP}/v1beta2"  # the storage version
+# The summary condition of a Cluster per API version (as components/vks_cluster.py waits for it).
+SUMMARY = {"v1beta2": "Available", "v1beta1": "Ready"}
 
 
 def vsphere_namespace(dynamic: DynamicClient, name: str) -> None:
@@ -72,6 +76,7 @@ class FakeVks:
     namespace: str
     kubeconfig: str
     answer: threading.Event = field(default_factory=answering)
+    api_version: str = "v1beta2"  # the Clusters' storage version on this server
     seen: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
     error: BaseException | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -91,7 +96,7 @@ class FakeVks:
 
     def _run(self) -> None:
         dynamic = DynamicClient(self.api)  # type: ignore[no-untyped-call]
-        clusters = dynamic.resources.get(api_version=CLUSTER_API, kind="Cluster")
+        clusters = dynamic.resources.get(api_version=f"{CLUSTER_GROUP}/{self.api_version}", kind="Cluster")
         try:
             while not self._stop.is_set():
                 # A watch the server ends after a second (so a stop or an answer is seen), started again with a
@@ -109,13 +114,16 @@ class FakeVks:
         meta = cluster["metadata"]
         if meta.get("deletionTimestamp"):
             return
-        generation = meta["generation"]
-        conditions = (cluster.get("status") or {}).get("conditions") or []
-        if any(c["type"] == AVAILABLE and c.get("observedGeneration") == generation for c in conditions):
+        generation, summary = meta["generation"], SUMMARY[self.api_version]
+        status = cluster.get("status") or {}
+        if status.get("observedGeneration") == generation and any(
+                c["type"] == summary and c["status"] == "True" for c in status.get("conditions") or []):
             return
         self._write_kubeconfig(dynamic, meta["name"], meta["uid"])
-        condition = {"type": AVAILABLE, "status": "True", "reason": "Available", "observedGeneration": generation,
-                     "message": "faked by the e2e test: no VKS controller runs", "lastTransitionTime": now()}
+        condition = {"type": summary, "status": "True", "reason": summary, "lastTransitionTime": now(),
+                     "message": "faked by the e2e test: no VKS controller runs"}
+        if self.api_version == "v1beta2":  # v1beta1 conditions have no observedGeneration
+            condition["observedGeneration"] = generation
         clusters.status.patch(name=meta["name"], namespace=self.namespace,
                               body={"status": {"observedGeneration": generation, "conditions": [condition]}},
                               content_type="application/merge-patch+json")
@@ -127,8 +135,8 @@ class FakeVks:
         secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
                   "metadata": {"name": f"{cluster}-kubeconfig", "namespace": self.namespace,
                                "labels": {"cluster.x-k8s.io/cluster-name": cluster},
-                               "ownerReferences": [{"apiVersion": CLUSTER_API, "kind": "Cluster", "name": cluster,
-                                                    "uid": uid}]},
+                               "ownerReferences": [{"apiVersion": f"{CLUSTER_GROUP}/{self.api_version}",
+                                                    "kind": "Cluster", "name": cluster, "uid": uid}]},
                   "stringData": {"value": self.kubeconfig}}
         try:
             dynamic.resources.get(api_version="v1", kind="Secret").get(name=secret["metadata"]["name"],

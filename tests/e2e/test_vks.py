@@ -26,8 +26,10 @@ from components.config.schema import GROUPED_VARIABLES, WRITTEN_VARIABLES
 from e2e import engine
 from e2e.cluster import ApiServer, install_crds, put, tools_missing
 from e2e.supervisor import (
-    AVAILABLE,
     CLUSTER_API,
+    CLUSTER_GROUP,
+    OLDER_SUPERVISOR_CRDS,
+    SUMMARY,
     SUPERVISOR_CRDS,
     FakeVks,
     inline_kubeconfig,
@@ -130,7 +132,7 @@ def test_fake_vks_makes_a_cluster_available_and_serves_its_kubeconfig(api_server
 
     def available(generation: int) -> bool:
         status = clusters.get(name="faked", namespace=NAMESPACE).to_dict().get("status") or {}
-        return any(c["type"] == AVAILABLE and c["status"] == "True" and c["observedGeneration"] == generation
+        return any(c["type"] == SUMMARY["v1beta2"] and c["status"] == "True" and c["observedGeneration"] == generation
                    for c in status.get("conditions") or [])
 
     with FakeVks(api_server.api(), NAMESPACE, kubeconfig) as vks:
@@ -164,11 +166,11 @@ CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="3m", update="3m", delete="3m")
 WAITING = ("Has no .status.conditions", "is less than expected")
 
 
-def vks_values(host: str, release: str, gpu_class: str) -> dict[str, Any]:
+def vks_values(host: str, release: str, gpu_class: str, api_version: str) -> dict[str, Any]:
     """A small VKS stack: a one-node control plane, a CPU and a vGPU pool, the GPU Operator with the vGPU guest
     driver, air gap on the local registry; no Harbor, MLflow, monitoring, tenants or models."""
     return {
-        "supervisor": {"namespace": NAMESPACE, "cluster": "pai-gpu", "release": release,
+        "supervisor": {"namespace": NAMESPACE, "cluster": "pai-gpu", "release": release, "apiVersion": api_version,
                        "clusterClass": "builtin-generic-v3.4.0", "storageClass": "vsan-default-storage-policy",
                        "controlPlane": {"replicas": 1, "vmClass": "best-effort-large"},
                        "nodePools": [{"name": "cpu", "replicas": 1, "vmClass": "best-effort-xlarge"},
@@ -184,7 +186,7 @@ def vks_values(host: str, release: str, gpu_class: str) -> dict[str, Any]:
 
 
 def short_cluster_timeouts(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
-    if args.type_ != f"kubernetes:{CLUSTER_API}:Cluster":
+    if not (args.type_.startswith(f"kubernetes:{CLUSTER_GROUP}/") and args.type_.endswith(":Cluster")):
         return None
     opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(custom_timeouts=CLUSTER_TIMEOUTS))
     return pulumi.ResourceTransformResult(args.props, opts)
@@ -195,13 +197,10 @@ def the_cluster(records: list[Registered]) -> dict[str, Any]:
     return cluster
 
 
-def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_on_it(
-        api_server: ApiServer, chart_registry: tuple[str, Path], supervisor: DynamicClient, tmp_path: Path) -> None:
-    """The program with pai:supervisor under the real engine. The Supervisor is the test API server (its admin
-    kubeconfig is pai:supervisorKubeconfig); no VKS controller runs: FakeVks writes the Cluster's status
-    (Available=True) and its kubeconfig Secret, which points at the same server, so the platform is installed "on
-    the workload cluster" that is the Supervisor itself. The Cluster's create and update are real: the engine's
-    server-side apply, admitted by the real Cluster API schema, awaited through pulumi.com/waitFor."""
+def preview_up_update_destroy(server: ApiServer, dynamic: DynamicClient, api_version: str,
+                              chart_registry: tuple[str, Path], tmp_path: Path) -> None:
+    """The program with pai:supervisor (Clusters of `api_version`) under the real engine, `server` the Supervisor
+    and, through the kubeconfig Secret FakeVks writes, the workload cluster too."""
     missing = tools_missing("pulumi", "pulumi-resource-kubernetes")
     if missing:
         pytest.skip(f"{', '.join(missing)} not in .tools/bin: run scripts/tools.sh")
@@ -211,16 +210,16 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
                 vm_class(GPU_CLASSES[0], NAMESPACE, memory="64Gi", profile=GPU_PROFILE, reservation="64Gi"),
                 vm_class(GPU_CLASSES[1], NAMESPACE, memory="128Gi", profile=GPU_PROFILE, in_config_spec=True,
                          reservation="128Gi", cpus=16)):
-        put(supervisor, obj)
+        put(dynamic, obj)
     program = engine.with_transforms(engine.skip_await, short_cluster_timeouts)
     stack, state = engine.new_stack(tmp_path, ca_file, program)
-    first, second = (vks_values(host, RELEASES[i], GPU_CLASSES[i]) for i in (0, 1))
-    engine.set_secrets(stack, {**SECRETS, "supervisorKubeconfig": api_server.admin_kubeconfig.read_text()})
+    first, second = (vks_values(host, RELEASES[i], GPU_CLASSES[i], api_version) for i in (0, 1))
+    engine.set_secrets(stack, {**SECRETS, "supervisorKubeconfig": server.admin_kubeconfig.read_text()})
     placeholders = {**SECRETS, "supervisorKubeconfig": "placeholder"}
     records = engine.mock_run(first, placeholders)
     expected = len(records) + 1  # and the stack itself
     objects = [r for r in records if is_kubernetes_object(r)]
-    clusters = supervisor.resources.get(api_version=CLUSTER_API, kind="Cluster")
+    clusters = dynamic.resources.get(api_version=f"{CLUSTER_GROUP}/{api_version}", kind="Cluster")
     outputs: list[str] = []
     answer = threading.Event()  # FakeVks answers once the provider said it waits for the Cluster
 
@@ -231,7 +230,7 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
 
     # The preflight reads the Supervisor under the engine: a GPU pool on a VM class without a vGPU profile stops the
     # preview with the check's message, before anything is created.
-    engine.set_values(stack, vks_values(host, RELEASES[0], "best-effort-xlarge"))
+    engine.set_values(stack, vks_values(host, RELEASES[0], "best-effort-xlarge", api_version))
     with pytest.raises(auto.CommandError) as refused:
         stack.preview(on_output=outputs.append)
     assert ("interop check vks-vm-class failed for VirtualMachineClass ml-team/best-effort-xlarge: GPU pool gpu's "
@@ -239,14 +238,14 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
     assert [c for c in clusters.get(namespace=NAMESPACE).to_dict()["items"] if c["metadata"]["name"] == "pai-gpu"] == []
     engine.set_values(stack, first)
 
-    with FakeVks(api_server.api(), NAMESPACE, inline_kubeconfig(api_server.admin_kubeconfig), answer) as vks:
+    with FakeVks(server.api(), NAMESPACE, inline_kubeconfig(server.admin_kubeconfig), answer, api_version) as vks:
         assert stack.preview(on_output=outputs.append).change_summary == {"create": expected}
         up = stack.up(on_output=output)
         assert up.summary.resource_changes == {"create": expected}
         live = clusters.get(name="pai-gpu", namespace=NAMESPACE).to_dict()
         assert live["spec"] == the_cluster(records)["spec"]
         uid = live["metadata"]["uid"]
-        assert len(engine.still_there(api_server.api(), records)) == len(objects)  # the platform's objects too
+        assert len(engine.still_there(server.api(), records)) == len(objects)  # the platform's objects too
 
         # no change; the kubeconfig Secret is read again once the Cluster exists (a read, not a change)
         assert stack.preview(on_output=outputs.append).change_summary == {"same": expected, "read": 1}
@@ -264,14 +263,41 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
         assert {"name": "vmClass", "value": GPU_CLASSES[1]} in gpu_pool["variables"]["overrides"]
         assert live["spec"] == the_cluster(engine.mock_run(second, placeholders))["spec"]
 
-        with engine.collect_deleted(api_server.api(), records):
+        with engine.collect_deleted(server.api(), records):
             destroyed = stack.destroy(on_output=outputs.append)
     assert destroyed.summary.resource_changes == {"delete": expected, "discard": 1}  # the read leaves the state
-    assert engine.still_there(api_server.api(), records) == []
+    assert engine.still_there(server.api(), records) == []
     assert [(gen, spec["topology"]["version"]) for name, gen, spec in vks.seen if name == "pai-gpu"] == [
         (1, "v1.33.3+vmware.1-fips-vkr.1"), (2, "v1.33.4+vmware.1-fips-vkr.1")]
     found = engine.leaked(SECRETS, outputs, state)
     assert not found, f"secrets in the engine's output or state: {found}"
+
+
+def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_on_it(
+        api_server: ApiServer, chart_registry: tuple[str, Path], supervisor: DynamicClient, tmp_path: Path) -> None:
+    """The program with pai:supervisor under the real engine. The Supervisor is the test API server (its admin
+    kubeconfig is pai:supervisorKubeconfig); no VKS controller runs: FakeVks writes the Cluster's status
+    (Available=True) and its kubeconfig Secret, which points at the same server, so the platform is installed "on
+    the workload cluster" that is the Supervisor itself. The Cluster's create and update are real: the engine's
+    server-side apply, admitted by the real Cluster API schema, awaited through pulumi.com/waitFor."""
+    preview_up_update_destroy(api_server, supervisor, "v1beta2", chart_registry, tmp_path)
+
+
+def test_the_engine_creates_and_updates_a_v1beta1_cluster_on_an_older_supervisor(
+        chart_registry: tuple[str, Path], tmp_path: Path) -> None:
+    """As above with pai:supervisor.apiVersion v1beta1, on a server of its own serving Cluster API v1.10.10 (v1beta1
+    storage, no v1beta2: the server cannot convert without the webhook); FakeVks writes Ready=True."""
+    missing = tools_missing("etcd", "kube-apiserver")
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not in .tools/bin: run scripts/tools.sh (scripts/e2e.sh does)")
+    server = ApiServer(tmp_path / "older-supervisor").start()
+    try:
+        dynamic = DynamicClient(server.api())  # type: ignore[no-untyped-call]
+        install_crds(dynamic, OLDER_SUPERVISOR_CRDS)
+        vsphere_namespace(dynamic, NAMESPACE)
+        preview_up_update_destroy(server, dynamic, "v1beta1", chart_registry, tmp_path)
+    finally:
+        server.stop()
 
 
 CHECKS_NAMESPACE = "ml-team-checks"  # a vSphere namespace of its own for the Supervisor reads
