@@ -164,6 +164,8 @@ CLUSTER_TIMEOUTS = pulumi.CustomTimeouts(create="3m", update="3m", delete="3m")
 # What the provider reports while it waits for the Cluster's condition, created (no conditions yet) or updated (the
 # condition observed at an older generation): pulumi-kubernetes pkg/await/condition/kubectl.go (checkCondition).
 WAITING = ("Has no .status.conditions", "is less than expected")
+NEWER_CLASS = "builtin-generic-v3.5.0"
+VKS_MANAGER = "vmware-system-vks"  # the field manager of VKS's own changes here
 
 
 def vks_values(host: str, release: str, gpu_class: str, api_version: str) -> dict[str, Any]:
@@ -190,6 +192,23 @@ def short_cluster_timeouts(args: pulumi.ResourceTransformArgs) -> pulumi.Resourc
         return None
     opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(custom_timeouts=CLUSTER_TIMEOUTS))
     return pulumi.ResourceTransformResult(args.props, opts)
+
+
+def class_move(api_version: str) -> dict[str, Any]:
+    """What VKS applies to a Cluster it moves to a newer ClusterClass."""
+    if api_version == "v1beta2":
+        topology: dict[str, Any] = {"classRef": {"name": NEWER_CLASS, "namespace": "vmware-system-vks-public"}}
+    else:
+        topology = {"class": NEWER_CLASS, "classNamespace": "vmware-system-vks-public"}
+    return {"apiVersion": f"{CLUSTER_GROUP}/{api_version}", "kind": "Cluster",
+            "metadata": {"name": "pai-gpu", "namespace": NAMESPACE}, "spec": {"topology": topology}}
+
+
+def observed(clusters: Any) -> int | None:
+    """The generation FakeVks last answered for the Cluster pai-gpu."""
+    found: int | None = (clusters.get(name="pai-gpu", namespace=NAMESPACE).to_dict().get("status") or {}).get(
+        "observedGeneration")
+    return found
 
 
 def the_cluster(records: list[Registered]) -> dict[str, Any]:
@@ -250,6 +269,13 @@ def preview_up_update_destroy(server: ApiServer, dynamic: DynamicClient, api_ver
         # no change; the kubeconfig Secret is read again once the Cluster exists (a read, not a change)
         assert stack.preview(on_output=outputs.append).change_summary == {"same": expected, "read": 1}
 
+        # VKS moves the Cluster to a newer ClusterClass (as on a VKS upgrade): not a change of the program's, and
+        # its update below leaves it
+        clusters.server_side_apply(body=class_move(api_version), namespace=NAMESPACE, field_manager=VKS_MANAGER,
+                                   force_conflicts=True)
+        until("VKS's class move answered", lambda: observed(clusters) == 2)
+        assert stack.preview(on_output=outputs.append).change_summary == {"same": expected, "read": 1}
+
         engine.set_values(stack, second)
         answer.clear()
         assert stack.preview(on_output=outputs.append).change_summary == {"update": 1, "same": expected - 1,
@@ -261,14 +287,16 @@ def preview_up_update_destroy(server: ApiServer, dynamic: DynamicClient, api_ver
         assert live["spec"]["topology"]["version"] == "v1.33.4+vmware.1-fips-vkr.1"
         gpu_pool = live["spec"]["topology"]["workers"]["machineDeployments"][1]
         assert {"name": "vmClass", "value": GPU_CLASSES[1]} in gpu_pool["variables"]["overrides"]
-        assert live["spec"] == the_cluster(engine.mock_run(second, placeholders))["spec"]
+        planned = the_cluster(engine.mock_run(second, placeholders))["spec"]
+        planned["topology"] |= class_move(api_version)["spec"]["topology"]
+        assert live["spec"] == planned
 
         with engine.collect_deleted(server.api(), records):
             destroyed = stack.destroy(on_output=outputs.append)
     assert destroyed.summary.resource_changes == {"delete": expected, "discard": 1}  # the read leaves the state
     assert engine.still_there(server.api(), records) == []
     assert [(gen, spec["topology"]["version"]) for name, gen, spec in vks.seen if name == "pai-gpu"] == [
-        (1, "v1.33.3+vmware.1-fips-vkr.1"), (2, "v1.33.4+vmware.1-fips-vkr.1")]
+        (1, "v1.33.3+vmware.1-fips-vkr.1"), (2, "v1.33.3+vmware.1-fips-vkr.1"), (3, "v1.33.4+vmware.1-fips-vkr.1")]
     found = engine.leaked(SECRETS, outputs, state)
     assert not found, f"secrets in the engine's output or state: {found}"
 
@@ -279,7 +307,8 @@ def test_the_engine_creates_updates_and_destroys_the_cluster_then_the_platform_o
     kubeconfig is pai:supervisorKubeconfig); no VKS controller runs: FakeVks writes the Cluster's status
     (Available=True) and its kubeconfig Secret, which points at the same server, so the platform is installed "on
     the workload cluster" that is the Supervisor itself. The Cluster's create and update are real: the engine's
-    server-side apply, admitted by the real Cluster API schema, awaited through pulumi.com/waitFor."""
+    server-side apply, admitted by the real Cluster API schema, awaited through pulumi.com/waitFor; a ClusterClass
+    VKS moved the Cluster to (applied by another field manager) is neither a change nor reverted by the update."""
     preview_up_update_destroy(api_server, supervisor, "v1beta2", chart_registry, tmp_path)
 
 
