@@ -1,6 +1,9 @@
-"""A VKS Supervisor on the real test API server: the Cluster API and vm-operator CRDs installed there, Clusters
-written by hand and by the program admitted by the real schema, and FakeVks (tests/e2e/supervisor.py), which
-fakes readiness by writing the Cluster's status and its kubeconfig Secret, since no VKS controller runs here."""
+"""A VKS Supervisor on the real test API server: the Cluster API and vm-operator CRDs installed there; Clusters
+written by hand and by the program admitted by the real schema; the program with pai:supervisor under the real
+engine creating, updating in place and destroying its Cluster (v1beta2, and v1beta1 on an older Supervisor), then
+the platform on it; the Supervisor source and paictl's VKS checks reading real VM classes, quotas, images and a
+ClusterClass. No VKS controller runs here: FakeVks (tests/e2e/supervisor.py) fakes readiness by writing the
+Cluster's status and its kubeconfig Secret, which points at the same server."""
 
 from __future__ import annotations
 
