@@ -183,9 +183,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("MLflow bundled stores in air-gap mode", minimal(mlflow={}, registry={"mirror": "harbor.example.com/mirror"}),
      MLFLOW_SECRETS,
      "pai:mlflow.database.host: air-gap mode needs an external PostgreSQL (the chart's bundled PostgreSQL image is "
-     "not in the catalog)\n"
-     f"{FILE}: pai:mlflow.artifacts.endpoint: air-gap mode needs an existing S3 endpoint (the chart's bundled "
-     "MinIO image is not in the catalog)"),
+     "not in the catalog)"),
     ("MLflow S3 endpoint", minimal(mlflow={"artifacts": {"endpoint": "s3.example.com"}}), MLFLOW_SECRETS,
      "pai:mlflow.artifacts.endpoint: 's3.example.com' is not an http(s) URL like https://s3.example.com"),
     ("MLflow unknown key", minimal(mlflow={"database": {"hostname": "pg"}}), MLFLOW_SECRETS,

@@ -223,6 +223,16 @@ def test_air_gap_puts_every_image_and_the_chart_on_the_mirror(run_program: Progr
     assert values["imagePullSecrets"] == [{"name": "mirror-pull"}]
 
 
+def test_air_gap_mirrors_the_bundled_minio(run_program: Program) -> None:
+    bundled_s3 = {"database": EXTERNAL["database"]}
+    records = plan(run_program, bundled_s3, registry={"mirror": MIRROR})
+    (found,) = [r for r in releases(records) if r["namespace"] == namespaces.MLFLOW]
+    values = found["values"]
+    assert values["minio"]["enabled"] is True
+    assert values["minio"]["image"]["repository"] == f"{MIRROR}/minio/minio"  # quay.io/minio/minio on the mirror
+    assert values["minio"]["mcImage"]["repository"] == f"{MIRROR}/minio/mc"
+
+
 @pytest.mark.parametrize("mlflow", [EXTERNAL, {}])
 def test_no_secret_value_appears_in_the_plan(run_program: Program, mlflow: dict[str, Any]) -> None:
     text = json.dumps([r.inputs for r in plan(run_program, mlflow)])

@@ -203,13 +203,11 @@ def _mlflow_errors(cfg: PlatformConfig, set_keys: set[str]) -> list[str]:
         return []
     needed = ["mlflowDbPassword", "mlflowAdminPassword", "s3AccessKeyId", "s3SecretAccessKey"]
     errors = [_needs_secret(k, "MLflow needs it") for k in needed if k not in set_keys]
-    if cfg.registry.mirror:
-        if cfg.mlflow.database.host is None:
-            errors.append("pai:mlflow.database.host: air-gap mode needs an external PostgreSQL (the chart's bundled "
-                          "PostgreSQL image is not in the catalog)")
-        if cfg.mlflow.artifacts.endpoint is None:
-            errors.append("pai:mlflow.artifacts.endpoint: air-gap mode needs an existing S3 endpoint (the chart's "
-                          "bundled MinIO image is not in the catalog)")
+    # The bundled MinIO's images are pinned in the catalog and mirrored like the others; the bundled PostgreSQL's
+    # image is left to its chart (bitnami, whose source is in no public repository), so it cannot be mirrored.
+    if cfg.registry.mirror and cfg.mlflow.database.host is None:
+        errors.append("pai:mlflow.database.host: air-gap mode needs an external PostgreSQL (the chart's bundled "
+                      "PostgreSQL image is not in the catalog)")
     return errors
 
 
