@@ -319,6 +319,18 @@ def test_exports_name_the_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (exported["vksCluster"], exported["vksNamespace"]) == ("pai-gpu", "ml-team")
 
 
+def test_the_plan_shows_the_cluster_and_the_kubeconfig_read(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--stack", "vks-cluster"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("components, 1 read(s) of existing objects")
+    at = lines.index("pai:vks:VksCluster  vks  [Cluster x1]")
+    assert lines[at + 1] == "  reads Secret ml-team/pai-gpu-kubeconfig"
+    assert main(["plan", "--stack", "vks-cluster", "--format", "json"]) == 0
+    (read,) = [r for r in json.loads(capsys.readouterr().out)["resources"] if r["read"]]
+    assert (read["type"], read["name"], read["inputs"], read["dependencies"]) == (
+        SECRET_TYPE, "vks-kubeconfig", {"id": "ml-team/pai-gpu-kubeconfig"}, [f"{CLUSTER_V1BETA2}::vks-cluster"])
+
+
 def test_without_supervisor_nothing_of_it_is_planned(run_program: Program) -> None:
     records = run_program(minimal())
     assert not [r for r in records if "vks" in r.key or r.name == "supervisor"]
