@@ -366,13 +366,14 @@ def test_what_runs_on_gpu_pools_tolerates_their_gpu_taint(run_program: Program) 
         assert GPU_TOLERATION in tolerations, name
 
 
-def test_a_gpu_pools_own_taint_is_tolerated_by_the_operator_and_kueue(run_program: Program) -> None:
+def test_a_gpu_pools_own_taint_is_tolerated_by_what_runs_there(run_program: Program) -> None:
     pool = {"name": "gpu", "replicas": 2, "vmClass": "vgpu-h100-80c", "gpu": True,
             "taints": [{"key": "dedicated", "value": "inference", "effect": "NoExecute"}]}
     found = gpu_workloads(run_program, [{"name": "cpu", "replicas": 1, "vmClass": "best-effort-large"}, pool])
     dedicated = {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}
-    for name in ("flavor", "operands", "nfd"):
-        assert dedicated in found[name] and GPU_TOLERATION in found[name], name
+    for name, tolerations in found.items():
+        assert dedicated in tolerations and GPU_TOLERATION in tolerations, name
+    assert found["endpoint"] == [GPU_TOLERATION, dedicated]
 
 
 # --- upgrades ------------------------------------------------------------------------------------------------------
