@@ -213,6 +213,13 @@ def test_cluster_variables_default_storage_class_and_extra_grouped_variables(run
         "defaultStorageClass": "vsan-default-storage-policy"}}} in default
 
 
+def test_volumes_need_no_storage_class_on_a_cluster_the_stack_creates(run_program: Program) -> None:
+    """Its Cluster makes the supervisor's storageClass the default, where the monitoring volume goes."""
+    records = run_program({**SUPERVISED, "monitoring": {}}, {**SUPERVISOR_SECRET, "grafanaAdminPassword": "pw"})
+    assert {"name": "vsphereOptions", "value": {"persistentVolumes": {
+        "defaultStorageClass": "vsan-default-storage-policy"}}} in cluster_of(records)["spec"]["topology"]["variables"]
+
+
 def test_network_control_plane_and_release(run_program: Program) -> None:
     values = with_supervisor(podCidrs=["172.20.0.0/16"], serviceCidrs=["10.100.0.0/16"], serviceDomain="pai.local",
                              controlPlane={"replicas": 1, "vmClass": "best-effort-medium"})
