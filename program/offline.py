@@ -79,6 +79,9 @@ class Registered:
     inputs: dict[str, Any]
     # The resources it waits for (`depends_on` and those its inputs come from), as `type::name` keys.
     dependencies: tuple[str, ...] = ()
+    # A read of an existing object (`Resource.get`, e.g. a VKS cluster's kubeconfig Secret): nothing is created;
+    # `inputs` holds its `id`.
+    read: bool = False
 
     @property
     def key(self) -> str:
@@ -172,9 +175,17 @@ class RecordingMonitor(mocks.MockMonitor):
         self._keys: dict[str, str] = {}
 
     def ReadResource(self, request: Any) -> Any:
-        """A read of an existing object is not in the plan (nothing is created), but what waits for it names it."""
         response = super().ReadResource(request)  # type: ignore[no-untyped-call]
         self._keys[response.urn] = f"{request.type}::{request.name}"
+        self.records.append(Registered(
+            type=request.type,
+            name=request.name,
+            parent=self._keys.get(request.parent),
+            custom=True,
+            inputs={"id": _masked(request.id)},
+            dependencies=tuple(sorted(self._keys.get(urn, urn) for urn in request.dependencies)),
+            read=True,
+        ))
         return response
 
     def RegisterResource(self, request: Any) -> Any:

@@ -44,7 +44,7 @@ def test_json_plan_is_byte_identical_across_runs() -> None:
     assert first.stdout == second.stdout
     plan = json.loads(first.stdout)
     assert plan["stack"] == "vks-prod"
-    assert {"type", "name", "parent", "dependencies", "inputs"} == set(plan["resources"][0])
+    assert {"type", "name", "parent", "dependencies", "inputs", "read"} == set(plan["resources"][0])
 
 
 def test_table_shows_the_component_tree_with_counts(capsys: pytest.CaptureFixture[str]) -> None:

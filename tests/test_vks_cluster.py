@@ -213,6 +213,13 @@ def test_cluster_variables_default_storage_class_and_extra_grouped_variables(run
         "defaultStorageClass": "vsan-default-storage-policy"}}} in default
 
 
+def test_volumes_need_no_storage_class_on_a_cluster_the_stack_creates(run_program: Program) -> None:
+    """Its Cluster makes the supervisor's storageClass the default, where the monitoring volume goes."""
+    records = run_program({**SUPERVISED, "monitoring": {}}, {**SUPERVISOR_SECRET, "grafanaAdminPassword": "pw"})
+    assert {"name": "vsphereOptions", "value": {"persistentVolumes": {
+        "defaultStorageClass": "vsan-default-storage-policy"}}} in cluster_of(records)["spec"]["topology"]["variables"]
+
+
 def test_network_control_plane_and_release(run_program: Program) -> None:
     values = with_supervisor(podCidrs=["172.20.0.0/16"], serviceCidrs=["10.100.0.0/16"], serviceDomain="pai.local",
                              controlPlane={"replicas": 1, "vmClass": "best-effort-medium"})
@@ -319,6 +326,18 @@ def test_exports_name_the_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (exported["vksCluster"], exported["vksNamespace"]) == ("pai-gpu", "ml-team")
 
 
+def test_the_plan_shows_the_cluster_and_the_kubeconfig_read(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--stack", "vks-cluster"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("components, 1 read(s) of existing objects")
+    at = lines.index("pai:vks:VksCluster  vks  [Cluster x1]")
+    assert lines[at + 1] == "  reads Secret ml-team/pai-gpu-kubeconfig"
+    assert main(["plan", "--stack", "vks-cluster", "--format", "json"]) == 0
+    (read,) = [r for r in json.loads(capsys.readouterr().out)["resources"] if r["read"]]
+    assert (read["type"], read["name"], read["inputs"], read["dependencies"]) == (
+        SECRET_TYPE, "vks-kubeconfig", {"id": "ml-team/pai-gpu-kubeconfig"}, [f"{CLUSTER_V1BETA2}::vks-cluster"])
+
+
 def test_without_supervisor_nothing_of_it_is_planned(run_program: Program) -> None:
     records = run_program(minimal())
     assert not [r for r in records if "vks" in r.key or r.name == "supervisor"]
@@ -354,13 +373,14 @@ def test_what_runs_on_gpu_pools_tolerates_their_gpu_taint(run_program: Program) 
         assert GPU_TOLERATION in tolerations, name
 
 
-def test_a_gpu_pools_own_taint_is_tolerated_by_the_operator_and_kueue(run_program: Program) -> None:
+def test_a_gpu_pools_own_taint_is_tolerated_by_what_runs_there(run_program: Program) -> None:
     pool = {"name": "gpu", "replicas": 2, "vmClass": "vgpu-h100-80c", "gpu": True,
             "taints": [{"key": "dedicated", "value": "inference", "effect": "NoExecute"}]}
     found = gpu_workloads(run_program, [{"name": "cpu", "replicas": 1, "vmClass": "best-effort-large"}, pool])
     dedicated = {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}
-    for name in ("flavor", "operands", "nfd"):
-        assert dedicated in found[name] and GPU_TOLERATION in found[name], name
+    for name, tolerations in found.items():
+        assert dedicated in tolerations and GPU_TOLERATION in tolerations, name
+    assert found["endpoint"] == [GPU_TOLERATION, dedicated]
 
 
 # --- upgrades ------------------------------------------------------------------------------------------------------
