@@ -239,7 +239,8 @@ def preview_up_update_destroy(server: ApiServer, dynamic: DynamicClient, api_ver
     engine.set_secrets(stack, {**SECRETS, "supervisorKubeconfig": server.admin_kubeconfig.read_text()})
     placeholders = {**SECRETS, "supervisorKubeconfig": "placeholder"}
     records = engine.mock_run(first, placeholders)
-    expected = len(records) + 1  # and the stack itself
+    expected = len([r for r in records if not r.read]) + 1  # and the stack itself; the Secret read apart
+    assert [r.type for r in records if r.read] == ["kubernetes:core/v1:Secret"]
     objects = [r for r in records if is_kubernetes_object(r)]
     clusters = dynamic.resources.get(api_version=f"{CLUSTER_GROUP}/{api_version}", kind="Cluster")
     outputs: list[str] = []
