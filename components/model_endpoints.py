@@ -26,7 +26,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import namespaces
-from components.config import S3, Model, Registry
+from components.config import S3, Model, Registry, Toleration
 from components.kserve import DEPLOYMENT_MODE
 from components.kube import RegistryLogin, meta, pull_secret
 from components.serving_runtimes import RUNTIMES, runtime_key
@@ -73,6 +73,7 @@ class ModelEndpointsArgs:
     registry: Registry = field(default_factory=Registry)
     mirror_login: RegistryLogin | None = None  # the air-gap mirror's account, where the platform makes its Secret
     depends_on: list[pulumi.Resource] = field(default_factory=list)  # the KServe release (CRDs, webhooks)
+    gpu_tolerations: list[Toleration] = field(default_factory=list)  # the GPU nodes' taints (pai:gpu.tolerations)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class ModelEndpoints(pulumi.ComponentResource):
                 kind="InferenceService",
                 metadata=meta(model.name, args.tenant_namespaces[model.tenant], labels=endpoint_labels(model),
                               annotations=endpoint_annotations(model)),
-                spec={"predictor": predictor(model, runtime, account, pull_secrets)},
+                spec={"predictor": predictor(model, runtime, account, pull_secrets, args.gpu_tolerations)},
                 opts=after,
             )
         self.register_outputs({})
@@ -147,7 +148,7 @@ def endpoint_annotations(model: Model) -> dict[str, str]:
 
 
 def predictor(model: Model, runtime: pulumi.Input[str], service_account: pulumi.Input[str] | None,
-              pull_secrets: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
+              pull_secrets: Sequence[pulumi.Input[str]], gpu_tolerations: Sequence[Toleration]) -> dict[str, Any]:
     """The predictor: the model on our runtime, its replicas, GPUs and node selection, and how it reads its
     weights (the ServiceAccount; the gallery's pull Secret for the modelcar image, the mirror's where the platform
     creates it)."""
@@ -171,7 +172,8 @@ def predictor(model: Model, runtime: pulumi.Input[str], service_account: pulumi.
     if model.gpus:
         for bound in ("requests", "limits"):
             resources.setdefault(bound, {})[GPU_RESOURCE] = str(model.gpus)
-        spec["tolerations"] = [GPU_TOLERATION]
+        configured = [t.model_dump(exclude_none=True) for t in gpu_tolerations]
+        spec["tolerations"] = [GPU_TOLERATION, *[t for t in configured if t != GPU_TOLERATION]]
     if model.product:
         spec["nodeSelector"] = {GPU_PRODUCT_LABEL: model.product}
     if service_account is not None:

@@ -54,6 +54,7 @@ class Platform(pulumi.ComponentResource):
         cfg = args.config
         child = pulumi.ResourceOptions(parent=self)
         login = mirror_login(cfg, cfg.registry)
+        gpu_nodes = cfg.gpu_nodes  # pai:gpu with the taints of the GPU pools the stack creates, for what runs there
         self.tenancy = Tenancy(
             f"{name}-tenancy",
             TenancyArgs(tenants=cfg.tenants, kubernetes_version=cfg.cluster.kubernetesVersion,
@@ -65,7 +66,7 @@ class Platform(pulumi.ComponentResource):
             self.kueue = Kueue(
                 f"{name}-kueue",
                 KueueArgs(kueue=cfg.kueue, tenants=cfg.tenants, tenant_namespaces=dict(self.tenancy.namespaces),
-                          registry=cfg.registry, gpu=cfg.gpu, mirror_login=login,
+                          registry=cfg.registry, gpu=gpu_nodes, mirror_login=login,
                           pod_security=cfg.cluster.pod_security),
                 child,
             )
@@ -81,11 +82,11 @@ class Platform(pulumi.ComponentResource):
                 child,
             )
         self.gpu_operator = None
-        if cfg.gpu is not None:
+        if gpu_nodes is not None:
             # After the monitoring stack, whose CRDs the operator's DCGM exporter ServiceMonitor needs.
             self.gpu_operator = GpuOperator(
                 f"{name}-gpu-operator",
-                GpuOperatorArgs(gpu=cfg.gpu, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken,
+                GpuOperatorArgs(gpu=gpu_nodes, registry=cfg.registry, nls_client_token=cfg.secrets.nlsClientToken,
                                 depends_on=[self.monitoring.release] if self.monitoring else [],
                                 mirror_login=login),
                 child,
@@ -139,6 +140,7 @@ class Platform(pulumi.ComponentResource):
             ModelEndpointsArgs(models=cfg.models, tenant_namespaces=self.tenancy.namespaces,
                                runtime_names=self.serving_runtimes.names, s3=s3_access(cfg), gallery=gallery,
                                registry=cfg.registry, mirror_login=login,
+                               gpu_tolerations=gpu_nodes.tolerations if gpu_nodes else [],
                                # Kueue's webhooks admit the endpoints' pods through their tenant's queue.
                                depends_on=[self.kserve.release, *([self.kueue.release] if self.kueue else [])]),
             child,

@@ -153,7 +153,7 @@ def image_references(value: Any) -> Iterator[str]:
 def to_json(stack: str, records: list[Registered]) -> str:
     """Every resource with what it waits for, and the parts in install order with their charts and images."""
     resources = [{"type": r.type, "name": r.name, "parent": r.parent, "dependencies": list(r.dependencies),
-                  "inputs": r.inputs} for r in records]
+                  "inputs": r.inputs, "read": r.read} for r in records]
     order = [{"type": p.type, "name": p.name, "after": list(p.after), "images": list(p.images),
               "charts": [{"release": r, "chart": c, "version": v} for r, c, v in p.charts]} for p in parts(records)]
     return json.dumps({"stack": stack, "parts": order, "resources": resources}, indent=2, sort_keys=True) + "\n"
@@ -162,17 +162,20 @@ def to_json(stack: str, records: list[Registered]) -> str:
 def to_table(stack: str, records: list[Registered]) -> str:
     """The component tree, each component with the count of its resources by kind."""
     components = [r for r in records if not r.custom]
+    reads = [r for r in records if r.read]
     order = parts(records)
     by_name = {p.name: p for p in order}
-    lines = [f"stack {stack}: {len(records)} resources, {len(components)} components",
+    lines = [f"stack {stack}: {len(records) - len(reads)} resources, {len(components)} components"
+             + (f", {len(reads)} read(s) of existing objects" if reads else ""),
              f"install order: {', '.join(p.name for p in order)}"]
     for record in records:
         if record.custom and record.parent is not None:
             continue
         depth = _depth(record, records)
-        own = Counter(_kind(r) for r in records if r.parent == record.key and r.custom)
+        own = Counter(_kind(r) for r in records if r.parent == record.key and r.custom and not r.read)
         counts = ", ".join(f"{kind} x{n}" for kind, n in sorted(own.items()))
         lines.append(f"{'  ' * depth}{record.type}  {record.name}" + (f"  [{counts}]" if counts else ""))
+        lines += [f"{'  ' * (depth + 1)}reads {_kind(r)} {r.inputs['id']}" for r in reads if r.parent == record.key]
         part = by_name.get(record.name) if not record.custom else None
         if part is not None:
             indent = "  " * (depth + 1)

@@ -2,7 +2,8 @@
 """Derive the structural facts the tests need from ../shared/reference into tests/reference/.
 
 Chart defaults (values tree and subchart dependencies) per pinned chart version, CRD schemas without their
-`description` fields per upstream project, and the interop tables the matrix is held to; each file names the
+`description` fields per upstream project (crds/, and crds-older/ for older releases of the same kinds), the VKS
+ClusterClass topology variables' schemas, and the interop tables the matrix is held to; each file names the
 upstream files it came from (SOURCES.tsv). Compact JSON with sorted keys, so a run on the same reference writes the
 same bytes. `--check` writes nothing and exits 1 naming each file that differs from a fresh derivation.
 
@@ -89,6 +90,13 @@ def _crds(project_dir: Path, sources: dict[str, str], reference: Path) -> dict[s
     return {"sources": [sources.get(str(p.relative_to(reference)), "") for p in files], "crds": crds}
 
 
+def _vks_variables(path: Path, sources: dict[str, str], reference: Path) -> dict[str, Any]:
+    """The schemas of a ClusterClass's topology variables by name (the file's `$comment` says how partial)."""
+    schema = json.loads(path.read_text())
+    return {"sources": [sources.get(str(path.relative_to(reference)), "")],
+            "variables": {name: node for name, node in schema.items() if not name.startswith("$")}}
+
+
 def _interop(reference: Path) -> dict[str, Any]:
     facts = _load(reference / "interop-facts.yaml")
     out: dict[str, Any] = {"source": "interop-facts.yaml (every row names its upstream source)"}
@@ -105,7 +113,11 @@ def derive(reference: Path) -> dict[str, str]:
     sources = _sources(reference)
     files = {f"charts/{d.parent.name}/{d.name}.json": _dump(_chart(d, sources, reference))
              for d in sorted(reference.glob("charts/*/*")) if (d / "values.yaml").is_file()}
-    files |= {f"crds/{d.name}.json": _dump(_crds(d, sources, reference)) for d in sorted(reference.glob("crds/*"))}
+    # crds-older/ holds older releases of kinds crds/ defines (Cluster API v1beta1 as VKS 3.4 and before serve it).
+    files |= {f"{d.parent.name}/{d.name}.json": _dump(_crds(d, sources, reference))
+              for folder in ("crds", "crds-older") for d in sorted(reference.glob(f"{folder}/*"))}
+    files |= {f"vks/{p.name}": _dump(_vks_variables(p, sources, reference))
+              for p in sorted(reference.glob("vks/*.schema.json"))}
     files["interop.json"] = _dump(_interop(reference))
     return files
 

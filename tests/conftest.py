@@ -42,6 +42,30 @@ def minimal(**overrides: Any) -> dict[str, Any]:
     return {**base, **overrides}
 
 
+def supervised(**overrides: Any) -> dict[str, Any]:
+    """A pai:supervisor block (a CPU pool and a GPU pool), with keys replaced by `overrides`."""
+    base: dict[str, Any] = {
+        "namespace": "ml-team", "cluster": "pai-gpu", "release": "v1.33.3---vmware.1-fips-vkr.1",
+        "clusterClass": "builtin-generic-v3.4.0", "storageClass": "vsan-default-storage-policy",
+        "controlPlane": {"replicas": 3, "vmClass": "best-effort-large"},
+        "nodePools": [{"name": "cpu", "replicas": 3, "vmClass": "best-effort-2xlarge"},
+                      {"name": "gpu", "replicas": 2, "vmClass": "vgpu-h100-80c", "gpu": True}],
+    }
+    return {**base, **overrides}
+
+
+# The config of a VKS workload cluster with a GPU pool (datacenter driver: no licensing secrets needed), and the
+# Supervisor's kubeconfig.
+SUPERVISED = minimal(cluster={"target": "vks", "kubernetesVersion": "1.33"}, supervisor=supervised(),
+                     gpu={"driver": {"mode": "datacenter"}, "products": ["NVIDIA-H100-80GB-HBM3"]})
+SUPERVISOR_SECRET = {"supervisorKubeconfig": "apiVersion: v1\nkind: Config\n"}
+
+
+def with_supervisor(**fields: Any) -> dict[str, Any]:
+    """SUPERVISED with pai:supervisor keys replaced by `fields`."""
+    return {**SUPERVISED, "supervisor": supervised(**fields)}
+
+
 @pytest.fixture
 def run_program() -> Program:
     """Run the program on a config given as dicts; returns the resources it registered."""

@@ -173,27 +173,70 @@ def _structural(schema: dict[str, Any], in_junctor: bool = False) -> dict[str, A
 
 
 @functools.cache
-def _validator(group: str, kind: str, version: str) -> Any:
-    (entry,) = (v for v in _crd(group, kind)["versions"] if v["name"] == version)
+def _older_crd(project: str, group: str, kind: str) -> dict[str, Any]:
+    """A kind's CRD in an older upstream release (tests/reference/crds-older/<project>.json)."""
+    path = REFERENCE / "crds-older" / f"{project}.json"
+    if not path.is_file():
+        raise SchemaError(f"no older reference CRDs for {project} under {REFERENCE / 'crds-older'}")
+    found = [c for c in _read(path)["crds"] if (c["group"], c["kind"]) == (group, kind)]
+    if not found:
+        raise SchemaError(f"{path}: no CRD for {kind}.{group}")
+    crd: dict[str, Any] = found[0]
+    return crd
+
+
+@functools.cache
+def _validator(group: str, kind: str, version: str, older: str | None = None) -> Any:
+    crd = _older_crd(older, group, kind) if older else _crd(group, kind)
+    (entry,) = (v for v in crd["versions"] if v["name"] == version)
     schema = _structural(entry["schema"])
     schema["properties"]["metadata"] = _METADATA
     schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata"})
     return jsonschema.Draft4Validator(schema)
 
 
-def validate_custom_resource(obj: dict[str, Any]) -> None:
-    """Validate a custom resource against the openAPIV3Schema of its reference CRD version."""
+def validate_custom_resource(obj: dict[str, Any], older: str | None = None) -> None:
+    """Validate a custom resource against the openAPIV3Schema of its reference CRD version; `older` names an
+    upstream release under crds-older/ (e.g. cluster-api-v1.10.10) to validate against instead."""
     group, version, kind = _gvk(obj)
-    if (group, kind) not in _crds():
+    if older is None and (group, kind) not in _crds():
         raise SchemaError(f"{_name(obj)}: no reference CRD for {kind}.{group} under {REFERENCE / 'crds'}")
-    served = crd_versions(group, kind)
+    crd = _older_crd(older, group, kind) if older else _crd(group, kind)
+    served = [v["name"] for v in crd["versions"] if v.get("served")]
     if version not in served:
         raise SchemaError(
             f"{_name(obj)}: {kind}.{group} does not serve {version} (served: {', '.join(served)})"
         )
-    error = jsonschema.exceptions.best_match(_validator(group, kind, version).iter_errors(obj))
+    error = jsonschema.exceptions.best_match(_validator(group, kind, version, older).iter_errors(obj))
     if error is not None:
         raise _error(_name(obj), error)
+
+
+@functools.cache
+def _topology_variable_validators() -> dict[str, Any]:
+    """A validator per topology variable of the grouped builtin-generic ClusterClasses (a partial transcription:
+    tests/reference/vks/)."""
+    path = REFERENCE / "vks" / "builtin-generic-v3.x-variables.partial.schema.json"
+    return {name: jsonschema.Draft4Validator(schema) for name, schema in _read(path)["variables"].items()}
+
+
+def validate_topology_variables(cluster: dict[str, Any]) -> None:
+    """Every variable a Cluster sets, cluster-wide and in each machineDeployment's overrides, is a variable of
+    the grouped builtin-generic classes and its value matches that variable's schema."""
+    topology = cluster["spec"]["topology"]
+    given = [(f"spec.topology.variables[{i}]", v) for i, v in enumerate(topology.get("variables", []))]
+    for d, deployment in enumerate(topology.get("workers", {}).get("machineDeployments", [])):
+        overrides = deployment.get("variables", {}).get("overrides", [])
+        given += [(f"spec.topology.workers.machineDeployments[{d}].variables.overrides[{i}]", v)
+                  for i, v in enumerate(overrides)]
+    validators = _topology_variable_validators()
+    for path, variable in given:
+        if variable["name"] not in validators:
+            raise SchemaError(f"{_name(cluster)}: {path}: {variable['name']!r} is not a variable of the grouped "
+                              f"builtin-generic classes ({', '.join(sorted(validators))})")
+        error = jsonschema.exceptions.best_match(validators[variable["name"]].iter_errors(variable["value"]))
+        if error is not None:
+            raise _error(f"{_name(cluster)}: {path} ({variable['name']})", error)
 
 
 def validate_object(obj: dict[str, Any], kubernetes_version: str) -> None:

@@ -65,7 +65,7 @@ def entry(bom: Bom, ref: str) -> dict[str, Any]:
 # --- the bundled stacks ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stack", ["vks-prod", "airgap"])
+@pytest.mark.parametrize("stack", ["vks-prod", "vks-cluster", "airgap"])
 def test_gpu_stacks_list_every_operand_at_the_operator_versions_tags(stack: str) -> None:
     bom = stack_bom(stack)
     assert reference_operands("v26.7.0") <= set(bom.images)
@@ -97,7 +97,7 @@ def test_runtime_images_are_those_of_the_engines_the_models_use(stack: str, engi
     assert {CATALOG.image(e).ref for e in engines} <= set(bom.images)
 
 
-@pytest.mark.parametrize("stack", ["dev", "vks-prod", "airgap"])
+@pytest.mark.parametrize("stack", ["dev", "vks-prod", "vks-cluster", "airgap"])
 def test_models_are_the_stacks_oci_sources(stack: str) -> None:
     models = yaml.safe_load(stack_path(stack).read_text())["config"]["pai:models"]
     assert stack_bom(stack).models == sorted(m["source"] for m in models)
@@ -108,7 +108,7 @@ def test_dev_has_no_gpu_operator() -> None:
     assert not [r for r in [*bom.charts, *bom.images] if "gpu-operator" in r or r.startswith("nvcr.io/")]
 
 
-@pytest.mark.parametrize("stack", ["dev", "vks-prod", "airgap"])
+@pytest.mark.parametrize("stack", ["dev", "vks-prod", "vks-cluster", "airgap"])
 def test_lists_are_sorted_unique_full_references_and_never_latest(stack: str) -> None:
     bom = stack_bom(stack)
     for refs in (bom.images, bom.charts, bom.models, bom.artifacts):

@@ -76,3 +76,4 @@ def test_the_reference_check_names_a_stale_or_extra_file(tmp_path: Path) -> None
 
 def test_reference_facts_are_committed_for_every_pinned_chart() -> None:
     assert (REFERENCE / "interop.json").is_file() and list((REFERENCE / "crds").glob("*.json"))
+    assert list((REFERENCE / "crds-older").glob("*.json")) and list((REFERENCE / "vks").glob("*.json"))

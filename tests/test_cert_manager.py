@@ -92,7 +92,7 @@ def test_custom_resources_wait_for_the_release(run_program: Program) -> None:
     assert all(RELEASE_KEY in r.dependencies for r in crs)
 
 
-@pytest.mark.parametrize("stack", ["dev", "vks-prod", "airgap"])
+@pytest.mark.parametrize("stack", ["dev", "vks-prod", "vks-cluster", "airgap"])
 def test_every_stack_installs_cert_manager(run_stack: Any, stack: str) -> None:
     records = run_stack(stack)
     assert [r.name for r in records if r.type == "pai:certmanager:CertManager"] == ["platform-cert-manager"]

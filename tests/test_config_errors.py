@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Program, minimal, stack_config
+from conftest import SUPERVISED, SUPERVISOR_SECRET, Program, minimal, stack_config, with_supervisor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -231,6 +231,50 @@ CASES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
      HARBOR_SECRET, "pai:gallery.retainLast: input should be less than or equal to 1000 (got 1001)"),
     ("licensing outside vgpu", minimal(gpu={**GPU, "driver": {"mode": "datacenter", "licensing": {}}}), {},
      "pai:gpu.driver.licensing: only vgpu mode is licensed, not datacenter"),
+    # A VKS workload cluster (pai:supervisor).
+    ("ungrouped ClusterClass variable", with_supervisor(variables={"nodePoolLabels": {}}), SUPERVISOR_SECRET,
+     "pai:supervisor.variables: 'nodePoolLabels' is an ungrouped variable of tanzukubernetescluster and "
+     "builtin-generic-v3.1.0, refused by the grouped classes; use one of osConfiguration, vsphereOptions, kubernetes, "
+     "resourceConfiguration, bootstrapAddons, networks, kubeAPIServerFQDNs"),
+    ("ClusterClass variable the platform writes", with_supervisor(variables={"vmClass": "x"}), SUPERVISOR_SECRET,
+     "pai:supervisor.variables: 'vmClass' is written by the platform from pai:supervisor (vmClass, storageClass, "
+     "nodePools); set it there"),
+    ("unknown ClusterClass variable", with_supervisor(variables={"vmclass": "x"}), SUPERVISOR_SECRET,
+     "pai:supervisor.variables: 'vmclass' is not one of osConfiguration, vsphereOptions, kubernetes, "
+     "resourceConfiguration, bootstrapAddons, networks, kubeAPIServerFQDNs"),
+    ("ClusterClass with ungrouped variables", with_supervisor(clusterClass="builtin-generic-v3.1.0"),
+     SUPERVISOR_SECRET, "pai:supervisor.clusterClass: 'builtin-generic-v3.1.0' takes the ungrouped topology "
+     "variables; the platform writes the grouped variables of builtin-generic-v3.2.0 and later"),
+    ("the legacy ClusterClass", with_supervisor(clusterClass="tanzukubernetescluster"), SUPERVISOR_SECRET,
+     "pai:supervisor.clusterClass: 'tanzukubernetescluster' takes the ungrouped topology variables; the platform "
+     "writes the grouped variables of builtin-generic-v3.2.0 and later"),
+    ("release not a VKS release name", with_supervisor(release="v1.33.3+vmware.1"), SUPERVISOR_SECRET,
+     "pai:supervisor.release: 'v1.33.3+vmware.1' is not a VKS release name like v1.33.3---vmware.1-fips-vkr.1"),
+    ("pai:gpu without a GPU pool",
+     with_supervisor(nodePools=[{"name": "cpu", "replicas": 1, "vmClass": "best-effort-large"}]),
+     SUPERVISOR_SECRET, "pai:supervisor.nodePools: pai:gpu is set but no node pool has gpu: true; add a pool whose "
+     "vmClass carries a vGPU profile"),
+    ("a GPU pool without pai:gpu", {k: v for k, v in SUPERVISED.items() if k != "gpu"}, SUPERVISOR_SECRET,
+     "pai:supervisor.nodePools: 'gpu' has gpu: true but pai:gpu is not set; set pai:gpu (driver mode vgpu on VKS) "
+     "or drop gpu: true"),
+    ("Kubernetes version other than the release's", {**SUPERVISED, "cluster": {"target": "vks",
+                                                                              "kubernetesVersion": "1.32"}},
+     SUPERVISOR_SECRET, "pai:cluster.kubernetesVersion: '1.32' differs from the Kubernetes of pai:supervisor.release "
+     "'v1.33.3---vmware.1-fips-vkr.1' (1.33): set the same minor"),
+    ("a Supervisor cluster on a generic target", {**SUPERVISED, "cluster": {"target": "generic",
+                                                                           "kubernetesVersion": "1.33"}},
+     SUPERVISOR_SECRET, "pai:cluster.target: 'generic': pai:supervisor creates a VKS cluster; set vks"),
+    ("no Supervisor kubeconfig", SUPERVISED, {},
+     "pai:supervisorKubeconfig: pai:supervisor creates the cluster through the Supervisor's kubeconfig (a vSphere "
+     "namespace user's) (`pulumi config set --secret supervisorKubeconfig ...`)"),
+    ("a kubeconfig beside the Supervisor's", SUPERVISED, {**SUPERVISOR_SECRET, "kubeconfig": "x"},
+     "pai:kubeconfig: with pai:supervisor the platform's kubeconfig is read from the Cluster's Secret "
+     "pai-gpu-kubeconfig; remove pai:kubeconfig"),
+    ("two control plane replicas", with_supervisor(controlPlane={"replicas": 2, "vmClass": "best-effort-large"}),
+     SUPERVISOR_SECRET, "pai:supervisor.controlPlane.replicas: 2 is not one of 1, 3"),
+    ("node pool names repeat", with_supervisor(nodePools=[{"name": "gpu", "replicas": 1, "vmClass": "a",
+                                                             "gpu": True}] * 2),
+     SUPERVISOR_SECRET, "pai:supervisor.nodePools: node pool names repeat: gpu"),
 ]
 
 

@@ -133,7 +133,7 @@ def test_the_secret_is_the_robots_docker_config_and_waits_for_the_robot(run_prog
             } <= set(isvc.dependencies)
 
 
-@pytest.mark.parametrize("stack", ["vks-prod", "airgap"])
+@pytest.mark.parametrize("stack", ["vks-prod", "vks-cluster", "airgap"])
 def test_the_robot_secret_never_appears_in_the_plan_or_its_files(stack: str, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--stack", stack, "--format", "json", "--out", str(tmp_path)]) == 0

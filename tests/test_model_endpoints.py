@@ -61,7 +61,7 @@ def test_dev_runs_on_cpu_only(run_stack: Runner) -> None:
     assert "nvidia.com/gpu" not in json.dumps(found)
 
 
-@pytest.mark.parametrize("stack", ["dev", "vks-prod", "airgap"])
+@pytest.mark.parametrize("stack", ["dev", "vks-prod", "vks-cluster", "airgap"])
 def test_every_endpoint_keeps_the_contract(run_stack: Runner, stack: str) -> None:
     records = run_stack(stack)
     for name, isvc in endpoints(records).items():
@@ -104,6 +104,17 @@ def test_replicas_and_multi_gpu(run_program: Program) -> None:
     assert isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "none"  # KServe runs minReplicas
     assert served(predictor, "--tensor-parallel-size") == "2"
     assert predictor["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def test_gpu_endpoints_tolerate_the_gpu_nodes_configured_taints(run_program: Program) -> None:
+    dedicated = {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
+    gpu_taint = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    values = minimal(gpu={**GPU, "tolerations": [gpu_taint, dedicated]},
+                     tenants=[{"name": "team-a", "quota": {"gpus": {"NVIDIA-L40S": 1}}}],
+                     models=[model(format="safetensors", gpus=1), model(name="cpu", routingName="acme/cpu")])
+    found = endpoints(run_program(values))
+    assert found["m"]["spec"]["predictor"]["tolerations"] == [gpu_taint, dedicated]
+    assert "tolerations" not in found["cpu"]["spec"]["predictor"]
 
 
 def test_gpus_without_a_product_select_no_node(run_program: Program) -> None:

@@ -44,7 +44,7 @@ def test_json_plan_is_byte_identical_across_runs() -> None:
     assert first.stdout == second.stdout
     plan = json.loads(first.stdout)
     assert plan["stack"] == "vks-prod"
-    assert {"type", "name", "parent", "dependencies", "inputs"} == set(plan["resources"][0])
+    assert {"type", "name", "parent", "dependencies", "inputs", "read"} == set(plan["resources"][0])
 
 
 def test_table_shows_the_component_tree_with_counts(capsys: pytest.CaptureFixture[str]) -> None:
@@ -175,7 +175,7 @@ def test_bad_config_file_exits_2_naming_file_and_key(tmp_path: Path) -> None:
 def test_unknown_stack_exits_2_listing_stacks() -> None:
     result = paictl("plan", "--stack", "nope")
     assert result.returncode == 2
-    assert "no such stack file" in result.stderr and "dev, vks-prod" in result.stderr.replace("airgap, ", "")
+    assert "no such stack file (stacks: airgap, dev, vks-cluster, vks-prod)" in result.stderr
 
 
 def test_stack_file_that_is_not_yaml_exits_2(tmp_path: Path) -> None:

@@ -6,15 +6,15 @@ from collections.abc import Callable
 
 import pytest
 from conftest import STACKS, objects, releases
-from schemas import validate_helm_values, validate_object
+from schemas import validate_helm_values, validate_object, validate_topology_variables
 
 from program.offline import Registered, load_stack_file, stack_path
 
 Runner = Callable[[str], list[Registered]]
 
 
-def test_the_three_design_stacks_exist() -> None:
-    assert {"dev", "vks-prod", "airgap"} <= set(STACKS)
+def test_the_design_stacks_exist() -> None:
+    assert {"dev", "vks-prod", "vks-cluster", "airgap"} <= set(STACKS)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -26,6 +26,8 @@ def test_stack_emits_only_valid_objects(stack: str, run_stack: Runner) -> None:
     assert emitted, f"{stack} emits no Kubernetes objects"
     for obj in emitted:
         validate_object(obj, kubernetes_version)
+        if obj["kind"] == "Cluster":  # a VKS workload cluster: its ClusterClass variables too
+            validate_topology_variables(obj)
     for release in releases(records):
         validate_helm_values(release["chart"].rsplit("/", 1)[-1], release["version"], release.get("values", {}))
 

@@ -71,7 +71,7 @@ def validate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
     return code, out.out, out.err
 
 
-@pytest.mark.parametrize("name", ["dev", "vks-prod", "airgap"])
+@pytest.mark.parametrize("name", ["dev", "vks-prod", "vks-cluster", "airgap"])
 def test_bundled_stacks_pass_and_match_the_report_schema(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = validate(capsys, "--stack", name, "--format", "json")
     report = json.loads(out)

@@ -88,7 +88,8 @@ def _vks_errors(cfg: PlatformConfig) -> list[str]:
     errors = []
     stateful = [key for key, part in (("pai:harbor", cfg.harbor), ("pai:mlflow", cfg.mlflow),
                                       ("pai:monitoring", cfg.monitoring)) if part is not None]
-    if stateful and cfg.cluster.storageClass is None:
+    # A cluster the stack creates (pai:supervisor) has a default: its Cluster sets the supervisor's storageClass.
+    if stateful and cfg.cluster.storageClass is None and cfg.supervisor is None:
         errors.append(f"pai:cluster.storageClass: target vks with volumes ({', '.join(stateful)}): name the vSphere "
                       "storage class they go on (kubectl get storageclass); a VKS cluster has a default only when its "
                       "Cluster sets vsphereOptions.persistentVolumes.defaultStorageClass")

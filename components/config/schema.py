@@ -433,6 +433,11 @@ class Taint(Strict):
     value: str = ""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
 
+    @property
+    def toleration(self) -> Toleration:
+        """What tolerates the taint, whatever its value."""
+        return Toleration(key=self.key, operator="Exists", effect=self.effect)
+
 
 class NodePool(Strict):
     """A worker node pool (a machineDeployment of the ClusterClass's `node-pool` class). A GPU pool (`gpu: true`)
@@ -531,13 +536,14 @@ class Supervisor(Strict):
                 raise ValueError(f"{shown(name)} is not one of {', '.join(GROUPED_VARIABLES)}")
         return values
 
-    @model_validator(mode="after")
-    def _pools(self) -> Supervisor:
-        names = [pool.name for pool in self.nodePools]
+    @field_validator("nodePools")
+    @classmethod
+    def _pools(cls, pools: list[NodePool]) -> list[NodePool]:
+        names = [pool.name for pool in pools]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"node pool names repeat: {', '.join(duplicated)}")
-        return self
+        return pools
 
     @property
     def kubernetes_minor(self) -> str:
@@ -590,6 +596,17 @@ class PlatformConfig(Strict):
     supervisor: Supervisor | None = None
     validation: Validation = Validation()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+
+    @property
+    def gpu_nodes(self) -> Gpu | None:
+        """pai:gpu as what runs on GPU nodes sees it: its tolerations (the GPU nodes' taints) with those of the
+        Supervisor's GPU pools, which the platform writes itself (nvidia.com/gpu:NoSchedule and the pools' own)."""
+        if self.gpu is None or self.supervisor is None:
+            return self.gpu
+        tolerations = list(self.gpu.tolerations)
+        for pool in self.supervisor.gpu_pools:
+            tolerations += [t.toleration for t in pool.node_taints if t.toleration not in tolerations]
+        return self.gpu.model_copy(update={"tolerations": tolerations})
 
     @classmethod
     def from_pulumi(cls) -> PlatformConfig:
