@@ -130,6 +130,8 @@ def _block_reference(values: dict[str, Any], path: str, pinned: ChartImage) -> s
         own, repository = pinned.repository.rsplit("/", 1)[-1], block.get("repository")
         image = block.get("image") or (isinstance(repository, str) and not repository.endswith(f"/{own}") and own)
         name = "/".join(p for p in (block.get("registry"), block.get("repository"), image) if isinstance(p, str) and p)
+        if not name:  # a tag or version alone: the chart's repository, which is the catalog's
+            return None
         tag = block.get("tag") or block.get("version") or pinned.tag
         block = name if ":" in name.rsplit("/", 1)[-1] else f"{name}:{tag}"
     if not isinstance(block, str) or "." not in block.split("/", 1)[0]:

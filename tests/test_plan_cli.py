@@ -101,6 +101,10 @@ def test_parts_in_install_order_with_charts_images_and_edges(capsys: pytest.Capt
     assert "quay.io/jetstack/cert-manager-controller:v1.21.1" in parts["platform-cert-manager"]["images"]
     assert "nvcr.io/nvidia/gpu-operator:v26.7.0" in parts["platform-gpu-operator"]["images"]
     assert "docker.io/vllm/vllm-openai:v0.20.0" in parts["platform-serving-runtimes"]["images"]
+    # The operator's values set only a version for some images (the chart keeps the repository): named in full.
+    assert "nvcr.io/nvidia/k8s/container-toolkit:v1.20.0" in parts["platform-gpu-operator"]["images"]
+    unnamed = [i for p in plan["parts"] for i in p["images"] if "." not in i.split("/", 1)[0] or "/" not in i]
+    assert unnamed == []
     release = next(r for r in plan["resources"] if r["name"] == "platform-kserve-release")
     assert "kubernetes:helm.sh/v3:Release::platform-cert-manager-release" in release["dependencies"]
     assert main(["plan", "--stack", "vks-prod"]) == 0

@@ -57,7 +57,8 @@ def config(**overrides: Any) -> PlatformConfig:
 def namespace(gpu_profile: str | None = "nvidia_h100xm-80c", in_config_spec: bool = False,
               quota: dict[str, str] | None = None, used: dict[str, str] | None = None,
               images: tuple[tuple[str, str, str], ...] = (("ubuntu-2204-amd64", "ubuntu64Guest", "22.04"),),
-              variables: tuple[str, ...] = ("vmClass", "storageClass", "volumes", "node", "osConfiguration")
+              variables: tuple[str, ...] = ("vmClass", "storageClass", "volumes", "node", "vsphereOptions",
+                                            "osConfiguration")
               ) -> FakeKube:
     """The vSphere namespace: VM classes (control plane 16Gi, CPU workers 32Gi, GPU workers 128Gi), a quota,
     the release's images and the ClusterClass."""
@@ -275,8 +276,8 @@ def test_the_cluster_class_defines_the_variables_the_cluster_sets() -> None:
     assert passed.status == "pass"
     (failed,) = run("vks-cluster-class", read(config(), namespace(variables=("vmClass", "storageClass"))))
     assert failed.status == "fail" and failed.subject == f"ClusterClass {CLASS_NS}/builtin-generic-v3.4.0"
-    assert failed.message == ("builtin-generic-v3.4.0 defines no variable volumes, node, which the Cluster sets: the "
-                              "Supervisor refuses the Cluster")
+    assert failed.message == ("builtin-generic-v3.4.0 defines no variable vsphereOptions, volumes, node, which the "
+                              "Cluster sets: the Supervisor refuses the Cluster")
 
 
 def test_the_preflight_stops_on_a_class_without_a_vgpu_profile_unless_allowed() -> None:

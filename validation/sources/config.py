@@ -8,8 +8,8 @@ those of the engines that serve a model on GPU, with the CUDA the catalog record
 from __future__ import annotations
 
 from components.catalog import CATALOG
-from components.config import PlatformConfig
-from components.config.schema import WRITTEN_VARIABLES
+from components.config import PlatformConfig, Supervisor
+from components.vks_cluster import cluster_variables, pool_variables
 from validation.facts import (
     CrdFacts,
     DriverFacts,
@@ -76,9 +76,16 @@ def _vks(cfg: PlatformConfig) -> VksPlanFacts | None:
     pools += [VksPoolFacts(name=p.name, vm_class=p.vmClass, replicas=p.replicas, gpu=p.gpu) for p in sup.nodePools]
     return VksPlanFacts(origin=ORIGIN, namespace=sup.namespace, cluster=sup.cluster, release=sup.release,
                         cluster_class=sup.clusterClass, cluster_class_namespace=sup.clusterClassNamespace,
-                        variables=[*WRITTEN_VARIABLES, *sup.variables], pools=pools,
+                        variables=written_variables(sup), pools=pools,
                         gpu_products=list(cfg.gpu.products) if cfg.gpu else [],
                         node_os=cfg.gpu.driver.os if cfg.gpu else None)
+
+
+def written_variables(sup: Supervisor) -> list[str]:
+    """The names of the topology variables the Cluster sets (cluster-wide and in any pool's overrides), in order."""
+    written = [v["name"] for v in cluster_variables(sup, sup.storageClass)]
+    written += [v["name"] for pool in sup.nodePools for v in pool_variables(pool)]
+    return list(dict.fromkeys(written))
 
 
 def _runtime_images(cfg: PlatformConfig) -> list[RuntimeImageFacts]:
