@@ -93,6 +93,15 @@ def test_dcgm_exporter_service_monitor_is_on_and_keeps_workload_labels(run_stack
         "serviceMonitorSelectorNilUsesHelmValues"] is False
 
 
+def test_node_exporter_keeps_its_charts_tolerations_on_tainted_gpu_pools(run_stack: Runner) -> None:
+    """The node exporter runs on every node, GPU pools tainted nvidia.com/gpu:NoSchedule included, through its
+    chart's default toleration of every NoSchedule taint (prometheus-community/helm-charts@
+    prometheus-node-exporter-4.56.1, the subchart of kube-prometheus-stack 88.5.3: charts/prometheus-node-exporter/
+    values.yaml `tolerations: [{effect: NoSchedule, operator: Exists}]`); the platform must not replace it."""
+    values = stack_release(run_stack("vks-cluster"))["values"]
+    assert "tolerations" not in values.get("prometheus-node-exporter", {})
+
+
 def test_retention_and_storage_come_from_config(run_program: Program) -> None:
     records = plan(run_program, monitoring={"retention": "30d", "storageSize": "200Gi"},
                    cluster={"target": "vks", "kubernetesVersion": "1.33", "storageClass": "vsan-default"})
