@@ -12,7 +12,15 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.catalog import CATALOG, ChartImage
 from components.config import Gpu, Registry
-from components.kube import RegistryLogin, helm_release, meta, mirror_pull_secret, platform_namespace
+from components.kube import (
+    GPU_TOLERATION,
+    RegistryLogin,
+    helm_release,
+    meta,
+    mirror_pull_secret,
+    platform_namespace,
+    tolerations,
+)
 from components.values import merge, mirrored, nested, on_mirror
 
 DATACENTER_DRIVER = "nvcr.io/nvidia/driver"
@@ -30,9 +38,6 @@ DCGM_NODE_RELABELING = {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "ta
 # The bundled Node Feature Discovery subchart: its values, and its image block in the catalog.
 NFD = "node-feature-discovery"
 NFD_IMAGE = f"{NFD}.image"
-# The chart's default tolerations (operands; NFD worker), kept when tolerations are added. v25.3.0's NFD worker
-# also tolerated node-role.kubernetes.io/master, a taint Kubernetes stopped setting in 1.25.
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 # The DCGM exporter's metrics: the counters the operator's exporter publishes by default (dcgm-exporter's
 # etc/dcp-metrics-included.csv, which the operator selects) plus the ECC and throttling counters that file leaves
 # commented out, which the platform's GPU fault alerts need. The chart creates the ConfigMap
@@ -164,7 +169,10 @@ def operator_values(gpu: Gpu, registry: Registry, pull_secret: pulumi.Input[str]
         "mig": {"strategy": gpu.migStrategy},
     }
     if gpu.tolerations:
-        values["daemonsets"] = {"tolerations": tolerations(gpu, [GPU_TOLERATION])}
+        # The chart's default tolerations (GPU_TOLERATION for operands, and the control plane's for the NFD
+        # worker) are kept: setting the list replaces them. v25.3.0's NFD worker also tolerated
+        # node-role.kubernetes.io/master, a taint Kubernetes stopped setting in 1.25.
+        values["daemonsets"] = {"tolerations": tolerations([GPU_TOLERATION], gpu.tolerations)}
     if gpu.tolerations or gpu.nodeSelector:
         values[NFD] = {"worker": nfd_worker(gpu)}
     # A configured driver image is a full reference already: it wins over the mirror rewrite.
@@ -198,18 +206,12 @@ def split_image(image: str) -> tuple[str, str]:
     return repository, name
 
 
-def tolerations(gpu: Gpu, defaults: list[dict[str, str]]) -> list[dict[str, str]]:
-    """The chart's default tolerations plus the configured ones (setting the list replaces the defaults)."""
-    configured = [t.model_dump(exclude_none=True) for t in gpu.tolerations]
-    return [*defaults, *[t for t in configured if t not in defaults]]
-
-
 def nfd_worker(gpu: Gpu) -> dict[str, Any]:
     """Operands go only to nodes Node Feature Discovery labels as NVIDIA nodes: its worker's nodeSelector
     and tolerations select the GPU nodes."""
     worker: dict[str, Any] = {}
     if gpu.tolerations:
-        worker["tolerations"] = tolerations(gpu, [CONTROL_PLANE_TOLERATION, GPU_TOLERATION])
+        worker["tolerations"] = tolerations([CONTROL_PLANE_TOLERATION, GPU_TOLERATION], gpu.tolerations)
     if gpu.nodeSelector:
         worker["nodeSelector"] = dict(gpu.nodeSelector)
     return worker

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,9 +13,12 @@ import pulumi_kubernetes as k8s
 
 from components import namespaces
 from components.catalog import ChartPin
-from components.config import Registry
+from components.config import Registry, Toleration
 
 DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"
+# What tolerates the GPU nodes' taint nvidia.com/gpu:NoSchedule (the GPU Operator chart's default for its operands;
+# the platform's VKS GPU pools carry it).
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
 @dataclass(frozen=True, kw_only=True)  # by keyword: a username and a password are never swapped by position
@@ -24,6 +28,12 @@ class RegistryLogin:
     host: str
     username: pulumi.Input[str]
     password: pulumi.Input[str]
+
+
+def tolerations(defaults: list[dict[str, str]], configured: Sequence[Toleration]) -> list[dict[str, str]]:
+    """`defaults` plus the configured tolerations (pai:gpu.tolerations) not among them, as a pod spec takes them."""
+    added = [t.model_dump(exclude_none=True) for t in configured]
+    return [*defaults, *[t for t in added if t not in defaults]]
 
 
 def meta(name: pulumi.Input[str], namespace: pulumi.Input[str] | None = None,

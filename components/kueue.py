@@ -17,7 +17,7 @@ from components import namespaces
 from components.catalog import CATALOG
 from components.config import Gpu, Registry, Tenant
 from components.config import Kueue as KueueConfig
-from components.kube import RegistryLogin, helm_release, meta, mirror_pull_secret, platform_namespace
+from components.kube import RegistryLogin, helm_release, meta, mirror_pull_secret, platform_namespace, tolerations
 from components.values import nested
 
 API_VERSION = "kueue.x-k8s.io/v1beta2"
@@ -108,7 +108,7 @@ def resource_flavors(gpu: Gpu | None) -> list[dict[str, Any]]:
     for product in gpu.products if gpu else []:
         spec: dict[str, Any] = {"nodeLabels": {GPU_PRODUCT_LABEL: product}}
         if gpu and gpu.tolerations:
-            spec["tolerations"] = [t.model_dump(exclude_none=True) for t in gpu.tolerations]
+            spec["tolerations"] = tolerations([], gpu.tolerations)
         flavors.append({"apiVersion": API_VERSION, "kind": "ResourceFlavor",
                         "metadata": meta(gpu_flavor_name(product)), "spec": spec})
     return flavors

@@ -28,13 +28,12 @@ import pulumi_kubernetes as k8s
 from components import namespaces
 from components.config import S3, Model, Registry, Toleration
 from components.kserve import DEPLOYMENT_MODE
-from components.kube import RegistryLogin, meta, pull_secret
+from components.kube import GPU_TOLERATION, RegistryLogin, meta, pull_secret, tolerations
 from components.serving_runtimes import RUNTIMES, runtime_key
 
 API_VERSION = "serving.kserve.io/v1beta1"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # set on each GPU node by GPU Feature Discovery
-GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 S3_SECRET = "pai-s3"
 GALLERY_PULL_SECRET = "pai-gallery-pull"
@@ -172,8 +171,7 @@ def predictor(model: Model, runtime: pulumi.Input[str], service_account: pulumi.
     if model.gpus:
         for bound in ("requests", "limits"):
             resources.setdefault(bound, {})[GPU_RESOURCE] = str(model.gpus)
-        configured = [t.model_dump(exclude_none=True) for t in gpu_tolerations]
-        spec["tolerations"] = [GPU_TOLERATION, *[t for t in configured if t != GPU_TOLERATION]]
+        spec["tolerations"] = tolerations([GPU_TOLERATION], gpu_tolerations)
     if model.product:
         spec["nodeSelector"] = {GPU_PRODUCT_LABEL: model.product}
     if service_account is not None:
