@@ -16,13 +16,12 @@ pai:supervisorKubeconfig (the program's preflight).
 from __future__ import annotations
 
 import json
-import re
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
+from kubernetes.utils import parse_quantity
 
 from validation.facts import ClusterClassFacts, Facts, Origin, QuotaFacts, VmClassFacts, VmImageFacts
 from validation.sources.kubernetes import (
@@ -41,9 +40,6 @@ CLUSTER_API = "cluster.x-k8s.io"
 CLUSTER_API_VERSIONS = ("v1beta2", "v1beta1")
 VMIOP_BACKING = "VirtualPCIPassthroughVmiopBackingInfo"
 MEMORY = ("limits.memory", "requests.memory", "memory")
-_SUFFIXES: dict[str, int | Decimal] = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-             "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "m": Decimal("0.001")}
-_QUANTITY = re.compile(r"^([0-9.]+(?:[eE][-+]?\d+)?)([KMGTPE]i|[kmMGTPE])?$")
 WHAT = "Supervisor"
 
 
@@ -176,12 +172,13 @@ def _memory(resources: dict[str, Any] | None) -> dict[str, int]:
 
 
 def _bytes(quantity: Any) -> int | None:
-    """A Kubernetes quantity (64Gi, 68719476736, 64G, 1.5Gi) in bytes; None where it is absent or not one."""
-    found = _QUANTITY.match(str(quantity).strip()) if quantity is not None else None
-    if found is None:
+    """A Kubernetes quantity (64Gi, 68719476736, 64G, 1.5Gi) in bytes; None where it is absent or not a
+    non-negative one."""
+    if quantity is None:
         return None
     try:
-        return int(Decimal(found.group(1)) * _SUFFIXES.get(found.group(2) or "", 1))
-    except InvalidOperation:
+        value = parse_quantity(str(quantity).strip())  # type: ignore[no-untyped-call]
+    except ValueError:
         return None
+    return int(value) if value.is_finite() and value >= 0 else None
 
