@@ -286,6 +286,11 @@ class OperatorRelease(Row):
     vks: VksSupport | None = None
 
 
+def vgpu_type_name(product: str) -> str:
+    """The vGPU type a GFD product names (GRID-A100-40C and NVIDIA-H100XM-80C are A100-40C and H100XM-80C)."""
+    return product.removeprefix("GRID-").removeprefix("NVIDIA-")
+
+
 class Matrix(BaseModel):
     """All matrix data, validated on load."""
 
@@ -332,7 +337,7 @@ class Matrix(BaseModel):
     def vgpu_type(self, product: str) -> VgpuType | None:
         """The vGPU type row of a GFD product that names a vGPU type (GRID-A100-40C, NVIDIA-H100XM-80C,
         GRID-A100-3-20C), None for a board or an unknown name or a framebuffer larger than the board's."""
-        bare = product.removeprefix("GRID-").removeprefix("NVIDIA-")
+        bare = vgpu_type_name(product)
         found = re.fullmatch(r"([A-Z0-9]+)-(?:\d-)?(\d+)[ABCQ](?:ME)?", bare)
         if found is None:
             return None

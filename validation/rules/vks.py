@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from components.config import VKS_RELEASE
 from validation.facts import Facts, HostFacts, KubernetesFacts, Record, VksPlanFacts, VksPoolFacts, VmClassFacts
-from validation.matrix import Matrix, OperatorRelease, Row
+from validation.matrix import Matrix, OperatorRelease, Row, vgpu_type_name
 from validation.rules.helpers import _skip, _sources, _unverified
 from validation.rules.operator import _operator_kubernetes
 from validation.rules.registry import NOT_APPLICABLE, Check, Rule, rule
@@ -69,11 +69,6 @@ def _vgpu_type(profile: str) -> str:
     return profile.split("_", 1)[-1].upper()
 
 
-def _product_type(product: str) -> str:
-    """The vGPU type a GFD product names: NVIDIA-H100XM-80C and GRID-A100-40C are H100XM-80C and A100-40C."""
-    return product.removeprefix("GRID-").removeprefix("NVIDIA-").upper()
-
-
 @vks_rule("vks-vm-class", live="VM classes in {namespace}")
 def vks_vm_class(facts: Facts, vks: VksPlanFacts, m: Matrix) -> list[Check]:
     """Every pool's VM class is offered in the vSphere namespace; a GPU pool's carries a vGPU profile."""
@@ -125,7 +120,7 @@ def vks_vgpu_profile(facts: Facts, vks: VksPlanFacts, m: Matrix) -> list[Check]:
     if not pairs:
         return _skip("vks-vgpu-profile", "vGPU profiles", "no GPU pool's VM class with a vGPU profile was read "
                      "(see vks-vm-class)")
-    named = {_product_type(p): p for p in vks.gpu_products}
+    named = {vgpu_type_name(p).upper(): p for p in vks.gpu_products}
     wanted = ", ".join(f"nvidia_{t.lower()}" for t in named)
     checks = []
     for pool, vm_class in pairs:
