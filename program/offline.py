@@ -176,31 +176,28 @@ class RecordingMonitor(mocks.MockMonitor):
 
     def ReadResource(self, request: Any) -> Any:
         response = super().ReadResource(request)  # type: ignore[no-untyped-call]
-        self._keys[response.urn] = f"{request.type}::{request.name}"
-        self.records.append(Registered(
-            type=request.type,
-            name=request.name,
-            parent=self._keys.get(request.parent),
-            custom=True,
-            inputs={"id": _masked(request.id)},
-            dependencies=tuple(sorted(self._keys.get(urn, urn) for urn in request.dependencies)),
-            read=True,
-        ))
+        self._record(request, response.urn, custom=True, inputs={"id": _masked(request.id)}, read=True)
         return response
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
-            self._keys[response.urn] = f"{request.type}::{request.name}"
-            self.records.append(Registered(
-                type=request.type,
-                name=request.name,
-                parent=self._keys.get(request.parent),
-                custom=bool(request.custom),
-                inputs=_masked(json_format.MessageToDict(request.object)),
-                dependencies=tuple(sorted(self._keys.get(urn, urn) for urn in request.dependencies)),
-            ))
+            self._record(request, response.urn, custom=bool(request.custom),
+                         inputs=_masked(json_format.MessageToDict(request.object)))
         return response
+
+    def _record(self, request: Any, urn: str, custom: bool, inputs: dict[str, Any], read: bool = False) -> None:
+        """Record a registered or read resource, its parent and what it waits for named by their `type::name`."""
+        self._keys[urn] = f"{request.type}::{request.name}"
+        self.records.append(Registered(
+            type=request.type,
+            name=request.name,
+            parent=self._keys.get(request.parent),
+            custom=custom,
+            inputs=inputs,
+            dependencies=tuple(sorted(self._keys.get(dep, dep) for dep in request.dependencies)),
+            read=read,
+        ))
 
 
 def _masked(value: Any) -> Any:
