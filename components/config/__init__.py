@@ -86,6 +86,7 @@ from components.config.schema import (
     Tenant,
     Toleration,
     Validation,
+    release_minor,
     rule_engine,
 )
 from components.config.stack import OTHER_NAMESPACES, STACK_FILE_ENV, stack_file
@@ -171,6 +172,7 @@ __all__ = [
     "harbor_mirror_project",
     "mirror_on_own_harbor",
     "mlflow_host",
+    "release_minor",
     "resolve_registered",
     "rule_engine",
     "set_model_resolver",

@@ -548,9 +548,9 @@ class Supervisor(Strict):
     @property
     def kubernetes_minor(self) -> str:
         """The Kubernetes minor version of the release, like 1.33."""
-        found = VKS_RELEASE.match(self.release)
-        assert found is not None  # validated
-        return f"1.{found['minor']}"
+        minor = release_minor(self.release)
+        assert minor is not None  # validated
+        return minor
 
     @property
     def gpu_pools(self) -> list[NodePool]:
@@ -627,6 +627,12 @@ def _one_of(value: str, allowed: list[str]) -> str:
     if value not in allowed:
         raise ValueError(f"{shown(value)} is not one of {', '.join(allowed)}")
     return value
+
+
+def release_minor(release: str) -> str | None:
+    """The Kubernetes minor of a VKS release name (v1.33.3---vmware.1-fips-vkr.1 is 1.33); None for another name."""
+    found = VKS_RELEASE.match(release)
+    return f"1.{found['minor']}" if found else None
 
 
 def _cidr_list(values: list[str]) -> list[str]:

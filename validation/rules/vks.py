@@ -11,7 +11,8 @@ import functools
 from collections.abc import Callable
 from dataclasses import replace
 
-from components.config import VKS_RELEASE
+from components.config import release_minor
+from components.vks_cluster import topology_version
 from validation.facts import Facts, HostFacts, KubernetesFacts, Record, VksPlanFacts, VksPoolFacts, VmClassFacts
 from validation.matrix import Matrix, OperatorRelease, Row, vgpu_type_name
 from validation.rules.helpers import _skip, _sources, _unverified
@@ -221,10 +222,9 @@ def vks_release(facts: Facts, vks: VksPlanFacts, m: Matrix) -> list[Check]:
     if operator is None:
         return [Check("vks-release", "skip", f"VKS release {vks.release}", f"{NOT_APPLICABLE}: no GPU Operator is "
                       "planned (pai:gpu)")]
-    found = VKS_RELEASE.match(vks.release)
-    if found is None:
+    minor = release_minor(vks.release)
+    if minor is None:
         return _skip("vks-release", f"VKS release {vks.release}", f"{vks.release} is not a VKS release name")
-    minor = f"1.{found['minor']}"
     said = f"pai:supervisor.release {vks.release} is Kubernetes {minor}; "
     check = _operator_kubernetes("vks-release", facts, operator, KubernetesFacts(origin=vks.origin, version=minor), m)
     check = replace(check, subject=f"VKS release {vks.release} with gpu-operator {operator.version}",
@@ -269,7 +269,7 @@ def vks_node_os(facts: Facts, vks: VksPlanFacts, m: Matrix) -> list[Check]:
                       f"{', '.join(release.vks.os)} nodes (the release's images not checked: {READ_SUPERVISOR})", "",
                       cited)]
     images = [i for i in facts.vm_images if vks.release in (i.display_name or "")
-              or vks.release.replace("---", "+") in (i.product_version or "")]
+              or topology_version(vks.release) in (i.product_version or "")]
     if not images:
         return [Check("vks-node-os", "warn", subject, f"the Supervisor serves no VirtualMachineImage of release "
                       f"{vks.release} to namespace {vks.namespace} (or the reader may not list them)",
