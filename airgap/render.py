@@ -35,6 +35,7 @@ from components.gpu_operator import OS_SUFFIXED
 from components.images import normalized
 from program.offline import Registered
 from program.plan import HELM_RELEASE
+from validation.sources.helm import every_helm_run
 
 # An image reference in an argument or environment value: a path with a registry or namespace, a tag or digest.
 _IMAGE = re.compile(r"^(?:[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]+)?/)+[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -140,7 +141,7 @@ def render_all(client: Client, releases: list[Release], sources: dict[str, str] 
     """Every release with the objects it renders, rendered concurrently."""
 
     async def run() -> list[list[dict[str, Any]]]:
-        return await asyncio.gather(*(render_release(client, r, sources or {}) for r in releases))
+        return await every_helm_run([render_release(client, r, sources or {}) for r in releases])
 
     return list(zip(releases, asyncio.run(run()), strict=True))
 

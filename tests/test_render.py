@@ -4,6 +4,7 @@ with the catalog. The charts are stand-ins the tests write, named and versioned 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from airgap.render import images_in, releases
 from components.gpu_operator import OS_SUFFIXED
 from paictl.cli import _airgap_jobs, main, parser
 from program.offline import load_stack_file, stack_path
+from validation.sources.helm import every_helm_run
 
 NODE_OS = "ubuntu22.04"  # the airgap stack's pai:gpu.driver.os (the default)
 DRIVER = f"harbor.pai.prod.example.internal/nvidia/vgpu-guest-driver:580.95.05-{NODE_OS}"  # the stack's, + node OS
@@ -231,3 +233,20 @@ def test_images_in_a_configmaps_json_or_yaml_are_read_with_kserves_default_versi
         ("docker.io/kserve/art-explainer:v0.20.0", "ConfigMap/inferenceservice-config data.explainers.art.image"),
         ("docker.io/kserve/storage-initializer:v0.20.0",
          "ConfigMap/inferenceservice-config data.storageInitializer.image")]
+
+
+def test_a_failed_helm_run_lets_the_others_finish_before_raising() -> None:
+    finished: list[str] = []
+
+    async def fails() -> str:
+        raise RuntimeError("helm failed")
+
+    async def later() -> str:
+        for _ in range(20):  # loop turns: plain gather would have raised and cancelled this by then
+            await asyncio.sleep(0)
+        finished.append("later")
+        return "later"
+
+    with pytest.raises(RuntimeError, match="helm failed"):
+        asyncio.run(every_helm_run([fails(), later()]))
+    assert finished == ["later"]  # not cancelled: pyhelm3 can hang for ever on a cancelled helm

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 from pyhelm3 import Client, errors
 from pyhelm3.models import Release
@@ -14,6 +16,8 @@ from pyhelm3.models import Release
 from validation.facts import ReleaseFacts
 
 TOOLS_HELM = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "helm"
+
+T = TypeVar("T")
 
 
 class HelmMissing(Exception):
@@ -32,6 +36,16 @@ def helm_client(kubeconfig: Path | None = None, context: str | None = None) -> C
     return Client(executable=found, kubeconfig=kubeconfig, kubecontext=context)
 
 
+async def every_helm_run(runs: list[Awaitable[T]]) -> list[T]:
+    """The results of concurrent helm runs, each left to finish, then the first failure raised. asyncio.gather
+    alone would cancel the others on a failure, and pyhelm3 waits on a cancelled helm that can hang for ever."""
+    results = await asyncio.gather(*runs, return_exceptions=True)
+    failed = next((r for r in results if isinstance(r, BaseException)), None)
+    if failed is not None:
+        raise failed
+    return [r for r in results if not isinstance(r, BaseException)]
+
+
 def read_releases(kubeconfig: Path | None = None, context: str | None = None) -> list[ReleaseFacts]:
     """The latest revision of every release in every namespace (deployed, failed or in progress)."""
     client = helm_client(kubeconfig, context)
@@ -45,7 +59,7 @@ def read_releases(kubeconfig: Path | None = None, context: str | None = None) ->
     async def read() -> list[ReleaseFacts]:
         releases = await client.list_releases(all_namespaces=True, include_failed=True, include_pending=True,
                                               include_uninstalling=True)
-        return list(await asyncio.gather(*(one(r) for r in releases)))
+        return await every_helm_run([one(r) for r in releases])
 
     try:
         found = asyncio.run(read())
