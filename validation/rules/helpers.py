@@ -76,6 +76,12 @@ def _driver_groups(facts: Facts) -> dict[str, list[NodeFacts]]:
     return groups
 
 
+def _operator_release(facts: Facts, m: Matrix) -> OperatorRelease | None:
+    """The matrix row of the GPU Operator release in force (deployed, else planned); None where none is known."""
+    operator = facts.operator_version
+    return m.operator(operator.version) if operator else None
+
+
 def _installable(m: Matrix) -> list[OperatorRelease]:
     """The GPU Operator releases this project can install (components/catalog.yaml) that the matrix knows, oldest
     first: the only ones a fix may name."""

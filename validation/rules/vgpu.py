@@ -11,6 +11,7 @@ from validation.rules.helpers import (
     _ge,
     _mark,
     _node_list,
+    _operator_release,
     _products,
     _skip,
     _sources,
@@ -211,7 +212,7 @@ def gpu_driver_ceiling(facts: Facts, m: Matrix) -> list[Check]:
 
 def _ceiling_fix(facts: Facts, last_branch: str, m: Matrix) -> str:
     """Pin the newest driver of the last branch the operator release lists."""
-    release = m.operator(facts.operator_version.version) if facts.operator_version else None
+    release = _operator_release(facts, m)
     listed = sorted((d for d in (release.supported_drivers if release else [])
                      if version_key(d)[0] <= int(last_branch[1:])), key=version_key)
     pin = f"pin pai:gpu.driver.version to {listed[-1]}" if listed else f"pin a {last_branch} driver"

@@ -14,8 +14,8 @@ from dataclasses import replace
 from components.config import release_minor
 from components.vks_cluster import topology_version
 from validation.facts import Facts, HostFacts, KubernetesFacts, Record, VksPlanFacts, VksPoolFacts, VmClassFacts
-from validation.matrix import Matrix, OperatorRelease, Row, vgpu_type_name
-from validation.rules.helpers import _skip, _sources, _unverified
+from validation.matrix import Matrix, Row, vgpu_type_name
+from validation.rules.helpers import _operator_release, _skip, _sources, _unverified
 from validation.rules.operator import _operator_kubernetes
 from validation.rules.registry import NOT_APPLICABLE, Check, Rule, rule
 
@@ -208,11 +208,6 @@ def _offer(hosts: list[HostFacts]) -> str:
     names = [h.name for h in hosts]
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     return f"{shown} {'offers' if len(names) == 1 else 'offer'}"
-
-
-def _operator_release(facts: Facts, m: Matrix) -> OperatorRelease | None:
-    operator = facts.operator_version
-    return m.operator(operator.version) if operator else None
 
 
 @vks_rule("vks-release")

@@ -135,12 +135,10 @@ def _vm_class(obj: dict[str, Any], namespace: str) -> VmClassFacts:
         backing = ((change or {}).get("device") or {}).get("backing") or {}
         if backing.get("_typeName") == VMIOP_BACKING and backing.get("vgpu") and backing["vgpu"] not in profiles:
             profiles.append(backing["vgpu"])
-    memory_mb = config_spec.get("memoryMB")
-    memory = _bytes(hardware.get("memory")) or (int(memory_mb) * 2**20 if isinstance(memory_mb, int) else None)
-    reserved_mb = (config_spec.get("memoryAllocation") or {}).get("reservation")
+    memory = _bytes(hardware.get("memory")) or _mebibytes(config_spec.get("memoryMB"))
     requests = ((spec.get("policies") or {}).get("resources") or {}).get("requests") or {}
-    reservation = _bytes(requests.get("memory")) or (
-        int(reserved_mb) * 2**20 if isinstance(reserved_mb, int) else None)
+    reservation = _bytes(requests.get("memory")) or _mebibytes(
+        (config_spec.get("memoryAllocation") or {}).get("reservation"))
     if config_spec.get("memoryReservationLockedToMax") is True:
         reservation = memory
     return VmClassFacts(origin="supervisor", namespace=namespace, name=obj["metadata"]["name"],
@@ -169,6 +167,11 @@ def _memory(resources: dict[str, Any] | None) -> dict[str, int]:
     """The memory entries of a ResourceQuota's hard or used, in bytes."""
     found = {k: _bytes(v) for k, v in (resources or {}).items() if k in MEMORY}
     return {k: v for k, v in found.items() if v is not None}
+
+
+def _mebibytes(value: Any) -> int | None:
+    """A configSpec size in MiB (memoryMB, memoryAllocation.reservation) in bytes; None where it is not a number."""
+    return value * 2**20 if isinstance(value, int) else None
 
 
 def _bytes(quantity: Any) -> int | None:
