@@ -96,6 +96,21 @@ def of_kind(records: list[Registered], kind: str) -> list[dict[str, Any]]:
     return [o for o in objects(records) if o["kind"] == kind]
 
 
+def cluster_of(records: list[Registered]) -> dict[str, Any]:
+    """The one Cluster API Cluster the program registered."""
+    (cluster,) = of_kind(records, "Cluster")
+    return cluster
+
+
+def bundled_cluster(api_version: str) -> dict[str, Any]:
+    """The Cluster the program writes for stacks/Pulumi.vks-cluster.yaml with pai:supervisor.apiVersion
+    `api_version`."""
+    config = load_stack_file(stack_path("vks-cluster"), "vks-cluster")
+    supervisor = json.loads(config.values["pai:supervisor"])
+    config.values["pai:supervisor"] = json.dumps({**supervisor, "apiVersion": api_version})
+    return cluster_of(run_offline(deploy, config))
+
+
 def releases(records: list[Registered]) -> list[dict[str, Any]]:
     return [r.inputs for r in records if r.type == HELM_RELEASE]
 

@@ -92,11 +92,12 @@ def _read(path: Path) -> Any:
 
 
 @functools.cache
-def reference_crds(project: str) -> list[dict[str, Any]]:
-    """The CRDs of one upstream project folder (e.g. gpu-operator-v26.7.0): name, group, kind and versions."""
-    path = REFERENCE / "crds" / f"{project}.json"
+def reference_crds(project: str, folder: str = "crds") -> list[dict[str, Any]]:
+    """The CRDs of one upstream project folder (e.g. gpu-operator-v26.7.0; `folder` crds-older for an older
+    release): name, group, kind and versions."""
+    path = REFERENCE / folder / f"{project}.json"
     if not path.is_file():
-        raise SchemaError(f"no reference CRDs for {project} under {REFERENCE / 'crds'}")
+        raise SchemaError(f"no reference CRDs for {project} under {REFERENCE / folder}")
     crds: list[dict[str, Any]] = _read(path)["crds"]
     return crds
 
@@ -114,16 +115,22 @@ def _crds() -> dict[tuple[str, str], dict[str, Any]]:
     return crds
 
 
-def _crd(group: str, kind: str) -> dict[str, Any]:
+def _crd(group: str, kind: str, older: str | None = None) -> dict[str, Any]:
+    """The kind's reference CRD; `older` names an upstream release under crds-older/ to take it from instead."""
+    if older:
+        found = [c for c in reference_crds(older, "crds-older") if (c["group"], c["kind"]) == (group, kind)]
+        if not found:
+            raise SchemaError(f"{REFERENCE / 'crds-older' / older}.json: no CRD for {kind}.{group}")
+        return found[0]
     try:
         return _crds()[(group, kind)]
     except KeyError:
         raise SchemaError(f"no reference CRD for {kind}.{group} under {REFERENCE / 'crds'}") from None
 
 
-def crd_versions(group: str, kind: str) -> list[str]:
+def crd_versions(group: str, kind: str, older: str | None = None) -> list[str]:
     """The versions the CRD serves, in the CRD's order."""
-    return [v["name"] for v in _crd(group, kind)["versions"] if v.get("served")]
+    return [v["name"] for v in _crd(group, kind, older)["versions"] if v.get("served")]
 
 
 def crd_storage_version(group: str, kind: str) -> str:
@@ -173,22 +180,8 @@ def _structural(schema: dict[str, Any], in_junctor: bool = False) -> dict[str, A
 
 
 @functools.cache
-def _older_crd(project: str, group: str, kind: str) -> dict[str, Any]:
-    """A kind's CRD in an older upstream release (tests/reference/crds-older/<project>.json)."""
-    path = REFERENCE / "crds-older" / f"{project}.json"
-    if not path.is_file():
-        raise SchemaError(f"no older reference CRDs for {project} under {REFERENCE / 'crds-older'}")
-    found = [c for c in _read(path)["crds"] if (c["group"], c["kind"]) == (group, kind)]
-    if not found:
-        raise SchemaError(f"{path}: no CRD for {kind}.{group}")
-    crd: dict[str, Any] = found[0]
-    return crd
-
-
-@functools.cache
 def _validator(group: str, kind: str, version: str, older: str | None = None) -> Any:
-    crd = _older_crd(older, group, kind) if older else _crd(group, kind)
-    (entry,) = (v for v in crd["versions"] if v["name"] == version)
+    (entry,) = (v for v in _crd(group, kind, older)["versions"] if v["name"] == version)
     schema = _structural(entry["schema"])
     schema["properties"]["metadata"] = _METADATA
     schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata"})
@@ -201,8 +194,7 @@ def validate_custom_resource(obj: dict[str, Any], older: str | None = None) -> N
     group, version, kind = _gvk(obj)
     if older is None and (group, kind) not in _crds():
         raise SchemaError(f"{_name(obj)}: no reference CRD for {kind}.{group} under {REFERENCE / 'crds'}")
-    crd = _older_crd(older, group, kind) if older else _crd(group, kind)
-    served = [v["name"] for v in crd["versions"] if v.get("served")]
+    served = crd_versions(group, kind, older)
     if version not in served:
         raise SchemaError(
             f"{_name(obj)}: {kind}.{group} does not serve {version} (served: {', '.join(served)})"

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 from fake_kube import FakeKube, serving, write_kubeconfig
+from test_validate_cli import validate
 from test_vks_checks import SECRETS, namespace, values
 from vcsim import PASSWORD, USER, gpu_host, running
 
-from paictl.cli import main
 from validation.live import PASSWORD_ENV
 
 
@@ -24,12 +24,6 @@ def stack_file(path: Path, config: dict[str, Any]) -> Path:
     secure = {f"pai:{k}": {"secure": "v1:placeholder"} for k in SECRETS}
     path.write_text(yaml.safe_dump({"config": {**plain, **secure}}))
     return path
-
-
-def validate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["validate", *args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_a_class_without_a_vgpu_profile_fails_with_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -10,7 +10,7 @@ from typing import Any
 import fake_kube as kube
 import pytest
 import yaml
-from conftest import Program, minimal, stack_config
+from conftest import Program, minimal, stack_config, supervised
 from fake_kube import FakeKube, kubeconfig, serving
 from vcsim import Vcsim, gpu_host, running
 
@@ -42,11 +42,9 @@ def values(products: tuple[str, ...] = (H100XM,), release: str = RELEASE, os: st
         gpu={"operator": {"version": "v26.7.0"}, "products": list(products),
              "driver": {"mode": "vgpu", "version": "580.95.05", "os": os,
                         "image": "harbor.example.com/nvidia/vgpu-guest-driver"}},
-        supervisor={"namespace": NS, "cluster": "pai-gpu", "release": release,
-                    "clusterClass": "builtin-generic-v3.4.0", "storageClass": "vsan-default-storage-policy",
-                    "controlPlane": {"replicas": 3, "vmClass": "best-effort-large"},
-                    "nodePools": [{"name": "cpu", "replicas": 3, "vmClass": "best-effort-2xlarge"},
-                                  {"name": "gpu", "replicas": 2, "vmClass": gpu_class, "gpu": True}]},
+        supervisor=supervised(namespace=NS, release=release,
+                              nodePools=[{"name": "cpu", "replicas": 3, "vmClass": "best-effort-2xlarge"},
+                                         {"name": "gpu", "replicas": 2, "vmClass": gpu_class, "gpu": True}]),
         **({"validation": validation} if validation else {}))
 
 

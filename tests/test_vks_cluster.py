@@ -11,9 +11,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import fake_kube
 import pulumi
 import pytest
-from conftest import SUPERVISED, SUPERVISOR_SECRET, Program, minimal, of_kind, stack_config, with_supervisor
+from conftest import (
+    SUPERVISED,
+    SUPERVISOR_SECRET,
+    Program,
+    bundled_cluster,
+    cluster_of,
+    minimal,
+    of_kind,
+    stack_config,
+    with_supervisor,
+)
 from google.protobuf import json_format
 from pulumi.runtime import rpc
 from schemas import SchemaError, validate_custom_resource, validate_object, validate_topology_variables
@@ -22,7 +33,7 @@ from test_golden_names import urn_names
 from components.vks_cluster import topology_version
 from paictl.cli import main
 from program.deploy import deploy
-from program.offline import SECRET, RecordingMonitor, Registered, load_stack_file, run_offline, stack_path
+from program.offline import SECRET, RecordingMonitor, load_stack_file, run_offline, stack_path
 
 CLUSTER_V1BETA2 = "kubernetes:cluster.x-k8s.io/v1beta2:Cluster"
 SECRET_TYPE = "kubernetes:core/v1:Secret"
@@ -75,11 +86,6 @@ def rpc_plain(struct: Any) -> dict[str, Any]:
     return result
 
 
-def cluster_of(records: list[Registered]) -> dict[str, Any]:
-    (cluster,) = of_kind(records, "Cluster")
-    return cluster
-
-
 def pools(cluster: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {d["name"]: d for d in cluster["spec"]["topology"]["workers"]["machineDeployments"]}
 
@@ -120,10 +126,7 @@ def test_the_bundled_stack_plans_a_v1beta2_cluster_that_validates(run_stack: Any
 
 def test_a_v1beta1_cluster_validates_against_cluster_api_1_10_and_1_12() -> None:
     """The bundled stack with apiVersion v1beta1, as for VKS 3.4 and before."""
-    config = load_stack_file(stack_path("vks-cluster"))
-    supervisor = json.loads(config.values["pai:supervisor"])
-    config.values["pai:supervisor"] = json.dumps({**supervisor, "apiVersion": "v1beta1"})
-    cluster = cluster_of(run_offline(deploy, config))
+    cluster = bundled_cluster("v1beta1")
     assert cluster["apiVersion"] == "cluster.x-k8s.io/v1beta1"
     topology = cluster["spec"]["topology"]
     assert (topology["class"], topology["classNamespace"]) == ("builtin-generic-v3.4.0", "vmware-system-vks-public")
@@ -242,11 +245,8 @@ def test_the_release_is_written_as_the_kubernetes_version_the_tkr_resolver_write
 def vm_class(name: str, api_version: str) -> dict[str, Any]:
     """A GPU VM class as the vSphere admin creates it for a GPU pool (README, VKS): a vGPU profile, its memory
     fully reserved."""
-    return {"apiVersion": f"vmoperator.vmware.com/{api_version}", "kind": "VirtualMachineClass",
-            "metadata": {"name": name},
-            "spec": {"hardware": {"cpus": 16, "memory": "128Gi",
-                                  "devices": {"vgpuDevices": [{"profileName": "nvidia_h100xm-80c"}]}},
-                     "policies": {"resources": {"requests": {"cpu": "16", "memory": "128Gi"}}}}}
+    return fake_kube.vm_class(name, None, memory="128Gi", profile="nvidia_h100xm-80c", reservation="128Gi", cpus=16,
+                              version=api_version)
 
 
 def test_the_vm_classes_the_pools_name_validate_against_vm_operator() -> None:

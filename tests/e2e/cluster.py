@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,9 +38,14 @@ PKCS8 = serialization.PrivateFormat.PKCS8
 NO_PASSWORD = serialization.NoEncryption()
 
 
-def tools_missing(*names: str) -> list[str]:
-    """Those of the tools that scripts/tools.sh has not built."""
-    return [name for name in names if not (TOOLS / name).exists()]
+SERVER_TOOLS = ("etcd", "kube-apiserver")  # what ApiServer runs
+
+
+def require_tools(*names: str) -> None:
+    """Skip the test unless scripts/tools.sh has built every one of the tools (scripts/e2e.sh builds them first)."""
+    missing = [name for name in names if not (TOOLS / name).exists()]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not in .tools/bin: run scripts/tools.sh (scripts/e2e.sh does)")
 
 
 @dataclass
@@ -233,3 +239,14 @@ def put(dynamic: DynamicClient, obj: dict[str, Any], *, dry_run: bool = False) -
                                        body={"status": obj["status"]},
                                        content_type="application/merge-patch+json").to_dict()
     return stored
+
+
+def refused(dynamic: DynamicClient, obj: dict[str, Any], *, dry_run: bool = False) -> str | None:
+    """`put` of `obj`; the server's refusal as `Kind namespace/name: message`, or None when it admits it."""
+    try:
+        put(dynamic, obj, dry_run=dry_run)
+    except ApiException as error:
+        body = json.loads(error.body) if error.body else {}
+        return f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}: " \
+               f"{body.get('message', error.reason)}"
+    return None

@@ -11,18 +11,14 @@ from registries import RegistryProcess
 
 from airgap.oci import Registry
 from e2e.charts import push_stand_ins
-from e2e.cluster import ApiServer, Authority, tools_missing
-
-REQUIRED = ("etcd", "kube-apiserver")
+from e2e.cluster import SERVER_TOOLS, ApiServer, Authority, require_tools
 
 
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[ApiServer]:
     """etcd + kube-apiserver on loopback; the non-admin identity is in the groups the module's TENANT_GROUPS
     names."""
-    missing = tools_missing(*REQUIRED)
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not in .tools/bin: run scripts/tools.sh (scripts/e2e.sh does)")
+    require_tools(*SERVER_TOOLS)
     server = ApiServer(tmp_path_factory.mktemp("apiserver"),
                        tenant_groups=tuple(getattr(request.module, "TENANT_GROUPS", ()))).start()
     yield server

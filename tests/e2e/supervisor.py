@@ -36,7 +36,8 @@ SUPERVISOR_CRDS = ("cluster-api-v1.12.11", "vm-operator-release-vc-9.1.0")
 OLDER_SUPERVISOR_CRDS = ("older/cluster-api-v1.10.10", "vm-operator-release-vc-9.1.0")
 CLUSTER_GROUP = "cluster.x-k8s.io"
 CLUSTER_API = f"{CLUSTER_GROUP}/v1beta2"  # the storage version
-# The summary condition of a Cluster per API version (as components/vks_cluster.py waits for it).
+# The summary condition Cluster API writes per API version: stated here, not imported from components/vks_cluster.py,
+# so a wrong condition there is a test that waits for ever, not a fake that agrees with it.
 SUMMARY = {"v1beta2": "Available", "v1beta1": "Ready"}
 
 

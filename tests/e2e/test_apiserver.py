@@ -6,7 +6,6 @@ server itself refuses."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -18,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 from components.kube import DOCKER_CONFIG_JSON, docker_config
-from e2e.cluster import FIELD_MANAGER, TOOLS, ApiServer, install_crds
+from e2e.cluster import TOOLS, ApiServer, install_crds, refused, require_tools
 from program.deploy import deploy
 from program.offline import SECRET, load_stack_file, run_offline, stack_path
 from program.plan import is_kubernetes_object
@@ -46,25 +45,10 @@ def stack_objects(stack: str) -> list[dict[str, Any]]:
     return found
 
 
-def apply(dynamic: DynamicClient, obj: dict[str, Any]) -> str | None:
-    """Server-side apply one object; the server's refusal as text, or None."""
-    try:
-        resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-        namespace = obj["metadata"].get("namespace")
-        resource.server_side_apply(body=obj, namespace=namespace, field_manager=FIELD_MANAGER, force_conflicts=True)
-    except ApiException as error:
-        body = json.loads(error.body) if error.body else {}
-        return f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}: " \
-               f"{body.get('message', error.reason)}"
-    return None
-
-
 def test_tools_answer_with_the_pinned_versions() -> None:
     pins = pinned_versions()
     answers = {"pulumi": ["version"], "kube-apiserver": ["--version"], "etcd": ["--version"]}
-    missing = [name for name in answers if not (TOOLS / name).exists()]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not in .tools/bin: run scripts/tools.sh")
+    require_tools(*answers)
     for name, argv in answers.items():
         out = subprocess.run([str(TOOLS / name), *argv], capture_output=True, text=True, check=True).stdout
         assert pins[name].lstrip("v") in out, f"{name} {' '.join(argv)}: {out!r}, pinned {pins[name]}"
@@ -81,8 +65,8 @@ def test_the_server_admits_every_object_of_the_stack(api_server: ApiServer, stac
                for o in written if o["kind"] == "Cluster"]
     namespaces = vsphere + [o for o in written if o["kind"] == "Namespace"]
     rest = [o for o in written if o["kind"] != "Namespace"]
-    refused = [error for obj in namespaces + rest if (error := apply(dynamic, obj))]
-    assert not refused, "the API server refused:\n" + "\n".join(refused)
+    errors = [error for obj in namespaces + rest if (error := refused(dynamic, obj))]
+    assert not errors, "the API server refused:\n" + "\n".join(errors)
 
 
 def test_a_tenant_deployer_may_deploy_in_its_namespace_only(api_server: ApiServer) -> None:
@@ -90,13 +74,13 @@ def test_a_tenant_deployer_may_deploy_in_its_namespace_only(api_server: ApiServe
     install_crds(dynamic)
     for obj in stack_objects("dev"):
         if obj["kind"] in ("Namespace", "Role", "RoleBinding"):
-            assert apply(dynamic, obj) is None
+            assert refused(dynamic, obj) is None
     tenant = client.CoreV1Api(api_server.api(api_server.tenant_kubeconfig))
     secret = client.V1Secret(metadata=client.V1ObjectMeta(name="model-s3"), string_data={"key": "value"})
     assert tenant.create_namespaced_secret("team-a", secret).to_dict()["metadata"]["name"] == "model-s3"
-    with pytest.raises(ApiException) as refused:
+    with pytest.raises(ApiException) as outside:
         tenant.create_namespaced_secret("kube-system", secret)
-    assert refused.value.status == 403
+    assert outside.value.status == 403
     with pytest.raises(ApiException) as escalation:  # its Role does not let it grant itself more
         client.RbacAuthorizationV1Api(api_server.api(api_server.tenant_kubeconfig)).create_namespaced_role(
             "team-a", client.V1Role(metadata=client.V1ObjectMeta(name="more"), rules=[

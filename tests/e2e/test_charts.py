@@ -11,13 +11,12 @@ import yaml
 
 from components.catalog import CATALOG
 from e2e.charts import CHART_CRDS
-from e2e.cluster import TOOLS, tools_missing
+from e2e.cluster import TOOLS, require_tools
 
 
 @pytest.mark.parametrize("key", ["kueue", "kserve-crd", "envoy-gateway"])
 def test_helm_pulls_a_stand_in_with_the_real_charts_crds(chart_registry: tuple[str, Path], key: str) -> None:
-    if tools_missing("helm"):
-        pytest.skip("helm not in .tools/bin: run scripts/tools.sh")
+    require_tools("helm")
     host, _ = chart_registry
     pin = CATALOG.chart(key)
     ref = f"oci://{host}/mirror/charts/{pin.chart}"

@@ -15,9 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from e2e.cluster import ApiServer, tools_missing
+from e2e.cluster import ApiServer, require_tools
 from e2e.engine import (
     collect_deleted,
     keys,
@@ -66,9 +64,7 @@ def stack_values(host: str, tenants: list[dict[str, Any]], models: list[dict[str
 
 
 def test_preview_up_update_destroy(api_server: ApiServer, chart_registry: tuple[str, Path], tmp_path: Path) -> None:
-    missing = tools_missing("pulumi", "pulumi-resource-kubernetes")
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not in .tools/bin: run scripts/tools.sh")
+    require_tools("pulumi", "pulumi-resource-kubernetes")
     host, ca_file = chart_registry
     stack, state = new_stack(tmp_path, ca_file, with_transforms(skip_await))
     first = stack_values(host, [TEAM_A], [model("qwen-chat", "team-a", host)])

@@ -19,15 +19,15 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from conftest import bundled_cluster, cluster_of
 from fake_kube import cluster_class, resource_quota, vm_class, vm_image
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from pulumi import automation as auto
 
 from components.config.schema import GROUPED_VARIABLES, WRITTEN_VARIABLES
 from e2e import engine
-from e2e.cluster import ApiServer, install_crds, put, tools_missing
+from e2e.cluster import SERVER_TOOLS, ApiServer, install_crds, put, refused, require_tools
 from e2e.supervisor import (
     CLUSTER_API,
     CLUSTER_GROUP,
@@ -39,8 +39,7 @@ from e2e.supervisor import (
     vsphere_namespace,
 )
 from paictl.cli import main
-from program.deploy import deploy
-from program.offline import Registered, load_stack_file, run_offline, stack_path
+from program.offline import stack_path
 from program.plan import is_kubernetes_object
 from validation.sources.supervisor import read_supervisor
 
@@ -84,15 +83,6 @@ def hand_written(api_version: str, name: str = "hand-written") -> dict[str, Any]
                                                 {"name": "storageClass", "value": "vsan-default-storage-policy"}]}}}
 
 
-def refusal(dynamic: DynamicClient, obj: dict[str, Any]) -> str:
-    """The server's message refusing a dry-run apply of `obj` ('' when admitted)."""
-    try:
-        put(dynamic, obj, dry_run=True)
-    except ApiException as error:
-        return str(json.loads(error.body or "{}").get("message", error.reason))
-    return ""
-
-
 @pytest.fixture(scope="module")
 def supervisor(api_server: ApiServer) -> DynamicClient:
     """The test API server as a Supervisor: its CRDs and the vSphere namespace."""
@@ -105,12 +95,12 @@ def supervisor(api_server: ApiServer) -> DynamicClient:
 @pytest.mark.parametrize("api_version", ["v1beta2", "v1beta1"])
 def test_the_real_schema_admits_a_hand_written_cluster(supervisor: DynamicClient, api_version: str) -> None:
     cluster = hand_written(api_version)
-    assert refusal(supervisor, cluster) == ""
+    assert refused(supervisor, cluster, dry_run=True) is None
     other = "v1beta1" if api_version == "v1beta2" else "v1beta2"
     mixed = copy.deepcopy(cluster)  # the other version's field names are refused: the schema is really checked
     mixed["spec"]["topology"]["workers"]["machineDeployments"][0] = \
         hand_written(other)["spec"]["topology"]["workers"]["machineDeployments"][0]
-    message = refusal(supervisor, mixed)
+    message = refused(supervisor, mixed, dry_run=True) or ""
     assert "rollout" in message if api_version == "v1beta1" else "strategy" in message, message
 
 
@@ -118,12 +108,9 @@ def test_the_real_schema_admits_a_hand_written_cluster(supervisor: DynamicClient
 def test_the_real_schema_admits_the_cluster_of_the_bundled_stack(supervisor: DynamicClient,
                                                                   api_version: str) -> None:
     """The Cluster the program writes for stacks/Pulumi.vks-cluster.yaml, in both API versions."""
-    config = load_stack_file(stack_path("vks-cluster"), "vks-cluster")
-    sup = json.loads(config.values["pai:supervisor"])
-    config.values["pai:supervisor"] = json.dumps({**sup, "apiVersion": api_version})
-    written = [r.inputs for r in run_offline(deploy, config) if r.inputs.get("kind") == "Cluster"]
-    assert [c["apiVersion"] for c in written] == [f"cluster.x-k8s.io/{api_version}"]
-    assert refusal(supervisor, written[0]) == ""
+    written = bundled_cluster(api_version)
+    assert written["apiVersion"] == f"cluster.x-k8s.io/{api_version}"
+    assert refused(supervisor, written, dry_run=True) is None
 
 
 def test_fake_vks_makes_a_cluster_available_and_serves_its_kubeconfig(api_server: ApiServer,
@@ -214,18 +201,11 @@ def observed(clusters: Any) -> int | None:
     return found
 
 
-def the_cluster(records: list[Registered]) -> dict[str, Any]:
-    [cluster] = [r.inputs for r in records if r.inputs.get("kind") == "Cluster"]
-    return cluster
-
-
 def preview_up_update_destroy(server: ApiServer, dynamic: DynamicClient, api_version: str,
                               chart_registry: tuple[str, Path], tmp_path: Path) -> None:
     """The program with pai:supervisor (Clusters of `api_version`) under the real engine, `server` the Supervisor
     and, through the kubeconfig Secret FakeVks writes, the workload cluster too."""
-    missing = tools_missing("pulumi", "pulumi-resource-kubernetes")
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not in .tools/bin: run scripts/tools.sh")
+    require_tools("pulumi", "pulumi-resource-kubernetes")
     host, ca_file = chart_registry
     for obj in (vm_class("best-effort-large", NAMESPACE, memory="16Gi", cpus=4),
                 vm_class("best-effort-xlarge", NAMESPACE, memory="32Gi", cpus=4),
@@ -266,7 +246,7 @@ def preview_up_update_destroy(server: ApiServer, dynamic: DynamicClient, api_ver
         up = stack.up(on_output=output)
         assert up.summary.resource_changes == {"create": expected}
         live = clusters.get(name="pai-gpu", namespace=NAMESPACE).to_dict()
-        assert live["spec"] == the_cluster(records)["spec"]
+        assert live["spec"] == cluster_of(records)["spec"]
         uid = live["metadata"]["uid"]
         assert len(engine.still_there(server.api(), records)) == len(objects)  # the platform's objects too
 
@@ -291,7 +271,7 @@ def preview_up_update_destroy(server: ApiServer, dynamic: DynamicClient, api_ver
         assert live["spec"]["topology"]["version"] == "v1.33.4+vmware.1-fips-vkr.1"
         gpu_pool = live["spec"]["topology"]["workers"]["machineDeployments"][1]
         assert {"name": "vmClass", "value": GPU_CLASSES[1]} in gpu_pool["variables"]["overrides"]
-        planned = the_cluster(engine.mock_run(second, placeholders))["spec"]
+        planned = cluster_of(engine.mock_run(second, placeholders))["spec"]
         planned["topology"] |= class_move(api_version)["spec"]["topology"]
         assert live["spec"] == planned
 
@@ -320,9 +300,7 @@ def test_the_engine_creates_and_updates_a_v1beta1_cluster_on_an_older_supervisor
         chart_registry: tuple[str, Path], tmp_path: Path) -> None:
     """As above with pai:supervisor.apiVersion v1beta1, on a server of its own serving Cluster API v1.10.10 (v1beta1
     storage, no v1beta2: the server cannot convert without the webhook); FakeVks writes Ready=True."""
-    missing = tools_missing("etcd", "kube-apiserver")
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not in .tools/bin: run scripts/tools.sh (scripts/e2e.sh does)")
+    require_tools(*SERVER_TOOLS)
     server = ApiServer(tmp_path / "older-supervisor").start()
     try:
         dynamic = DynamicClient(server.api())  # type: ignore[no-untyped-call]
